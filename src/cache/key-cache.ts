@@ -1,0 +1,93 @@
+import { LRUCache } from "lru-cache";
+import type { Clock } from "../domain/clock.js";
+import type { ApiKey, VerifiedKey } from "../domain/key.js";
+import { verifiedKey } from "../domain/key.js";
+import { sameHash } from "../domain/key-hash.js";
+import type { KeyResolver } from "../domain/key-store.js";
+
+export interface KeyCacheOptions {
+  /** Reads a key by hash from the store; called on a miss, once per hash at a time. */
+  readonly load: (keyHash: string) => Promise<ApiKey | undefined>;
+  /** Most verified keys held. */
+  readonly maxKeys: number;
+  /** Backstop for staleness when another process changed a key; local changes evict at once. */
+  readonly ttlMs: number;
+  /** Most hashes remembered as absent. */
+  readonly maxMissing: number;
+  /** How long a hash is remembered as absent, so a flood of bogus keys does not reach the store. */
+  readonly missingTtlMs: number;
+  readonly clock: Clock;
+}
+
+/** A KeyResolver that remembers verified keys and absent hashes, with explicit eviction. */
+export interface KeyCache extends KeyResolver {
+  /** Forgets everything about a hash, including a load in flight; call after any change to its key. */
+  evict(keyHash: string): void;
+  clear(): void;
+  readonly size: { readonly keys: number; readonly missing: number };
+}
+
+export function createKeyCache(options: KeyCacheOptions): KeyCache {
+  const perf = { now: () => options.clock.now() };
+  const known = new LRUCache<string, VerifiedKey>({
+    max: options.maxKeys,
+    ttl: options.ttlMs,
+    perf,
+    ttlResolution: 0,
+  });
+  const missing = new LRUCache<string, true>({
+    max: options.maxMissing,
+    ttl: options.missingTtlMs,
+    perf,
+    ttlResolution: 0,
+  });
+  const loading = new Map<string, Promise<VerifiedKey | null>>();
+  // Bumped by every eviction: a load that started before one may not fill the cache,
+  // or a revoke racing with a miss could leave the pre-revoke record cached.
+  let epoch = 0;
+
+  function load(keyHash: string): Promise<VerifiedKey | null> {
+    const startEpoch = epoch;
+    const pending = options.load(keyHash).then(
+      (key) => {
+        if (loading.get(keyHash) === pending) loading.delete(keyHash);
+        const found = key !== undefined && sameHash(key.keyHash, keyHash) ? verifiedKey(key) : null;
+        if (epoch === startEpoch) {
+          if (found === null) missing.set(keyHash, true);
+          else known.set(keyHash, found);
+        }
+        return found;
+      },
+      (error: unknown) => {
+        if (loading.get(keyHash) === pending) loading.delete(keyHash);
+        throw error;
+      },
+    );
+    loading.set(keyHash, pending);
+    return pending;
+  }
+
+  return {
+    resolve(keyHash) {
+      const hit = known.get(keyHash);
+      if (hit !== undefined) return hit;
+      if (missing.get(keyHash) !== undefined) return null;
+      return loading.get(keyHash) ?? load(keyHash);
+    },
+    evict(keyHash) {
+      epoch++;
+      known.delete(keyHash);
+      missing.delete(keyHash);
+      loading.delete(keyHash);
+    },
+    clear() {
+      epoch++;
+      known.clear();
+      missing.clear();
+      loading.clear();
+    },
+    get size() {
+      return { keys: known.size, missing: missing.size };
+    },
+  };
+}

@@ -1,0 +1,74 @@
+import { Command, Option } from "commander";
+import { loadConfig } from "../config.js";
+import { systemClock } from "../domain/clock.js";
+import { DEFAULT_WORKSPACE } from "../domain/issue-key.js";
+import { main as serve } from "../main.js";
+import { openDatabase } from "../store/database.js";
+import { migrateToLatest } from "../store/migrate.js";
+import { bootstrapAdmin } from "./bootstrap.js";
+
+// The `keyward` command. Commands that touch the store directly (migrate, bootstrap) read
+// KEYWARD_DATABASE like the server does; everything else talks to a running server.
+
+const program = new Command("keyward")
+  .description("Keyward: API keys for a service mesh — issue, authorize, revoke.")
+  .showHelpAfterError();
+
+const databaseOption = () =>
+  new Option("--database <url>", "store URL, e.g. sqlite:./data/keyward.db").env("KEYWARD_DATABASE");
+
+function databaseUrl(flag: string | undefined): string {
+  const loaded = loadConfig({ ...process.env, ...(flag !== undefined && { KEYWARD_DATABASE: flag }) });
+  if (!loaded.ok) {
+    process.stderr.write(`keyward: ${loaded.error}\n`);
+    process.exit(2);
+  }
+  return loaded.config.database;
+}
+
+program
+  .command("serve")
+  .description("run the server (configured by KEYWARD_* environment variables; see README)")
+  .action(async () => {
+    await serve();
+  });
+
+program
+  .command("migrate")
+  .description("apply pending database migrations and exit")
+  .addOption(databaseOption())
+  .action(async (options: { database?: string }) => {
+    const db = openDatabase(databaseUrl(options.database));
+    try {
+      const applied = await migrateToLatest(db);
+      process.stdout.write(applied.length > 0 ? `applied: ${applied.join(", ")}\n` : "already up to date\n");
+    } finally {
+      await db.destroy();
+    }
+  });
+
+program
+  .command("bootstrap")
+  .description("write an admin key (scope keyward:admin) straight into the store and print its secret once")
+  .addOption(databaseOption())
+  .option("--workspace <id>", "workspace the admin key manages", DEFAULT_WORKSPACE)
+  .option("--name <name>", "name of the admin key", "bootstrap admin")
+  .action(async (options: { database?: string; workspace: string; name: string }) => {
+    const issued = await bootstrapAdmin(
+      { database: databaseUrl(options.database), workspace: options.workspace, name: options.name },
+      systemClock,
+    );
+    if (!issued.ok) {
+      process.stderr.write(`keyward: ${issued.error.message}\n`);
+      process.exit(1);
+    }
+    const key = issued.value.key;
+    process.stdout.write(`Admin key ${key.keyId} for workspace "${key.workspace}" (scope keyward:admin).\n`);
+    process.stdout.write("The secret is shown once, on the next line; it cannot be shown again.\n");
+    process.stdout.write(`${issued.value.secret}\n`);
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  process.stderr.write(`keyward: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

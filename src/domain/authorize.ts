@@ -1,0 +1,64 @@
+import type { VerifiedKey } from "./key.js";
+import { parseKey } from "./key-format.js";
+import { hashKey } from "./key-hash.js";
+import type { KeyResolver } from "./key-store.js";
+import type { Reason } from "./reason.js";
+import { missingScopes } from "./scope.js";
+
+/** What a request presents and asks for. Scopes must already be validated. */
+export interface AuthorizeInput {
+  /** The presented key; undefined or empty when none was presented. */
+  readonly credential: string | undefined;
+  readonly requiredScopes: readonly string[];
+  /** "" when the request names no class. */
+  readonly className: string;
+  /** "" when any workspace is acceptable. */
+  readonly workspace: string;
+}
+
+/** The answer. `key` is set whenever a key was found, also for most denials. */
+export interface Decision {
+  readonly reason: Reason;
+  readonly key: VerifiedKey | undefined;
+  readonly missingScopes: readonly string[];
+}
+
+const NONE: readonly string[] = Object.freeze([]);
+const MISSING: Decision = { reason: "missing_credential", key: undefined, missingScopes: NONE };
+const INVALID: Decision = { reason: "invalid_format", key: undefined, missingScopes: NONE };
+const NOT_FOUND: Decision = { reason: "key_not_found", key: undefined, missingScopes: NONE };
+
+/**
+ * Decides a request. The first failing check wins, in this order: missing →
+ * invalid format → not found → revoked → expired → suspended → scope → class.
+ * Returns synchronously when the resolver answers from its cache.
+ */
+export function authorize(
+  input: AuthorizeInput,
+  resolver: KeyResolver,
+  now: number,
+): Decision | Promise<Decision> {
+  const credential = input.credential;
+  if (credential === undefined || credential === "") return MISSING;
+  if (parseKey(credential) === undefined) return INVALID;
+  const found = resolver.resolve(hashKey(credential));
+  if (found instanceof Promise) return found.then((key) => decide(input, key, now));
+  return decide(input, found, now);
+}
+
+function decide(input: AuthorizeInput, found: VerifiedKey | null, now: number): Decision {
+  if (found === null) return NOT_FOUND;
+  const key = found.key;
+  if (input.workspace !== "" && input.workspace !== key.workspace) return NOT_FOUND;
+  if (key.status === "revoked") return { reason: "key_revoked", key: found, missingScopes: NONE };
+  if (key.expireTime !== null && key.expireTime <= now) {
+    return { reason: "key_expired", key: found, missingScopes: NONE };
+  }
+  if (key.status === "suspended") return { reason: "key_suspended", key: found, missingScopes: NONE };
+  const missing = missingScopes(found.scopes, input.requiredScopes);
+  if (missing.length > 0) return { reason: "insufficient_scope", key: found, missingScopes: missing };
+  if (input.className !== "" && found.classes !== undefined && !found.classes.has(input.className)) {
+    return { reason: "class_not_allowed", key: found, missingScopes: NONE };
+  }
+  return { reason: "allowed", key: found, missingScopes: NONE };
+}

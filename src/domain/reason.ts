@@ -1,0 +1,72 @@
+/**
+ * Why Authorize allowed or denied a request. A closed set: callers switch on
+ * it, gateways map it to an HTTP status, and the strings double as the stable
+ * `error.code` of JSON denials.
+ */
+export type Reason =
+  /** The key is valid and grants everything required. */
+  | "allowed"
+  /** No key was presented. */
+  | "missing_credential"
+  /** Not a well-formed Keyward key, or the checksum does not match (decided without the store). */
+  | "invalid_format"
+  /** No such key, or the key belongs to another workspace than the one asked about. */
+  | "key_not_found"
+  /** The key was revoked; this is permanent. */
+  | "key_revoked"
+  /** The key's expiry time has passed. */
+  | "key_expired"
+  /** The key is suspended until an admin resumes it. */
+  | "key_suspended"
+  /** The key lacks at least one required scope. */
+  | "insufficient_scope"
+  /** The key is restricted to classes that exclude the requested one. */
+  | "class_not_allowed";
+
+/** The HTTP status a gateway should answer for a reason. */
+export function httpStatusOf(reason: Reason): 200 | 401 | 403 | 429 {
+  switch (reason) {
+    case "allowed":
+      return 200; // OK
+    case "missing_credential":
+      return 401; // Unauthorized: present a key
+    case "invalid_format":
+      return 401; // Unauthorized: the key is not one of ours
+    case "key_not_found":
+      return 401; // Unauthorized: unknown key
+    case "key_revoked":
+      return 401; // Unauthorized: the key is dead
+    case "key_expired":
+      return 401; // Unauthorized: the key is dead
+    case "key_suspended":
+      return 403; // Forbidden: the key is known but may not be used now
+    case "insufficient_scope":
+      return 403; // Forbidden: authenticated, not permitted
+    case "class_not_allowed":
+      return 403; // Forbidden: authenticated, not permitted
+  }
+}
+
+/** A short, human-readable explanation; never contains key material. */
+export function describeReason(reason: Reason): string {
+  switch (reason) {
+    case "allowed":
+      return "API key is valid";
+    case "missing_credential":
+      return "No API key presented: send it in the x-api-key header or as authorization: Bearer <key>";
+    case "invalid_format":
+      return "The presented value is not a well-formed API key (check for a typo)";
+    case "key_not_found":
+      return "API key not found";
+    case "key_revoked":
+      return "API key has been revoked";
+    case "key_expired":
+      return "API key has expired";
+    case "key_suspended":
+      return "API key is suspended";
+    case "insufficient_scope":
+      return "API key lacks a required scope";
+    case "class_not_allowed":
+      return "API key is not allowed for this class";
+  }
+}

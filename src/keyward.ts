@@ -1,0 +1,88 @@
+import type { Kysely } from "kysely";
+import { cachedKeyStore } from "./cache/cached-key-store.js";
+import { createKeyCache, type KeyCache } from "./cache/key-cache.js";
+import type { Config } from "./config.js";
+import { type Clock, systemClock } from "./domain/clock.js";
+import { Health } from "./gen/grpc/health/v1/health_pb.js";
+import { AuthorizeService } from "./gen/keyward/v1/authorize_service_pb.js";
+import { KeyService } from "./gen/keyward/v1/key_service_pb.js";
+import type { Logger } from "./log.js";
+import { startServer } from "./server.js";
+import { openDatabase } from "./store/database.js";
+import { createKeyStore } from "./store/key-store.js";
+import { migrateToLatest } from "./store/migrate.js";
+import type { Database } from "./store/schema.js";
+import { authorizeService } from "./transport/authorize-service.js";
+import { healthService } from "./transport/health-service.js";
+import { keyService } from "./transport/key-service.js";
+import { reflectionServices } from "./transport/reflection-service.js";
+
+/** A running Keyward: its ports, its cache (for tests and metrics) and a graceful stop. */
+export interface Keyward {
+  readonly grpcPort: number;
+  readonly httpPort: number | undefined;
+  readonly cache: KeyCache;
+  /** Health goes NOT_SERVING, in-flight calls finish (up to the drain timeout), the database closes. */
+  stop(): Promise<void>;
+}
+
+/** Opens and migrates the store, wires the services and starts both listeners. */
+export async function startKeyward(
+  config: Config,
+  log: Logger,
+  clock: Clock = systemClock,
+): Promise<Keyward> {
+  const db = openDatabase(config.database);
+  try {
+    const applied = await migrateToLatest(db);
+    if (applied.length > 0) log.info("migrations applied", { migrations: applied });
+    return await serve(config, log, clock, db);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+}
+
+async function serve(config: Config, log: Logger, clock: Clock, db: Kysely<Database>): Promise<Keyward> {
+  const store = createKeyStore(db);
+  const cache = createKeyCache({ load: store.findKeyByHash, clock, ...config.cache });
+  const managed = cachedKeyStore(store, cache);
+  const apis = [AuthorizeService, KeyService];
+  const health = healthService([...apis, Health].map((service) => service.typeName));
+  const services = [
+    authorizeService({ resolver: cache, clock }),
+    keyService({ store: managed, resolver: cache, clock, log }),
+    health.served,
+    ...reflectionServices([...apis, Health]),
+  ];
+  let serving = true;
+  const server = await startServer({
+    services,
+    grpcAddress: config.listen,
+    httpAddress: config.httpListen,
+    isServing: () => serving,
+    log,
+  });
+  log.info("keyward serving", {
+    grpc: config.listen.replace(/:\d+$/, `:${server.grpcPort}`),
+    http: config.httpListen?.replace(/:\d+$/, `:${server.httpPort}`) ?? "off",
+    database: config.database,
+  });
+  let stopping: Promise<void> | undefined;
+  return {
+    grpcPort: server.grpcPort,
+    httpPort: server.httpPort,
+    cache,
+    stop() {
+      stopping ??= (async () => {
+        serving = false;
+        health.setServing(false);
+        health.close();
+        await server.drain(config.drainTimeoutMs);
+        await db.destroy();
+        log.info("keyward stopped");
+      })();
+      return stopping;
+    },
+  };
+}

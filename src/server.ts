@@ -1,0 +1,95 @@
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createContextValues } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import * as grpc from "@grpc/grpc-js";
+import type { Logger } from "./log.js";
+import { connectRoutes, peerKey } from "./transport/connect-adapter.js";
+import { toRpcError } from "./transport/errors.js";
+import { addGrpcService } from "./transport/grpc-js-adapter.js";
+import type { ServedService } from "./transport/handler.js";
+
+export interface ServerOptions {
+  readonly services: readonly ServedService[];
+  /** grpc-js listener, `host:port` (port 0 picks a free one). */
+  readonly grpcAddress: string;
+  /** Connect listener, `host:port`; undefined for none. */
+  readonly httpAddress: string | undefined;
+  /** Answers `GET /healthz`: true while serving. */
+  readonly isServing: () => boolean;
+  readonly log: Logger;
+}
+
+export interface RunningServer {
+  readonly grpcPort: number;
+  readonly httpPort: number | undefined;
+  /** Stops accepting calls, lets in-flight ones finish for up to timeoutMs, then cuts the rest. */
+  drain(timeoutMs: number): Promise<void>;
+}
+
+/** Serves the same handlers on grpc-js (the hot path) and on connect-node (Connect, JSON, gRPC-Web). */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const toError = (error: unknown, method: string) => toRpcError(error, options.log, method);
+  const grpcServer = new grpc.Server();
+  for (const service of options.services) addGrpcService(grpcServer, service, toError);
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    grpcServer.bindAsync(options.grpcAddress, grpc.ServerCredentials.createInsecure(), (error, port) =>
+      error ? reject(error) : resolve(port),
+    ),
+  );
+
+  let httpServer: ReturnType<typeof createHttpServer> | undefined;
+  if (options.httpAddress !== undefined) {
+    const connect = connectNodeAdapter({
+      routes: connectRoutes(options.services, toError),
+      contextValues: (request) =>
+        createContextValues().set(peerKey, `${request.socket.remoteAddress}:${request.socket.remotePort}`),
+    });
+    const server = createHttpServer((request: IncomingMessage, response: ServerResponse) => {
+      if (request.url === "/healthz" && (request.method === "GET" || request.method === "HEAD")) {
+        const serving = options.isServing();
+        response.writeHead(serving ? 200 : 503, { "content-type": "text/plain" });
+        response.end(serving ? "SERVING\n" : "NOT_SERVING\n");
+        return;
+      }
+      connect(request, response);
+    });
+    httpServer = server;
+    await listen(server, options.httpAddress);
+  }
+  const httpPort = httpServer && (httpServer.address() as AddressInfo).port;
+
+  return {
+    grpcPort,
+    httpPort,
+    async drain(timeoutMs) {
+      const timer = setTimeout(() => {
+        options.log.warn("drain timed out; cutting remaining calls", { timeout_ms: timeoutMs });
+        grpcServer.forceShutdown();
+        httpServer?.closeAllConnections();
+      }, timeoutMs);
+      await Promise.all([
+        new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve())),
+        httpServer &&
+          new Promise<void>((resolve) => {
+            httpServer.close(() => resolve());
+            httpServer.closeIdleConnections();
+          }),
+      ]);
+      clearTimeout(timer);
+    },
+  };
+}
+
+function listen(server: ReturnType<typeof createHttpServer>, address: string): Promise<void> {
+  const split = address.lastIndexOf(":");
+  const host = address.slice(0, split).replace(/^\[(.*)\]$/, "$1");
+  const port = Number(address.slice(split + 1));
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,46 @@
+import type { Decision } from "../domain/authorize.js";
+import { authorize } from "../domain/authorize.js";
+import type { Clock } from "../domain/clock.js";
+import { credentialFromHeaders } from "../domain/credential.js";
+import type { KeyResolver } from "../domain/key-store.js";
+import { scopesError } from "../domain/scope.js";
+import { AuthorizeService } from "../gen/keyward/v1/authorize_service_pb.js";
+import { decisionToProto } from "./convert.js";
+import { invalidArgument } from "./errors.js";
+import { type ServedService, served } from "./handler.js";
+
+export interface AuthorizeServiceDeps {
+  readonly resolver: KeyResolver;
+  readonly clock: Clock;
+}
+
+/** keyward.v1.AuthorizeService: the hot path. No store write, no logging per call. */
+export function authorizeService({ resolver, clock }: AuthorizeServiceDeps): ServedService {
+  return served(AuthorizeService, {
+    authorize(request) {
+      let credential: string | undefined = request.apiKey;
+      if (credential === "") credential = credentialFromHeaders(request.headers);
+      else if (hasEntries(request.headers)) throw invalidArgument("set api_key or headers, not both");
+      const badScope = scopesError(request.requiredScopes);
+      if (badScope !== undefined) throw invalidArgument(`required_scopes: ${badScope}`);
+      const decision = authorize(
+        {
+          credential,
+          requiredScopes: request.requiredScopes,
+          className: request.class,
+          workspace: request.workspace,
+        },
+        resolver,
+        clock.now(),
+      );
+      return decision instanceof Promise
+        ? decision.then(decisionToProto)
+        : decisionToProto(decision as Decision);
+    },
+  });
+}
+
+function hasEntries(record: Record<string, string>): boolean {
+  for (const _ in record) return true;
+  return false;
+}

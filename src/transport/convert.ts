@@ -1,0 +1,154 @@
+import { create } from "@bufbuild/protobuf";
+import { type Duration, type Timestamp, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import type { Decision } from "../domain/authorize.js";
+import { decisionMessage } from "../domain/decision-message.js";
+import type { IssueKeyInput } from "../domain/issue-key.js";
+import type { ApiKey, KeyStatus as DomainKeyStatus } from "../domain/key.js";
+import type { Environment as DomainEnvironment } from "../domain/key-format.js";
+import { fail, type Outcome, ok } from "../domain/outcome.js";
+import type { Reason as DomainReason } from "../domain/reason.js";
+import { httpStatusOf } from "../domain/reason.js";
+import { type AuthorizeResponse, AuthorizeResponseSchema } from "../gen/keyward/v1/authorize_service_pb.js";
+import { Environment, type Key, KeySchema, KeyStatus, Reason } from "../gen/keyward/v1/key_pb.js";
+import type { IssueKeyRequest } from "../gen/keyward/v1/key_service_pb.js";
+
+// Wire ↔ domain conversions, in one place. Timestamps beyond year 9999 are refused, like RFC 3339.
+const MAX_SECONDS = 253402300799n;
+
+export function keyToProto(key: ApiKey): Key {
+  return create(KeySchema, {
+    keyId: key.keyId,
+    workspace: key.workspace,
+    name: key.name,
+    description: key.description,
+    keyPrefix: key.keyPrefix,
+    scopes: [...key.scopes],
+    classes: [...key.classes],
+    environment: environmentToProto(key.environment),
+    status: statusToProto(key.status),
+    createTime: timestampFromMs(key.createTime),
+    ...(key.expireTime !== null && { expireTime: timestampFromMs(key.expireTime) }),
+    ...(key.revokeTime !== null && { revokeTime: timestampFromMs(key.revokeTime) }),
+    revokeReason: key.revokeReason,
+    ownerId: key.ownerId,
+    metadata: { ...key.metadata },
+  });
+}
+
+export function issueInputFromProto(request: IssueKeyRequest): Outcome<IssueKeyInput> {
+  const environment = environmentFromProto(request.environment);
+  if (!environment.ok) return environment;
+  const expireTime = request.expireTime && timestampToMs(request.expireTime, "expire_time");
+  if (expireTime && !expireTime.ok) return expireTime;
+  const ttl = request.ttl && durationToMs(request.ttl, "ttl");
+  if (ttl && !ttl.ok) return ttl;
+  return ok({
+    workspace: request.workspace,
+    name: request.name,
+    description: request.description,
+    scopes: request.scopes,
+    classes: request.classes,
+    environment: environment.value,
+    prefix: request.prefix,
+    expireTime: expireTime?.value,
+    ttlMs: ttl?.value,
+    ownerId: request.ownerId,
+    metadata: request.metadata,
+  });
+}
+
+export function decisionToProto(decision: Decision): AuthorizeResponse {
+  const found = decision.key;
+  const response = create(AuthorizeResponseSchema, {
+    allowed: decision.reason === "allowed",
+    reason: reasonToProto(decision.reason),
+    httpStatus: httpStatusOf(decision.reason),
+    message: decisionMessage(decision),
+    missingScopes: decision.missingScopes as string[],
+  });
+  if (found !== undefined) {
+    const key = found.key;
+    response.keyId = key.keyId;
+    response.workspace = key.workspace;
+    response.grantedScopes = key.scopes as string[];
+    response.ownerId = key.ownerId;
+    response.metadata = key.metadata as Record<string, string>;
+    response.environment = environmentToProto(key.environment);
+    if (key.expireTime !== null) response.expireTime = timestampFromMs(key.expireTime);
+  }
+  return response;
+}
+
+export function reasonToProto(reason: DomainReason): Reason {
+  switch (reason) {
+    case "allowed":
+      return Reason.ALLOWED;
+    case "missing_credential":
+      return Reason.MISSING_CREDENTIAL;
+    case "invalid_format":
+      return Reason.INVALID_FORMAT;
+    case "key_not_found":
+      return Reason.KEY_NOT_FOUND;
+    case "key_revoked":
+      return Reason.KEY_REVOKED;
+    case "key_expired":
+      return Reason.KEY_EXPIRED;
+    case "key_suspended":
+      return Reason.KEY_SUSPENDED;
+    case "insufficient_scope":
+      return Reason.INSUFFICIENT_SCOPE;
+    case "class_not_allowed":
+      return Reason.CLASS_NOT_ALLOWED;
+  }
+}
+
+function environmentToProto(environment: DomainEnvironment): Environment {
+  switch (environment) {
+    case "live":
+      return Environment.LIVE;
+    case "test":
+      return Environment.TEST;
+  }
+}
+
+function environmentFromProto(environment: Environment): Outcome<DomainEnvironment | undefined> {
+  switch (environment) {
+    case Environment.UNSPECIFIED:
+      return ok(undefined);
+    case Environment.LIVE:
+      return ok("live");
+    case Environment.TEST:
+      return ok("test");
+    default:
+      return fail("invalid_argument", `unknown environment ${environment as number}`);
+  }
+}
+
+function statusToProto(status: DomainKeyStatus): KeyStatus {
+  switch (status) {
+    case "active":
+      return KeyStatus.ACTIVE;
+    case "suspended":
+      return KeyStatus.SUSPENDED;
+    case "revoked":
+      return KeyStatus.REVOKED;
+  }
+}
+
+function timestampToMs(timestamp: Timestamp, field: string): Outcome<number> {
+  if (
+    timestamp.seconds < 0n ||
+    timestamp.seconds > MAX_SECONDS ||
+    timestamp.nanos < 0 ||
+    timestamp.nanos > 999_999_999
+  ) {
+    return fail("invalid_argument", `${field} is out of range`);
+  }
+  return ok(timestampMs(timestamp));
+}
+
+function durationToMs(duration: Duration, field: string): Outcome<number> {
+  if (duration.seconds > MAX_SECONDS || duration.seconds < -MAX_SECONDS)
+    return fail("invalid_argument", `${field} is out of range`);
+  return ok(Number(duration.seconds) * 1000 + Math.trunc(duration.nanos / 1_000_000));
+}
