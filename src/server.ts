@@ -42,6 +42,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   if (options.httpAddress !== undefined) {
     const connect = connectNodeAdapter({
       routes: connectRoutes(options.services, toError),
+      // Reject unknown JSON fields: a misspelt field would otherwise be silently ignored.
+      jsonOptions: { ignoreUnknownFields: false },
       contextValues: (request) =>
         createContextValues().set(peerKey, `${request.socket.remoteAddress}:${request.socket.remotePort}`),
     });

@@ -1,0 +1,89 @@
+import {
+  create,
+  type DescMessage,
+  fromBinary,
+  type MessageInitShape,
+  type MessageShape,
+  toBinary,
+} from "@bufbuild/protobuf";
+import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import * as grpc from "@grpc/grpc-js";
+import { AuthorizeService } from "../../src/gen/keyward/v1/authorize_service_pb.js";
+import { KeyService } from "../../src/gen/keyward/v1/key_service_pb.js";
+
+/** Typed Connect clients speaking gRPC to the grpc-js listener. */
+export function grpcClients(grpcAddress: string, bearer?: string) {
+  const transport = createGrpcTransport({ baseUrl: `http://${grpcAddress}`, interceptors: auth(bearer) });
+  return { keys: createClient(KeyService, transport), authorize: createClient(AuthorizeService, transport) };
+}
+
+/** Typed Connect clients speaking the Connect protocol (binary or JSON) to the HTTP listener. */
+export function connectClients(httpUrl: string, bearer?: string, useBinaryFormat = false) {
+  const transport = createConnectTransport({
+    baseUrl: httpUrl,
+    httpVersion: "1.1",
+    useBinaryFormat,
+    interceptors: auth(bearer),
+  });
+  return { keys: createClient(KeyService, transport), authorize: createClient(AuthorizeService, transport) };
+}
+
+export type KeyClient = Client<typeof KeyService>;
+export type AuthorizeClient = Client<typeof AuthorizeService>;
+
+function auth(bearer: string | undefined): Interceptor[] {
+  if (bearer === undefined) return [];
+  return [
+    (next) => (request) => {
+      request.header.set("authorization", `Bearer ${bearer}`);
+      return next(request);
+    },
+  ];
+}
+
+/** The outcome of a raw grpc-js call: a response, or the status it failed with. */
+export type RawResult<O extends DescMessage> =
+  | { readonly ok: true; readonly response: MessageShape<O> }
+  | { readonly ok: false; readonly code: grpc.status; readonly details: string };
+
+/** A plain @grpc/grpc-js client: the same stack internal services use, no Connect in between. */
+export function rawGrpcClient(grpcAddress: string) {
+  const client = new grpc.Client(grpcAddress, grpc.credentials.createInsecure());
+  return {
+    /** Calls a unary method with a typed message. */
+    call<I extends DescMessage, O extends DescMessage>(
+      path: string,
+      input: I,
+      output: O,
+      request: MessageInitShape<I>,
+      metadata: Record<string, string> = {},
+    ): Promise<RawResult<O>> {
+      return this.callBytes(path, toBinary(input, create(input, request)), output, metadata);
+    },
+    /** Calls a unary method with raw request bytes (for malformed-input tests). */
+    callBytes<O extends DescMessage>(
+      path: string,
+      bytes: Uint8Array,
+      output: O,
+      metadata: Record<string, string> = {},
+    ): Promise<RawResult<O>> {
+      const md = new grpc.Metadata();
+      for (const [name, value] of Object.entries(metadata)) md.set(name, value);
+      return new Promise((resolve) => {
+        client.makeUnaryRequest(
+          path,
+          (b: Uint8Array) => Buffer.from(b),
+          (b: Buffer) => fromBinary(output, b),
+          bytes,
+          md,
+          (error, response) => {
+            if (error) resolve({ ok: false, code: error.code, details: error.details });
+            else resolve({ ok: true, response: response as MessageShape<O> });
+          },
+        );
+      });
+    },
+    close: () => client.close(),
+  };
+}
