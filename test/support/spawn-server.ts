@@ -1,0 +1,46 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+
+/** The command `npm start` runs, read from package.json so the test runs exactly that. */
+export function startCommand(): { command: string; args: string[] } {
+  const pkg = JSON.parse(readFileSync("package.json", "utf8")) as { scripts: { start: string } };
+  const [command, ...args] = pkg.scripts.start.split(" ");
+  return { command: command === "node" ? process.execPath : (command as string), args };
+}
+
+export interface ServerProcess {
+  readonly child: ChildProcess;
+  /** Everything the process wrote to stdout and stderr so far. */
+  output(): string;
+  /** Resolves with the exit code (or the signal name). */
+  readonly exited: Promise<number | string>;
+}
+
+/** Starts Keyward as `npm start` does, in a child process with the given environment. */
+export function spawnServer(env: Record<string, string>): ServerProcess {
+  const { command, args } = startCommand();
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const exited = new Promise<number | string>((resolve) =>
+    child.on("exit", (code, signal) => resolve(code ?? signal ?? "unknown")),
+  );
+  return { child, output: () => output, exited };
+}
+
+/** Waits until the process logs that it serves, and returns the gRPC port it chose. */
+export async function servingPort(server: ServerProcess, timeoutMs = 20_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const match = /"msg":"keyward serving","grpc":"[^"]*:(\d+)"/.exec(server.output());
+    if (match) return Number(match[1]);
+    if (server.child.exitCode !== null) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`server did not start:\n${server.output()}`);
+}
