@@ -28,11 +28,7 @@ describe("keyward server process", () => {
       ["KEYWARD_CACHE_TTL", "forever"],
       ["KEYWARD_DATABASE", "mysql://nope"],
     ] as const) {
-      const server = spawnServer({
-        [name]: value,
-        KEYWARD_DATABASE: `sqlite:${join(dir, "k.db")}`,
-        [`${name}`]: value,
-      });
+      const server = spawnServer({ KEYWARD_DATABASE: `sqlite:${join(dir, "k.db")}`, [name]: value });
       expect(await server.exited).toBe(2);
       const lines = server.output().trim().split("\n");
       expect(lines).toHaveLength(1);
