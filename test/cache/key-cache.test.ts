@@ -1,0 +1,301 @@
+import type { Kysely } from "kysely";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { cachedKeyStore } from "../../src/cache/cached-key-store.js";
+import { createKeyCache, type KeyCache, type KeyCacheOptions } from "../../src/cache/key-cache.js";
+import type { Clock } from "../../src/domain/clock.js";
+import type { ApiKey, VerifiedKey } from "../../src/domain/key.js";
+import type { KeyStore } from "../../src/domain/key-store.js";
+import { createKeyStore } from "../../src/store/key-store.js";
+import type { Database } from "../../src/store/schema.js";
+import { StoreError } from "../../src/store/store-error.js";
+import { openMigrated, type TempDatabase, tempSqliteUrl } from "../support/databases.js";
+import { FIXTURE_NOW, makeKey } from "../support/fixtures.js";
+
+const TTL_MS = 60_000;
+const MISSING_TTL_MS = 5_000;
+
+let temp: TempDatabase;
+let db: Kysely<Database>;
+let store: KeyStore;
+// Starts well after 0: lru-cache treats an entry stored at time 0 as having no TTL.
+let t: number;
+const clock: Clock = { now: () => t };
+
+beforeEach(async () => {
+  t = FIXTURE_NOW;
+  temp = tempSqliteUrl();
+  db = await openMigrated(temp.url);
+  store = createKeyStore(db);
+});
+
+afterEach(async () => {
+  await db.destroy();
+  temp.cleanup();
+});
+
+/** The store's findKeyByHash, counting calls; `before` runs first and may hold or fail the call. */
+function countingLoad(before?: (keyHash: string) => Promise<void>) {
+  const calls: string[] = [];
+  const load = async (keyHash: string): Promise<ApiKey | undefined> => {
+    calls.push(keyHash);
+    await before?.(keyHash);
+    return store.findKeyByHash(keyHash);
+  };
+  return { calls, load };
+}
+
+function newCache(
+  load: KeyCacheOptions["load"],
+  options: Partial<Omit<KeyCacheOptions, "load" | "clock">> = {},
+): KeyCache {
+  return createKeyCache({
+    load,
+    clock,
+    maxKeys: 100,
+    ttlMs: TTL_MS,
+    maxMissing: 100,
+    missingTtlMs: MISSING_TTL_MS,
+    ...options,
+  });
+}
+
+/** The answer of a resolve that must not have waited: a hit or a remembered absence. */
+function synchronous(answer: VerifiedKey | null | Promise<VerifiedKey | null>): VerifiedKey | null {
+  if (answer instanceof Promise) throw new Error("expected a synchronous answer, got a Promise");
+  return answer;
+}
+
+/** The answer of a resolve that must have gone to the store. */
+async function loaded(answer: VerifiedKey | null | Promise<VerifiedKey | null>): Promise<VerifiedKey | null> {
+  if (!(answer instanceof Promise)) throw new Error("expected a load (a Promise), got a cached answer");
+  return answer;
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = () => {};
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+async function insert(overrides: Parameters<typeof makeKey>[0] = {}): Promise<ApiKey> {
+  const { key } = makeKey(overrides);
+  await store.insertKey(key);
+  return key;
+}
+
+describe("createKeyCache", () => {
+  it("loads a miss once, then answers hits synchronously without loading", async () => {
+    const key = await insert({ scopes: ["models:*"], classes: ["gpu"] });
+    const { calls, load } = countingLoad();
+    const cache = newCache(load);
+
+    const first = await loaded(cache.resolve(key.keyHash));
+    expect(first?.key).toEqual(key);
+    expect(first?.classes).toEqual(new Set(["gpu"]));
+    expect(calls).toEqual([key.keyHash]);
+
+    const hit = synchronous(cache.resolve(key.keyHash));
+    expect(hit).toBe(first);
+    synchronous(cache.resolve(key.keyHash));
+    expect(calls).toHaveLength(1);
+    expect(cache.size).toEqual({ keys: 1, missing: 0 });
+  });
+
+  it("shares one load among concurrent resolves of the same hash", async () => {
+    const key = await insert();
+    const absent = makeKey().key.keyHash;
+    const { calls, load } = countingLoad();
+    const cache = newCache(load);
+
+    const answers = [
+      cache.resolve(key.keyHash),
+      cache.resolve(key.keyHash),
+      cache.resolve(absent),
+      cache.resolve(absent),
+    ];
+    expect(answers[1]).toBe(answers[0]);
+    expect(answers[3]).toBe(answers[2]);
+    const [a, b, c, d] = await Promise.all(answers.map(loaded));
+
+    expect(a?.key).toEqual(key);
+    expect(b).toBe(a);
+    expect(c).toBeNull();
+    expect(d).toBeNull();
+    expect(calls).toEqual([key.keyHash, absent]);
+  });
+
+  it("remembers an absent hash as null until the negative TTL passes, then loads again", async () => {
+    const { key } = makeKey();
+    const { calls, load } = countingLoad();
+    const cache = newCache(load);
+
+    expect(await loaded(cache.resolve(key.keyHash))).toBeNull();
+    expect(cache.size).toEqual({ keys: 0, missing: 1 });
+    // Stored behind the cache's back (not through cachedKeyStore): only the TTL can reveal it.
+    await store.insertKey(key);
+
+    t += MISSING_TTL_MS - 1;
+    expect(synchronous(cache.resolve(key.keyHash))).toBeNull();
+    expect(calls).toHaveLength(1);
+
+    t += 2;
+    const reloaded = await loaded(cache.resolve(key.keyHash));
+    expect(reloaded?.key).toEqual(key);
+    expect(calls).toHaveLength(2);
+  });
+
+  it("reloads a known key once its TTL passes", async () => {
+    const key = await insert();
+    const { calls, load } = countingLoad();
+    const cache = newCache(load);
+    await loaded(cache.resolve(key.keyHash));
+    // Revoked by another process: this cache hears of it only through the TTL.
+    await store.revokeKey(key.keyId, "leaked", t);
+
+    t += TTL_MS - 1;
+    expect(synchronous(cache.resolve(key.keyHash))?.key.status).toBe("active");
+
+    t += 2;
+    const reloaded = await loaded(cache.resolve(key.keyHash));
+    expect(reloaded?.key.status).toBe("revoked");
+    expect(calls).toHaveLength(2);
+  });
+
+  it("evict drops known and absent entries alike", async () => {
+    const key = await insert();
+    const absent = makeKey().key.keyHash;
+    const { calls, load } = countingLoad();
+    const cache = newCache(load);
+    await loaded(cache.resolve(key.keyHash));
+    await loaded(cache.resolve(absent));
+    expect(cache.size).toEqual({ keys: 1, missing: 1 });
+
+    cache.evict(key.keyHash);
+    cache.evict(absent);
+
+    expect(cache.size).toEqual({ keys: 0, missing: 0 });
+    expect((await loaded(cache.resolve(key.keyHash)))?.key).toEqual(key);
+    expect(await loaded(cache.resolve(absent))).toBeNull();
+    expect(calls).toEqual([key.keyHash, absent, key.keyHash, absent]);
+  });
+
+  it("does not let a load that started before an evict fill the cache", async () => {
+    const key = await insert();
+    const gate = deferred();
+    const { calls, load } = countingLoad(() => gate.promise);
+    const cache = newCache(load);
+
+    const inFlight = cache.resolve(key.keyHash);
+    cache.evict(key.keyHash);
+    gate.resolve();
+    // Its own caller still gets the answer; only the cache ignores it.
+    expect((await loaded(inFlight))?.key).toEqual(key);
+    expect(cache.size).toEqual({ keys: 0, missing: 0 });
+
+    const next = cache.resolve(key.keyHash);
+    expect(next).not.toBe(inFlight);
+    expect((await loaded(next))?.key).toEqual(key);
+    expect(calls).toHaveLength(2);
+    // A load that started after the evict does fill it.
+    expect(synchronous(cache.resolve(key.keyHash))?.key).toEqual(key);
+  });
+
+  it("does not keep a record read before a concurrent revoke", async () => {
+    const key = await insert();
+    const read = deferred();
+    const gate = deferred();
+    const cache = newCache(async (keyHash) => {
+      const found = await store.findKeyByHash(keyHash);
+      read.resolve();
+      await gate.promise;
+      return found;
+    });
+    const managed = cachedKeyStore(store, cache);
+
+    const racing = cache.resolve(key.keyHash);
+    await read.promise; // the load holds the active record
+    await managed.revokeKey(key.keyId, "leaked", t);
+    gate.resolve();
+    expect((await loaded(racing))?.key.status).toBe("active");
+
+    expect((await loaded(cache.resolve(key.keyHash)))?.key.status).toBe("revoked");
+  });
+
+  it("holds at most maxKeys known keys and maxMissing absent hashes", async () => {
+    const { calls, load } = countingLoad();
+    const cache = newCache(load, { maxKeys: 3, maxMissing: 2 });
+    const keys: ApiKey[] = [];
+    for (let i = 0; i < 5; i++) keys.push(await insert());
+
+    for (const key of keys) {
+      await loaded(cache.resolve(key.keyHash));
+      expect(cache.size.keys).toBeLessThanOrEqual(3);
+    }
+    for (let i = 0; i < 4; i++) {
+      await loaded(cache.resolve(makeKey().key.keyHash));
+      expect(cache.size.missing).toBeLessThanOrEqual(2);
+    }
+    expect(cache.size).toEqual({ keys: 3, missing: 2 });
+
+    // Least recently used went first: the newest three are hits, the oldest is loaded again.
+    for (const key of keys.slice(2)) expect(synchronous(cache.resolve(key.keyHash))?.key).toEqual(key);
+    const [oldest] = keys;
+    if (oldest === undefined) throw new Error("no keys");
+    const before = calls.length;
+    await loaded(cache.resolve(oldest.keyHash));
+    expect(calls.length).toBe(before + 1);
+  });
+
+  it("rejects a failing load to every waiter, caches nothing, and retries on the next resolve", async () => {
+    const key = await insert();
+    let failures = 1;
+    const { calls, load } = countingLoad(async () => {
+      if (failures-- > 0)
+        throw new StoreError("find key by hash", new Error("SQLITE_BUSY: database is locked"));
+    });
+    const cache = newCache(load);
+
+    const first = cache.resolve(key.keyHash);
+    const second = cache.resolve(key.keyHash);
+    await expect(loaded(first)).rejects.toBeInstanceOf(StoreError);
+    await expect(loaded(second)).rejects.toBeInstanceOf(StoreError);
+    expect(cache.size).toEqual({ keys: 0, missing: 0 });
+
+    expect((await loaded(cache.resolve(key.keyHash)))?.key).toEqual(key);
+    expect(calls).toHaveLength(2);
+  });
+});
+
+describe("cachedKeyStore", () => {
+  it("clears a remembered absence when the key is inserted", async () => {
+    const { key } = makeKey();
+    const { calls, load } = countingLoad();
+    const cache = newCache(load);
+    const managed = cachedKeyStore(store, cache);
+    expect(await loaded(cache.resolve(key.keyHash))).toBeNull();
+    expect(synchronous(cache.resolve(key.keyHash))).toBeNull();
+
+    await managed.insertKey(key);
+
+    expect((await loaded(cache.resolve(key.keyHash)))?.key).toEqual(key);
+    expect(calls).toHaveLength(2);
+  });
+
+  it("drops the cached record on revoke, so the next resolve sees it revoked", async () => {
+    const key = await insert();
+    const { calls, load } = countingLoad();
+    const cache = newCache(load);
+    const managed = cachedKeyStore(store, cache);
+    await loaded(cache.resolve(key.keyHash));
+    expect(synchronous(cache.resolve(key.keyHash))?.key.status).toBe("active");
+
+    const revoked = await managed.revokeKey(key.keyId, "leaked", t);
+
+    expect(revoked?.status).toBe("revoked");
+    const reloaded = await loaded(cache.resolve(key.keyHash));
+    expect(reloaded?.key).toEqual(revoked);
+    expect(calls).toHaveLength(2);
+  });
+});
