@@ -53,9 +53,9 @@ export function loadConfig(
       database: database("KEYWARD_DATABASE", read("KEYWARD_DATABASE")),
       cache: {
         maxKeys: count("KEYWARD_CACHE_SIZE", read("KEYWARD_CACHE_SIZE")),
-        ttlMs: duration("KEYWARD_CACHE_TTL", read("KEYWARD_CACHE_TTL")),
+        ttlMs: duration("KEYWARD_CACHE_TTL", read("KEYWARD_CACHE_TTL"), 1),
         maxMissing: count("KEYWARD_NEGATIVE_CACHE_SIZE", read("KEYWARD_NEGATIVE_CACHE_SIZE")),
-        missingTtlMs: duration("KEYWARD_NEGATIVE_CACHE_TTL", read("KEYWARD_NEGATIVE_CACHE_TTL")),
+        missingTtlMs: duration("KEYWARD_NEGATIVE_CACHE_TTL", read("KEYWARD_NEGATIVE_CACHE_TTL"), 1),
       },
       drainTimeoutMs: duration("KEYWARD_DRAIN_TIMEOUT", read("KEYWARD_DRAIN_TIMEOUT")),
       logLevel: logLevel("KEYWARD_LOG_LEVEL", read("KEYWARD_LOG_LEVEL")),
@@ -93,10 +93,14 @@ function count(name: Variable, value: string): number {
 
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
 
-function duration(name: Variable, value: string): number {
+// Cache TTLs must be positive: lru-cache reads a TTL of 0 as "never expires".
+function duration(name: Variable, value: string, minMs = 0): number {
   const match = /^(\d+)(ms|s|m|h)$/.exec(value);
-  if (!match) return invalid(name, value, "a duration such as 500ms, 30s, 5m or 1h");
-  return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
+  const ms = match ? Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS] : Number.NaN;
+  if (!(ms >= minMs) || !Number.isSafeInteger(ms)) {
+    return invalid(name, value, `a duration${minMs > 0 ? " above zero" : ""} such as 500ms, 30s, 5m or 1h`);
+  }
+  return ms;
 }
 
 function logLevel(name: Variable, value: string): LogLevel {

@@ -1,0 +1,114 @@
+import { describe, expect, it } from "vitest";
+import { type Config, loadConfig } from "../src/config.js";
+
+function configOf(env: Record<string, string | undefined>): Config {
+  const result = loadConfig(env);
+  if (!result.ok) throw new Error(`expected a config, got: ${result.error}`);
+  return result.config;
+}
+
+function errorOf(env: Record<string, string | undefined>): string {
+  const result = loadConfig(env);
+  if (result.ok) throw new Error("expected an error, got a config");
+  return result.error;
+}
+
+describe("loadConfig", () => {
+  it("uses the defaults for an empty environment", () => {
+    const config = configOf({});
+    expect(config).toEqual({
+      listen: "0.0.0.0:50051",
+      httpListen: "0.0.0.0:8080",
+      database: "sqlite:./data/keyward.db",
+      cache: { maxKeys: 100_000, ttlMs: 30_000, maxMissing: 10_000, missingTtlMs: 5_000 },
+      drainTimeoutMs: 10_000,
+      logLevel: "info",
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it("treats blank variables as unset and trims values", () => {
+    expect(configOf({ KEYWARD_LISTEN: "", KEYWARD_CACHE_TTL: "   " })).toEqual(configOf({}));
+    expect(configOf({ KEYWARD_LOG_LEVEL: " debug " }).logLevel).toBe("debug");
+  });
+
+  it("ignores variables that are not its own", () => {
+    expect(configOf({ PATH: "/bin", LISTEN: "nonsense" })).toEqual(configOf({}));
+  });
+
+  it.each([
+    ["KEYWARD_LISTEN", "nonsense"],
+    ["KEYWARD_LISTEN", "0.0.0.0:70000"],
+    ["KEYWARD_LISTEN", "0.0.0.0:"],
+    ["KEYWARD_HTTP_LISTEN", "localhost"],
+    ["KEYWARD_DATABASE", "postgres://x"], // only SQLite is supported for now
+    ["KEYWARD_DATABASE", "sqlite:"],
+    ["KEYWARD_CACHE_SIZE", "0"],
+    ["KEYWARD_CACHE_SIZE", "abc"],
+    ["KEYWARD_CACHE_SIZE", "-5"],
+    ["KEYWARD_CACHE_SIZE", "1.5"],
+    ["KEYWARD_NEGATIVE_CACHE_SIZE", "0"],
+    ["KEYWARD_CACHE_TTL", "10"], // no unit
+    ["KEYWARD_CACHE_TTL", "1d"],
+    ["KEYWARD_CACHE_TTL", "-1s"],
+    ["KEYWARD_NEGATIVE_CACHE_TTL", "5 s"],
+    ["KEYWARD_CACHE_TTL", "0s"], // lru-cache would read 0 as "never expires"
+    ["KEYWARD_NEGATIVE_CACHE_TTL", "0ms"],
+    ["KEYWARD_DRAIN_TIMEOUT", "soon"],
+    ["KEYWARD_LOG_LEVEL", "loud"],
+    ["KEYWARD_LOG_LEVEL", "INFO"],
+  ])("rejects %s=%s, naming the variable and the value", (name, value) => {
+    const error = errorOf({ [name]: value });
+    expect(error).toContain(`${name}=`);
+    expect(error).toContain(JSON.stringify(value));
+  });
+
+  it("accepts a zero drain timeout (cut in-flight calls at once)", () => {
+    expect(configOf({ KEYWARD_DRAIN_TIMEOUT: "0s" }).drainTimeoutMs).toBe(0);
+  });
+
+  it("turns the HTTP listener off with KEYWARD_HTTP_LISTEN=off", () => {
+    expect(configOf({ KEYWARD_HTTP_LISTEN: "off" }).httpListen).toBeUndefined();
+  });
+
+  it.each([
+    ["500ms", 500],
+    ["30s", 30_000],
+    ["5m", 300_000],
+    ["1h", 3_600_000],
+  ])("parses the duration %s as %i ms", (value, ms) => {
+    const config = configOf({
+      KEYWARD_CACHE_TTL: value,
+      KEYWARD_NEGATIVE_CACHE_TTL: value,
+      KEYWARD_DRAIN_TIMEOUT: value,
+    });
+    expect(config.cache.ttlMs).toBe(ms);
+    expect(config.cache.missingTtlMs).toBe(ms);
+    expect(config.drainTimeoutMs).toBe(ms);
+  });
+
+  it("reads a port without a host as all interfaces", () => {
+    expect(configOf({ KEYWARD_LISTEN: ":50051" }).listen).toBe("0.0.0.0:50051");
+    expect(configOf({ KEYWARD_HTTP_LISTEN: ":9090" }).httpListen).toBe("0.0.0.0:9090");
+  });
+
+  it.each(["127.0.0.1:1", "localhost:65535", "[::]:50051", "[::1]:8080", "keyward.internal:0"])(
+    "accepts the address %s as given",
+    (address) => {
+      expect(configOf({ KEYWARD_LISTEN: address }).listen).toBe(address);
+    },
+  );
+
+  it("reads sizes, database and log level", () => {
+    const config = configOf({
+      KEYWARD_CACHE_SIZE: "42",
+      KEYWARD_NEGATIVE_CACHE_SIZE: "7",
+      KEYWARD_DATABASE: "sqlite::memory:",
+      KEYWARD_LOG_LEVEL: "warn",
+    });
+    expect(config.cache.maxKeys).toBe(42);
+    expect(config.cache.maxMissing).toBe(7);
+    expect(config.database).toBe("sqlite::memory:");
+    expect(config.logLevel).toBe("warn");
+  });
+});

@@ -1,0 +1,60 @@
+import type { ApiKey, VerifiedKey } from "../../src/domain/key.js";
+import { verifiedKey } from "../../src/domain/key.js";
+import { generateKey } from "../../src/domain/key-format.js";
+import { hashKey } from "../../src/domain/key-hash.js";
+import type { KeyResolver } from "../../src/domain/key-store.js";
+
+/** The fixed "now" of domain tests: no test reads the wall clock. */
+export const NOW = Date.UTC(2025, 0, 15, 12, 0, 0);
+
+/** An active, never-expiring key record; the overrides say what a test cares about. */
+export function apiKey(overrides: Partial<ApiKey> = {}): ApiKey {
+  return {
+    keyId: "key_test",
+    workspace: "acme",
+    name: "test key",
+    description: "",
+    keyPrefix: "kw_live_abcdef",
+    keyHash: "",
+    scopes: [],
+    classes: [],
+    environment: "live",
+    status: "active",
+    createTime: NOW - 86_400_000,
+    expireTime: null,
+    revokeTime: null,
+    revokeReason: "",
+    ownerId: "",
+    metadata: {},
+    ...overrides,
+  };
+}
+
+/** A KeyResolver over a Map of hash → VerifiedKey that counts its calls. */
+export interface MemoryResolver extends KeyResolver {
+  /** Registers a key with a fresh secret and returns the secret. */
+  add(overrides?: Partial<ApiKey>): string;
+  readonly calls: number;
+}
+
+/** `async: true` answers with a Promise, as a resolver does on a cache miss. */
+export function memoryResolver(options: { readonly async?: boolean } = {}): MemoryResolver {
+  const keys = new Map<string, VerifiedKey>();
+  let calls = 0;
+  return {
+    add(overrides = {}) {
+      const secret = generateKey("kw", "live");
+      const keyHash = hashKey(secret);
+      keys.set(keyHash, verifiedKey(apiKey({ ...overrides, keyHash })));
+      return secret;
+    },
+    resolve(keyHash) {
+      calls++;
+      const found = keys.get(keyHash) ?? null;
+      return options.async ? Promise.resolve(found) : found;
+    },
+    get calls() {
+      return calls;
+    },
+  };
+}
