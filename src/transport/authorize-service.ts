@@ -1,4 +1,3 @@
-import type { Decision } from "../domain/authorize.js";
 import { authorize } from "../domain/authorize.js";
 import type { Clock } from "../domain/clock.js";
 import { credentialFromHeaders } from "../domain/credential.js";
@@ -33,9 +32,7 @@ export function authorizeService({ resolver, clock }: AuthorizeServiceDeps): Ser
         resolver,
         clock.now(),
       );
-      return decision instanceof Promise
-        ? decision.then(decisionToProto)
-        : decisionToProto(decision as Decision);
+      return decision instanceof Promise ? decision.then(decisionToProto) : decisionToProto(decision);
     },
   });
 }

@@ -1,11 +1,13 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcWebTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateKey } from "../../src/domain/key-format.js";
 import {
   AuthorizeRequestSchema,
   AuthorizeResponseSchema,
+  AuthorizeService,
 } from "../../src/gen/keyward/v1/authorize_service_pb.js";
 import { Environment, KeyStatus, Reason } from "../../src/gen/keyward/v1/key_pb.js";
 import { IssueKeyRequestSchema, IssueKeyResponseSchema } from "../../src/gen/keyward/v1/key_service_pb.js";
@@ -83,6 +85,11 @@ describe("issue, authorize, revoke", () => {
       headers: { Authorization: `Bearer ${issued.secret}` },
     });
     expect(viaHttpBinary.allowed).toBe(true);
+    const grpcWeb = createClient(
+      AuthorizeService,
+      createGrpcWebTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" }),
+    );
+    expect((await grpcWeb.authorize({ apiKey: issued.secret })).allowed).toBe(true);
   });
 
   it("denies a missing scope with 403 and names what is missing", async () => {
