@@ -4,18 +4,22 @@ import { createKeyCache, type KeyCache } from "./cache/key-cache.js";
 import type { Config } from "./config.js";
 import { type Clock, systemClock } from "./domain/clock.js";
 import { Health } from "./gen/grpc/health/v1/health_pb.js";
+import { AuditService } from "./gen/keyward/v1/audit_service_pb.js";
 import { AuthorizeService } from "./gen/keyward/v1/authorize_service_pb.js";
 import { KeyService } from "./gen/keyward/v1/key_service_pb.js";
+import { WorkspaceService } from "./gen/keyward/v1/workspace_service_pb.js";
 import type { Logger } from "./log.js";
 import { startServer } from "./server.js";
 import { openDatabase } from "./store/database.js";
 import { createKeyStore } from "./store/key-store.js";
 import { migrateToLatest } from "./store/migrate.js";
 import type { Database } from "./store/schema.js";
+import { auditService } from "./transport/audit-service.js";
 import { authorizeService } from "./transport/authorize-service.js";
 import { healthService } from "./transport/health-service.js";
 import { keyService } from "./transport/key-service.js";
 import { reflectionServices } from "./transport/reflection-service.js";
+import { workspaceService } from "./transport/workspace-service.js";
 
 /** A running Keyward: its ports, its cache (for tests and metrics) and a graceful stop. */
 export interface Keyward {
@@ -47,11 +51,13 @@ async function serve(config: Config, log: Logger, clock: Clock, db: Kysely<Datab
   const store = createKeyStore(db);
   const cache = createKeyCache({ load: store.findKeyByHash, clock, ...config.cache });
   const managed = cachedKeyStore(store, cache);
-  const apis = [AuthorizeService, KeyService];
+  const apis = [AuthorizeService, KeyService, WorkspaceService, AuditService];
   const health = healthService([...apis, Health].map((service) => service.typeName));
   const services = [
     authorizeService({ resolver: cache, clock }),
     keyService({ store: managed, resolver: cache, clock, log }),
+    workspaceService({ store: managed, resolver: cache, clock, log }),
+    auditService({ store: managed, resolver: cache, clock }),
     health.served,
     ...reflectionServices([...apis, Health]),
   ];

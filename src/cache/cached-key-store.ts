@@ -1,26 +1,41 @@
-import type { KeyStore } from "../domain/key-store.js";
+import type { KeyStore, StoreTransaction } from "../domain/key-store.js";
 import type { KeyCache } from "./key-cache.js";
 
 /**
- * Wraps a KeyStore so that every change evicts the key's hash before the call
- * returns: a revoke is never answered "allowed" from the cache afterwards, and
- * a newly issued key is never answered "not found" from the negative cache.
+ * Wraps a KeyStore so that every change evicts what it touched once its
+ * transaction has ended, before the call returns: a revoke is never answered
+ * "allowed" from the cache afterwards, and a newly issued key is never answered
+ * "not found" from the negative cache. A workspace change (its suspension
+ * decides for all its keys) clears the whole cache: rare, and simply correct.
  */
 export function cachedKeyStore(store: KeyStore, cache: KeyCache): KeyStore {
   return {
-    findKeyByHash: (keyHash) => store.findKeyByHash(keyHash),
-    findKeyById: (keyId) => store.findKeyById(keyId),
-    async insertKey(key) {
+    ...store,
+    async transaction(work) {
+      const touched = new Set<string>();
+      let workspaceChanged = false;
       try {
-        await store.insertKey(key);
+        return await store.transaction((tx) =>
+          work({
+            ...tx,
+            insertKey(key) {
+              touched.add(key.keyHash);
+              return tx.insertKey(key);
+            },
+            updateKey(key) {
+              touched.add(key.keyHash);
+              return tx.updateKey(key);
+            },
+            updateWorkspace(workspace) {
+              workspaceChanged = true;
+              return tx.updateWorkspace(workspace);
+            },
+          } satisfies StoreTransaction),
+        );
       } finally {
-        cache.evict(key.keyHash);
+        if (workspaceChanged) cache.clear();
+        else for (const keyHash of touched) cache.evict(keyHash);
       }
-    },
-    async revokeKey(keyId, reason, now) {
-      const revoked = await store.revokeKey(keyId, reason, now);
-      if (revoked !== undefined) cache.evict(revoked.keyHash);
-      return revoked;
     },
   };
 }

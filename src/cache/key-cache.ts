@@ -1,13 +1,13 @@
 import { LRUCache } from "lru-cache";
 import type { Clock } from "../domain/clock.js";
-import type { ApiKey, VerifiedKey } from "../domain/key.js";
+import type { ResolvedKey, VerifiedKey } from "../domain/key.js";
 import { verifiedKey } from "../domain/key.js";
 import { sameHash } from "../domain/key-hash.js";
 import type { KeyResolver } from "../domain/key-store.js";
 
 export interface KeyCacheOptions {
   /** Reads a key by hash from the store; called on a miss, once per hash at a time. */
-  readonly load: (keyHash: string) => Promise<ApiKey | undefined>;
+  readonly load: (keyHash: string) => Promise<ResolvedKey | undefined>;
   /** Most verified keys held. */
   readonly maxKeys: number;
   /** Backstop for staleness when another process changed a key; local changes evict at once. */
@@ -51,7 +51,7 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
     const pending = options.load(keyHash).then(
       (key) => {
         if (loading.get(keyHash) === pending) loading.delete(keyHash);
-        const found = key !== undefined && sameHash(key.keyHash, keyHash) ? verifiedKey(key) : null;
+        const found = key !== undefined && sameHash(key.key.keyHash, keyHash) ? verifiedKey(key) : null;
         if (epoch === startEpoch) {
           if (found === null) missing.set(keyHash, true);
           else known.set(keyHash, found);

@@ -53,9 +53,15 @@ program
   .addOption(databaseOption())
   .option("--workspace <id>", "workspace the admin key manages", DEFAULT_WORKSPACE)
   .option("--name <name>", "name of the admin key", "bootstrap admin")
-  .action(async (options: { database?: string; workspace: string; name: string }) => {
+  .option("--global", "a global admin (keyward:superadmin): manages workspaces and every workspace's keys")
+  .action(async (options: { database?: string; workspace: string; name: string; global?: boolean }) => {
     const issued = await bootstrapAdmin(
-      { database: databaseUrl(options.database), workspace: options.workspace, name: options.name },
+      {
+        database: databaseUrl(options.database),
+        workspace: options.workspace,
+        name: options.name,
+        global: options.global === true,
+      },
       systemClock,
     );
     if (!issued.ok) {
@@ -63,7 +69,9 @@ program
       process.exit(1);
     }
     const key = issued.value.key;
-    process.stdout.write(`Admin key ${key.keyId} for workspace "${key.workspace}" (scope keyward:admin).\n`);
+    const scope = key.scopes.join(", ");
+    const what = options.global ? "Global admin key" : `Admin key for workspace "${key.workspace}"`;
+    process.stdout.write(`${what}: ${key.keyId} (scope ${scope}).\n`);
     process.stdout.write("The secret is shown once, on the next line; it cannot be shown again.\n");
     process.stdout.write(`${issued.value.secret}\n`);
   });

@@ -2,20 +2,30 @@ import { authorize } from "./authorize.js";
 import type { KeyResolver } from "./key-store.js";
 import { type Failure, fail, type Outcome, ok } from "./outcome.js";
 import { describeReason, httpStatusOf } from "./reason.js";
+import { grantsScope } from "./scope.js";
+import { SYSTEM_WORKSPACE } from "./workspace.js";
 
 /** The scope a key needs to manage keys of its own workspace. */
 export const ADMIN_SCOPE = "keyward:admin";
+/** The scope of a global admin; it counts only on keys of the system workspace. */
+export const SUPERADMIN_SCOPE = "keyward:superadmin";
 
 /** A caller proven to hold an active admin key. */
 export interface Admin {
   readonly keyId: string;
   readonly workspace: string;
+  /** A global admin manages workspaces and every workspace's keys. */
+  readonly global: boolean;
 }
+
+const NO_SCOPES: readonly string[] = [];
 
 /**
  * Checks the bearer key of a management call. A key that is not valid at all
  * (missing, malformed, unknown, revoked, expired) is `unauthenticated`; a valid
- * key that may not manage (suspended, no admin scope) is `permission_denied`.
+ * key that may not manage (suspended, its workspace suspended, no admin scope)
+ * is `permission_denied`. A `keyward:superadmin` key outside the system
+ * workspace is no global admin: a tenant's `*` key must not become one.
  */
 export async function authenticateAdmin(
   resolver: KeyResolver,
@@ -23,28 +33,36 @@ export async function authenticateAdmin(
   now: number,
 ): Promise<Outcome<Admin>> {
   const decision = await authorize(
-    { credential: bearer, requiredScopes: [ADMIN_SCOPE], className: "", workspace: "" },
+    { credential: bearer, requiredScopes: NO_SCOPES, className: "", workspace: "" },
     resolver,
     now,
   );
-  if (decision.reason === "allowed" && decision.key !== undefined) {
-    return ok({ keyId: decision.key.key.keyId, workspace: decision.key.key.workspace });
+  const found = decision.key;
+  if (decision.reason !== "allowed" || found === undefined) {
+    const why = describeReason(decision.reason);
+    return httpStatusOf(decision.reason) === 401
+      ? fail("unauthenticated", `management calls need authorization: Bearer <admin key>: ${why}`)
+      : fail("permission_denied", why);
   }
-  const why = describeReason(decision.reason);
-  if (httpStatusOf(decision.reason) === 401) {
-    return fail("unauthenticated", `management calls need authorization: Bearer <admin key>: ${why}`);
+  const { keyId, workspace } = found.key;
+  if (workspace === SYSTEM_WORKSPACE && grantsScope(found.scopes, SUPERADMIN_SCOPE)) {
+    return ok({ keyId, workspace, global: true });
   }
-  return fail(
-    "permission_denied",
-    decision.reason === "insufficient_scope" ? `the key does not hold scope ${ADMIN_SCOPE}` : why,
-  );
+  if (grantsScope(found.scopes, ADMIN_SCOPE)) return ok({ keyId, workspace, global: false });
+  return fail("permission_denied", `the key does not hold scope ${ADMIN_SCOPE}`);
 }
 
-/** Refuses access to another workspace than the admin's own. */
+/** Refuses access to another workspace than the admin's own, unless the admin is global. */
 export function checkWorkspace(admin: Admin, workspace: string): Failure | undefined {
-  if (admin.workspace === workspace) return undefined;
+  if (admin.global || admin.workspace === workspace) return undefined;
   return {
     code: "permission_denied",
     message: `the admin key may only manage workspace "${admin.workspace}"`,
   };
+}
+
+/** Refuses a call that only a global admin may make. */
+export function requireGlobal(admin: Admin): Failure | undefined {
+  if (admin.global) return undefined;
+  return { code: "permission_denied", message: `this call needs a global admin key (${SUPERADMIN_SCOPE})` };
 }

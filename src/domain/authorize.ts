@@ -30,7 +30,8 @@ const NOT_FOUND: Decision = { reason: "key_not_found", key: undefined, missingSc
 
 /**
  * Decides a request. The first failing check wins, in this order: missing →
- * invalid format → not found → revoked → expired → suspended → scope → class.
+ * invalid format → not found → revoked → expired → workspace suspended →
+ * key suspended → scope → class.
  * Returns synchronously when the resolver answers from its cache.
  */
 export function authorize(
@@ -54,6 +55,7 @@ function decide(input: AuthorizeInput, found: VerifiedKey | null, now: number): 
   if (key.expireTime !== null && key.expireTime <= now) {
     return { reason: "key_expired", key: found, missingScopes: NONE };
   }
+  if (found.workspaceSuspended) return { reason: "workspace_suspended", key: found, missingScopes: NONE };
   if (key.status === "suspended") return { reason: "key_suspended", key: found, missingScopes: NONE };
   const missing = missingScopes(found.scopes, input.requiredScopes);
   if (missing.length > 0) return { reason: "insufficient_scope", key: found, missingScopes: missing };

@@ -1,6 +1,14 @@
-import type { Admin } from "./admin-access.js";
-import { checkWorkspace } from "./admin-access.js";
+import { type Admin, checkWorkspace } from "./admin-access.js";
+import { auditEvent, type Caller } from "./audit.js";
 import type { ApiKey } from "./key.js";
+import {
+  classesError,
+  descriptionError,
+  metadataError,
+  nameError,
+  ownerIdError,
+  scopeListError,
+} from "./key-fields.js";
 import {
   DEFAULT_PREFIX,
   displayPrefix,
@@ -10,23 +18,12 @@ import {
   randomBase62,
 } from "./key-format.js";
 import { hashKey } from "./key-hash.js";
+import { checkKeyLimit } from "./key-limit.js";
 import type { KeyStore } from "./key-store.js";
 import { fail, type Outcome, ok } from "./outcome.js";
-import { scopesError } from "./scope.js";
+import { DEFAULT_WORKSPACE, workspaceError } from "./workspace.js";
 
-export const DEFAULT_WORKSPACE = "default";
-const WORKSPACE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-const CLASS_PATTERN = /^[A-Za-z0-9_.:/-]{1,100}$/;
-const LIMITS = {
-  name: 200,
-  description: 2000,
-  ownerId: 200,
-  scopes: 100,
-  classes: 100,
-  metadata: 64,
-} as const;
-const METADATA_KEY_MAX = 128;
-const METADATA_VALUE_MAX = 1024;
+export { DEFAULT_WORKSPACE, workspaceError } from "./workspace.js";
 
 /** What a caller asks for when issuing a key, already converted from the wire. */
 export interface IssueKeyInput {
@@ -35,8 +32,9 @@ export interface IssueKeyInput {
   readonly description: string;
   readonly scopes: readonly string[];
   readonly classes: readonly string[];
-  /** undefined: the default, live. */
+  /** undefined: the workspace's default environment. */
   readonly environment: Environment | undefined;
+  /** "": the workspace's default prefix. */
   readonly prefix: string;
   readonly expireTime: number | undefined;
   readonly ttlMs: number | undefined;
@@ -50,14 +48,25 @@ export interface IssuedKey {
   readonly secret: string;
 }
 
+/** What a key gets when the request leaves prefix or environment out. */
+export interface KeyDefaults {
+  readonly prefix: string;
+  readonly environment: Environment;
+}
+
+const GLOBAL_DEFAULTS: KeyDefaults = { prefix: DEFAULT_PREFIX, environment: "live" };
+
 /** Validates the input and builds the key record and its secret, without storing anything. */
-export function prepareKey(input: IssueKeyInput, now: number): Outcome<IssuedKey> {
+export function prepareKey(
+  input: IssueKeyInput,
+  now: number,
+  defaults = GLOBAL_DEFAULTS,
+): Outcome<IssuedKey> {
   const workspace = input.workspace === "" ? DEFAULT_WORKSPACE : input.workspace;
   const error = inputError(input, workspace, now);
   if (error !== undefined) return fail("invalid_argument", error);
-  const prefix = input.prefix === "" ? DEFAULT_PREFIX : input.prefix;
-  const environment = input.environment ?? "live";
-  const secret = generateKey(prefix, environment);
+  const prefix = input.prefix === "" ? defaults.prefix || DEFAULT_PREFIX : input.prefix;
+  const secret = generateKey(prefix, input.environment ?? defaults.environment);
   const expireTime = input.ttlMs !== undefined ? now + input.ttlMs : (input.expireTime ?? null);
   return ok({
     secret,
@@ -70,7 +79,7 @@ export function prepareKey(input: IssueKeyInput, now: number): Outcome<IssuedKey
       keyHash: hashKey(secret),
       scopes: [...new Set(input.scopes)],
       classes: [...new Set(input.classes)],
-      environment,
+      environment: input.environment ?? defaults.environment,
       status: "active",
       createTime: now,
       expireTime,
@@ -78,69 +87,61 @@ export function prepareKey(input: IssueKeyInput, now: number): Outcome<IssuedKey
       revokeReason: "",
       ownerId: input.ownerId,
       metadata: { ...input.metadata },
+      updateTime: now,
+      suspendTime: null,
+      suspendReason: "",
+      lastUsedTime: null,
+      rotatedFromKeyId: "",
+      rotatedToKeyId: "",
     },
   });
 }
 
-/** Issues a key in the admin's workspace and stores it before returning. */
+/**
+ * Issues a key into an existing workspace, within its key limit, and records
+ * `key.issued` in the same transaction.
+ */
 export async function issueKey(
   store: KeyStore,
   admin: Admin,
+  caller: Caller,
   input: IssueKeyInput,
   now: number,
 ): Promise<Outcome<IssuedKey>> {
-  const denied = checkWorkspace(admin, input.workspace === "" ? DEFAULT_WORKSPACE : input.workspace);
+  const workspaceId = input.workspace === "" ? DEFAULT_WORKSPACE : input.workspace;
+  const denied = checkWorkspace(admin, workspaceId);
   if (denied !== undefined) return { ok: false, error: denied };
-  const prepared = prepareKey(input, now);
-  if (prepared.ok) await store.insertKey(prepared.value.key);
-  return prepared;
-}
-
-/** A message naming the first thing wrong with the workspace id, or undefined. */
-export function workspaceError(workspace: string): string | undefined {
-  return WORKSPACE_PATTERN.test(workspace)
-    ? undefined
-    : `workspace "${workspace.slice(0, 64)}" must be 1–64 characters of letters, digits, _, . and -`;
+  return store.transaction(async (tx) => {
+    const workspace = await tx.findWorkspace(workspaceId);
+    if (workspace === undefined)
+      return fail("not_found", `workspace "${workspaceId.slice(0, 64)}" not found`);
+    const prepared = prepareKey(input, now, {
+      prefix: workspace.defaultKeyPrefix,
+      environment: workspace.defaultEnvironment,
+    });
+    if (!prepared.ok) return prepared;
+    const limited = await checkKeyLimit(tx, workspace, now, 1);
+    if (limited !== undefined) return { ok: false, error: limited };
+    const key = prepared.value.key;
+    await tx.insertKey(key);
+    await tx.recordEvent(
+      auditEvent(caller, now, { workspace: key.workspace, action: "key.issued", targetId: key.keyId }),
+    );
+    return prepared;
+  });
 }
 
 function inputError(input: IssueKeyInput, workspace: string, now: number): string | undefined {
-  const name = input.name.trim();
-  if (name === "") return "name is required";
-  if ([...input.name].length > LIMITS.name) return `name is longer than ${LIMITS.name} characters`;
-  if ([...input.description].length > LIMITS.description) {
-    return `description is longer than ${LIMITS.description} characters`;
-  }
-  const badWorkspace = workspaceError(workspace);
-  if (badWorkspace) return badWorkspace;
-  if (input.prefix !== "") {
-    const badPrefix = prefixError(input.prefix);
-    if (badPrefix) return badPrefix;
-  }
-  if (input.scopes.length > LIMITS.scopes) return `at most ${LIMITS.scopes} scopes`;
-  const badScope = scopesError(input.scopes);
-  if (badScope) return badScope;
-  if (input.classes.length > LIMITS.classes) return `at most ${LIMITS.classes} classes`;
-  for (const cls of input.classes) {
-    if (!CLASS_PATTERN.test(cls)) {
-      return `invalid class "${cls.slice(0, 100)}": 1–100 characters of letters, digits, _ . : / -`;
-    }
-  }
+  const error =
+    nameError(input.name) ??
+    descriptionError(input.description) ??
+    workspaceError(workspace) ??
+    (input.prefix === "" ? undefined : prefixError(input.prefix)) ??
+    scopeListError(input.scopes) ??
+    classesError(input.classes);
+  if (error !== undefined) return error;
   if (input.expireTime !== undefined && input.ttlMs !== undefined) return "set expire_time or ttl, not both";
   if (input.expireTime !== undefined && input.expireTime <= now) return "expire_time must be in the future";
   if (input.ttlMs !== undefined && input.ttlMs <= 0) return "ttl must be positive";
-  if (input.ownerId.length > LIMITS.ownerId) return `owner_id is longer than ${LIMITS.ownerId} characters`;
-  return metadataError(input.metadata);
-}
-
-function metadataError(metadata: Readonly<Record<string, string>>): string | undefined {
-  const keys = Object.keys(metadata);
-  if (keys.length > LIMITS.metadata) return `at most ${LIMITS.metadata} metadata entries`;
-  for (const key of keys) {
-    if (key === "" || key.length > METADATA_KEY_MAX)
-      return `metadata keys must be 1–${METADATA_KEY_MAX} characters`;
-    if ((metadata[key] as string).length > METADATA_VALUE_MAX) {
-      return `metadata value of "${key}" is longer than ${METADATA_VALUE_MAX} characters`;
-    }
-  }
-  return undefined;
+  return ownerIdError(input.ownerId) ?? metadataError(input.metadata);
 }

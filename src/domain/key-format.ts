@@ -61,6 +61,11 @@ export function displayPrefix(key: string): string {
   return key.slice(0, tailStart + DISPLAY_LENGTH);
 }
 
+/** The key prefix (`kw`) of a display prefix (`kw_live_AbC123`). */
+export function prefixOfDisplay(display: string): string {
+  return display.slice(0, display.indexOf("_"));
+}
+
 function checksum(body: string): string {
   let value = crc32(body);
   let out = "";

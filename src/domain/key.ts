@@ -23,6 +23,19 @@ export interface ApiKey {
   readonly revokeReason: string;
   readonly ownerId: string;
   readonly metadata: Readonly<Record<string, string>>;
+  readonly updateTime: number;
+  readonly suspendTime: number | null;
+  readonly suspendReason: string;
+  /** When the key was last used; null until usage tracking exists. */
+  readonly lastUsedTime: number | null;
+  readonly rotatedFromKeyId: string;
+  readonly rotatedToKeyId: string;
+}
+
+/** A key as the hot path finds it: with its workspace's state, which also decides. */
+export interface ResolvedKey {
+  readonly key: ApiKey;
+  readonly workspaceSuspended: boolean;
 }
 
 /** A key found by its hash, with what every decision needs precompiled. */
@@ -31,11 +44,13 @@ export interface VerifiedKey {
   readonly scopes: ScopeSet;
   /** undefined when the key may be used for any class. */
   readonly classes: ReadonlySet<string> | undefined;
+  readonly workspaceSuspended: boolean;
 }
 
-export function verifiedKey(key: ApiKey): VerifiedKey {
+export function verifiedKey({ key, workspaceSuspended }: ResolvedKey): VerifiedKey {
   return {
     key,
+    workspaceSuspended,
     scopes: compileScopes(key.scopes),
     classes: key.classes.length > 0 ? new Set(key.classes) : undefined,
   };

@@ -12,7 +12,11 @@ export type FailureCode =
   /** The target does not exist. */
   | "not_found"
   /** The target is in a state that forbids the change (e.g. revoked). */
-  | "failed_precondition";
+  | "failed_precondition"
+  /** The target exists already (e.g. a workspace id). */
+  | "already_exists"
+  /** A limit is reached (e.g. a workspace's max_keys). */
+  | "resource_exhausted";
 
 /** An expected failure, returned as a value. The message is safe to show to the caller. */
 export interface Failure {

@@ -16,6 +16,8 @@ export type Reason =
   | "key_revoked"
   /** The key's expiry time has passed. */
   | "key_expired"
+  /** The key's workspace (the account) is suspended: every key of it is denied. */
+  | "workspace_suspended"
   /** The key is suspended until an admin resumes it. */
   | "key_suspended"
   /** The key lacks at least one required scope. */
@@ -38,6 +40,8 @@ export function httpStatusOf(reason: Reason): 200 | 401 | 403 | 429 {
       return 401; // Unauthorized: the key is dead
     case "key_expired":
       return 401; // Unauthorized: the key is dead
+    case "workspace_suspended":
+      return 403; // Forbidden: the account may not be used now
     case "key_suspended":
       return 403; // Forbidden: the key is known but may not be used now
     case "insufficient_scope":
@@ -62,6 +66,8 @@ export function describeReason(reason: Reason): string {
       return "API key has been revoked";
     case "key_expired":
       return "API key has expired";
+    case "workspace_suspended":
+      return "The API key's workspace is suspended";
     case "key_suspended":
       return "API key is suspended";
     case "insufficient_scope":

@@ -1,13 +1,26 @@
 import type { Kysely } from "kysely";
-import type { ApiKey } from "../domain/key.js";
+import type { ApiKey, ResolvedKey } from "../domain/key.js";
+import type { KeyQuery } from "../domain/key-store.js";
 import { keyFromRow, rowFromKey } from "./rows.js";
 import type { Database } from "./schema.js";
 
 // Each query takes the handle first, so the caller decides whether it runs in a transaction.
 
-export async function findKeyByHash(db: Kysely<Database>, keyHash: string): Promise<ApiKey | undefined> {
-  const row = await db.selectFrom("api_keys").selectAll().where("key_hash", "=", keyHash).executeTakeFirst();
-  return row && keyFromRow(row);
+/** The hot-path read: the key and its workspace's status in one query. */
+export async function findResolvedKey(
+  db: Kysely<Database>,
+  keyHash: string,
+): Promise<ResolvedKey | undefined> {
+  const row = await db
+    .selectFrom("api_keys")
+    .leftJoin("workspaces", "workspaces.workspace_id", "api_keys.workspace")
+    .selectAll("api_keys")
+    .select("workspaces.status as workspace_status")
+    .where("api_keys.key_hash", "=", keyHash)
+    .executeTakeFirst();
+  if (row === undefined) return undefined;
+  const { workspace_status, ...key } = row;
+  return { key: keyFromRow(key), workspaceSuspended: workspace_status === "suspended" };
 }
 
 export async function findKeyById(db: Kysely<Database>, keyId: string): Promise<ApiKey | undefined> {
@@ -19,17 +32,55 @@ export async function insertKey(db: Kysely<Database>, key: ApiKey): Promise<void
   await db.insertInto("api_keys").values(rowFromKey(key)).execute();
 }
 
-/** Revokes unless already revoked, so a repeated revoke keeps the first revoke_time. */
-export async function markKeyRevoked(
-  db: Kysely<Database>,
-  keyId: string,
-  reason: string,
-  now: number,
-): Promise<void> {
-  await db
-    .updateTable("api_keys")
-    .set({ status: "revoked", revoke_time: now, revoke_reason: reason })
-    .where("key_id", "=", keyId)
+/** Replaces every mutable column; the id, hash, prefix and creation time never change. */
+export async function updateKey(db: Kysely<Database>, key: ApiKey): Promise<void> {
+  const { key_id, key_hash, key_prefix, create_time, workspace, ...mutable } = rowFromKey(key);
+  await db.updateTable("api_keys").set(mutable).where("key_id", "=", key_id).execute();
+}
+
+export async function countActiveKeys(db: Kysely<Database>, workspace: string, now: number): Promise<number> {
+  const row = await db
+    .selectFrom("api_keys")
+    .select((eb) => eb.fn.countAll<number | string>().as("n"))
+    .where("workspace", "=", workspace)
     .where("status", "!=", "revoked")
+    .where((eb) => eb.or([eb("expire_time", "is", null), eb("expire_time", ">", now)]))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** A page of keys, newest first (create_time, key_id descending), and the total matching the filters. */
+export async function listKeys(
+  db: Kysely<Database>,
+  query: KeyQuery,
+): Promise<{ keys: ApiKey[]; total: number }> {
+  let filtered = db.selectFrom("api_keys").where("workspace", "=", query.workspace);
+  if (query.status !== undefined) filtered = filtered.where("status", "=", query.status);
+  if (query.environment !== undefined) filtered = filtered.where("environment", "=", query.environment);
+  if (query.ownerId !== "") filtered = filtered.where("owner_id", "=", query.ownerId);
+  if (query.namePrefix !== "") {
+    // substr instead of LIKE: no wildcard escaping, and the same in SQLite and PostgreSQL.
+    filtered = filtered.where((eb) =>
+      eb(eb.fn("substr", ["name", eb.val(1), eb.val(query.namePrefix.length)]), "=", query.namePrefix),
+    );
+  }
+  let page = filtered.selectAll();
+  const after = query.after;
+  if (after !== undefined) {
+    page = page.where((eb) =>
+      eb.or([
+        eb("create_time", "<", after.time),
+        eb.and([eb("create_time", "=", after.time), eb("key_id", "<", after.id)]),
+      ]),
+    );
+  }
+  const rows = await page
+    .orderBy("create_time", "desc")
+    .orderBy("key_id", "desc")
+    .limit(query.limit)
     .execute();
+  const count = await filtered
+    .select((eb) => eb.fn.countAll<number | string>().as("n"))
+    .executeTakeFirstOrThrow();
+  return { keys: rows.map(keyFromRow), total: Number(count.n) };
 }

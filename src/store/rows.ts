@@ -1,9 +1,15 @@
 import type { Insertable, Selectable } from "kysely";
+import type { AuditAction, AuditEvent } from "../domain/audit.js";
 import type { ApiKey, KeyStatus } from "../domain/key.js";
 import type { Environment } from "../domain/key-format.js";
-import type { ApiKeyTable } from "./schema.js";
+import type { Workspace, WorkspaceStatus } from "../domain/workspace.js";
+import type { ApiKeyTable, AuditEventTable, WorkspaceTable } from "./schema.js";
 
-/** Row → domain. Numbers come back as strings from some drivers (bigint), hence Number(). */
+// Row ↔ domain, in one place. Numbers may come back as strings from some drivers (bigint), hence Number().
+
+const time = (value: number | string) => Number(value);
+const optionalTime = (value: number | string | null) => (value === null ? null : Number(value));
+
 export function keyFromRow(row: Selectable<ApiKeyTable>): ApiKey {
   return {
     keyId: row.key_id,
@@ -16,16 +22,21 @@ export function keyFromRow(row: Selectable<ApiKeyTable>): ApiKey {
     classes: JSON.parse(row.classes) as string[],
     environment: row.environment as Environment,
     status: row.status as KeyStatus,
-    createTime: Number(row.create_time),
-    expireTime: row.expire_time === null ? null : Number(row.expire_time),
-    revokeTime: row.revoke_time === null ? null : Number(row.revoke_time),
+    createTime: time(row.create_time),
+    expireTime: optionalTime(row.expire_time),
+    revokeTime: optionalTime(row.revoke_time),
     revokeReason: row.revoke_reason,
     ownerId: row.owner_id,
     metadata: JSON.parse(row.metadata) as Record<string, string>,
+    updateTime: time(row.update_time),
+    suspendTime: optionalTime(row.suspend_time),
+    suspendReason: row.suspend_reason,
+    lastUsedTime: optionalTime(row.last_used_time),
+    rotatedFromKeyId: row.rotated_from_key_id,
+    rotatedToKeyId: row.rotated_to_key_id,
   };
 }
 
-/** Domain → row. */
 export function rowFromKey(key: ApiKey): Insertable<ApiKeyTable> {
   return {
     key_id: key.keyId,
@@ -44,5 +55,71 @@ export function rowFromKey(key: ApiKey): Insertable<ApiKeyTable> {
     revoke_reason: key.revokeReason,
     owner_id: key.ownerId,
     metadata: JSON.stringify(key.metadata),
+    update_time: key.updateTime,
+    suspend_time: key.suspendTime,
+    suspend_reason: key.suspendReason,
+    last_used_time: key.lastUsedTime,
+    rotated_from_key_id: key.rotatedFromKeyId,
+    rotated_to_key_id: key.rotatedToKeyId,
+  };
+}
+
+export function workspaceFromRow(row: Selectable<WorkspaceTable>): Workspace {
+  return {
+    workspaceId: row.workspace_id,
+    displayName: row.display_name,
+    maxKeys: Number(row.max_keys),
+    defaultKeyPrefix: row.default_key_prefix,
+    defaultEnvironment: row.default_environment as Environment,
+    status: row.status as WorkspaceStatus,
+    createTime: time(row.create_time),
+    updateTime: time(row.update_time),
+    suspendTime: optionalTime(row.suspend_time),
+    suspendReason: row.suspend_reason,
+  };
+}
+
+export function rowFromWorkspace(workspace: Workspace): Insertable<WorkspaceTable> {
+  return {
+    workspace_id: workspace.workspaceId,
+    display_name: workspace.displayName,
+    max_keys: workspace.maxKeys,
+    default_key_prefix: workspace.defaultKeyPrefix,
+    default_environment: workspace.defaultEnvironment,
+    status: workspace.status,
+    create_time: workspace.createTime,
+    update_time: workspace.updateTime,
+    suspend_time: workspace.suspendTime,
+    suspend_reason: workspace.suspendReason,
+  };
+}
+
+export function eventFromRow(row: Selectable<AuditEventTable>): AuditEvent {
+  return {
+    eventId: row.event_id,
+    time: time(row.time),
+    workspace: row.workspace,
+    actorKeyId: row.actor_key_id,
+    action: row.action as AuditAction,
+    targetId: row.target_id,
+    changedFields: JSON.parse(row.changed_fields) as string[],
+    peer: row.peer,
+    userAgent: row.user_agent,
+    reason: row.reason,
+  };
+}
+
+export function rowFromEvent(event: AuditEvent): Insertable<AuditEventTable> {
+  return {
+    event_id: event.eventId,
+    time: event.time,
+    workspace: event.workspace,
+    actor_key_id: event.actorKeyId,
+    action: event.action,
+    target_id: event.targetId,
+    changed_fields: JSON.stringify(event.changedFields),
+    peer: event.peer,
+    user_agent: event.userAgent,
+    reason: event.reason,
   };
 }

@@ -32,6 +32,12 @@ export function keyToProto(key: ApiKey): Key {
     revokeReason: key.revokeReason,
     ownerId: key.ownerId,
     metadata: { ...key.metadata },
+    updateTime: timestampFromMs(key.updateTime),
+    ...(key.suspendTime !== null && { suspendTime: timestampFromMs(key.suspendTime) }),
+    suspendReason: key.suspendReason,
+    ...(key.lastUsedTime !== null && { lastUsedTime: timestampFromMs(key.lastUsedTime) }),
+    rotatedFromKeyId: key.rotatedFromKeyId,
+    rotatedToKeyId: key.rotatedToKeyId,
   });
 }
 
@@ -93,6 +99,8 @@ export function reasonToProto(reason: DomainReason): Reason {
       return Reason.KEY_REVOKED;
     case "key_expired":
       return Reason.KEY_EXPIRED;
+    case "workspace_suspended":
+      return Reason.WORKSPACE_SUSPENDED;
     case "key_suspended":
       return Reason.KEY_SUSPENDED;
     case "insufficient_scope":
@@ -102,7 +110,7 @@ export function reasonToProto(reason: DomainReason): Reason {
   }
 }
 
-function environmentToProto(environment: DomainEnvironment): Environment {
+export function environmentToProto(environment: DomainEnvironment): Environment {
   switch (environment) {
     case "live":
       return Environment.LIVE;
@@ -111,7 +119,7 @@ function environmentToProto(environment: DomainEnvironment): Environment {
   }
 }
 
-function environmentFromProto(environment: Environment): Outcome<DomainEnvironment | undefined> {
+export function environmentFromProto(environment: Environment): Outcome<DomainEnvironment | undefined> {
   switch (environment) {
     case Environment.UNSPECIFIED:
       return ok(undefined);
@@ -121,6 +129,21 @@ function environmentFromProto(environment: Environment): Outcome<DomainEnvironme
       return ok("test");
     default:
       return fail("invalid_argument", `unknown environment ${environment as number}`);
+  }
+}
+
+export function statusFromProto(status: KeyStatus): Outcome<DomainKeyStatus | undefined> {
+  switch (status) {
+    case KeyStatus.UNSPECIFIED:
+      return ok(undefined);
+    case KeyStatus.ACTIVE:
+      return ok("active");
+    case KeyStatus.SUSPENDED:
+      return ok("suspended");
+    case KeyStatus.REVOKED:
+      return ok("revoked");
+    default:
+      return fail("invalid_argument", `unknown status ${status as number}`);
   }
 }
 
@@ -135,7 +158,7 @@ function statusToProto(status: DomainKeyStatus): KeyStatus {
   }
 }
 
-function timestampToMs(timestamp: Timestamp, field: string): Outcome<number> {
+export function timestampToMs(timestamp: Timestamp, field: string): Outcome<number> {
   if (
     timestamp.seconds < 0n ||
     timestamp.seconds > MAX_SECONDS ||
@@ -147,7 +170,7 @@ function timestampToMs(timestamp: Timestamp, field: string): Outcome<number> {
   return ok(timestampMs(timestamp));
 }
 
-function durationToMs(duration: Duration, field: string): Outcome<number> {
+export function durationToMs(duration: Duration, field: string): Outcome<number> {
   if (duration.seconds > MAX_SECONDS || duration.seconds < -MAX_SECONDS)
     return fail("invalid_argument", `${field} is out of range`);
   return ok(Number(duration.seconds) * 1000 + Math.trunc(duration.nanos / 1_000_000));

@@ -16,6 +16,10 @@ export function codeOf(code: FailureCode): Code {
       return Code.NotFound; // no such target
     case "failed_precondition":
       return Code.FailedPrecondition; // the target's state forbids it
+    case "already_exists":
+      return Code.AlreadyExists; // the target exists already
+    case "resource_exhausted":
+      return Code.ResourceExhausted; // a limit is reached
   }
 }
 

@@ -1,19 +1,36 @@
 import { create } from "@bufbuild/protobuf";
-import { type Admin, authenticateAdmin } from "../domain/admin-access.js";
 import type { Clock } from "../domain/clock.js";
-import { bearerToken } from "../domain/credential.js";
+import { getKey } from "../domain/get-key.js";
 import { issueKey } from "../domain/issue-key.js";
 import type { KeyResolver, KeyStore } from "../domain/key-store.js";
+import { listKeys } from "../domain/list-keys.js";
 import { revokeKey } from "../domain/revoke-key.js";
+import { rotateKey } from "../domain/rotate-key.js";
+import { resumeKey, suspendKey } from "../domain/suspend-key.js";
+import { updateKey } from "../domain/update-key.js";
 import {
+  GetKeyResponseSchema,
   IssueKeyResponseSchema,
   KeyService,
+  ListKeysResponseSchema,
+  ResumeKeyResponseSchema,
   RevokeKeyResponseSchema,
+  RotateKeyResponseSchema,
+  SuspendKeyResponseSchema,
+  UpdateKeyResponseSchema,
 } from "../gen/keyward/v1/key_service_pb.js";
 import type { Logger } from "../log.js";
-import { issueInputFromProto, keyToProto } from "./convert.js";
-import { failureError } from "./errors.js";
-import { type CallContext, type ServedService, served } from "./handler.js";
+import { adminCall, unwrap } from "./admin-call.js";
+import {
+  durationToMs,
+  environmentFromProto,
+  issueInputFromProto,
+  keyToProto,
+  statusFromProto,
+} from "./convert.js";
+import { keyUpdateFromProto } from "./convert-management.js";
+import { invalidArgument } from "./errors.js";
+import { type ServedService, served } from "./handler.js";
 
 export interface KeyServiceDeps {
   /** A store whose changes evict the cache (cache/cached-key-store.ts). */
@@ -23,43 +40,80 @@ export interface KeyServiceDeps {
   readonly log: Logger;
 }
 
-/** keyward.v1.KeyService: key management, for admin keys only. */
+/** keyward.v1.KeyService: key management, for admin keys only. Handlers extract, call the domain, convert back. */
 export function keyService({ store, resolver, clock, log }: KeyServiceDeps): ServedService {
-  async function admin(context: CallContext): Promise<Admin> {
-    const header = context.header("authorization");
-    const outcome = await authenticateAdmin(resolver, header && bearerToken(header), clock.now());
-    if (!outcome.ok) throw failureError(outcome.error);
-    return outcome.value;
-  }
+  const authenticate = (context: Parameters<typeof adminCall>[2]) => adminCall(resolver, clock, context);
+  const logChange = (message: string, keyId: string, workspace: string, actor: string, peer: string) =>
+    log.info(message, { key_id: keyId, workspace, actor, peer });
 
   return served(KeyService, {
     async issueKey(request, context) {
-      const caller = await admin(context);
-      const input = issueInputFromProto(request);
-      if (!input.ok) throw failureError(input.error);
-      const issued = await issueKey(store, caller, input.value, clock.now());
-      if (!issued.ok) throw failureError(issued.error);
-      const key = issued.value.key;
-      log.info("key issued", {
-        key_id: key.keyId,
-        workspace: key.workspace,
-        actor: caller.keyId,
-        peer: context.peer,
-      });
-      return create(IssueKeyResponseSchema, { key: keyToProto(key), secret: issued.value.secret });
+      const { admin, caller } = await authenticate(context);
+      const input = unwrap(issueInputFromProto(request));
+      const issued = unwrap(await issueKey(store, admin, caller, input, clock.now()));
+      logChange("key issued", issued.key.keyId, issued.key.workspace, admin.keyId, caller.peer);
+      return create(IssueKeyResponseSchema, { key: keyToProto(issued.key), secret: issued.secret });
     },
     async revokeKey(request, context) {
-      const caller = await admin(context);
-      const revoked = await revokeKey(store, caller, request.keyId, request.reason, clock.now());
-      if (!revoked.ok) throw failureError(revoked.error);
-      const key = revoked.value;
-      log.info("key revoked", {
-        key_id: key.keyId,
-        workspace: key.workspace,
-        actor: caller.keyId,
-        peer: context.peer,
-      });
+      const { admin, caller } = await authenticate(context);
+      const key = unwrap(await revokeKey(store, admin, caller, request.keyId, request.reason, clock.now()));
+      logChange("key revoked", key.keyId, key.workspace, admin.keyId, caller.peer);
       return create(RevokeKeyResponseSchema, { key: keyToProto(key) });
+    },
+    async getKey(request, context) {
+      const { admin } = await authenticate(context);
+      const key = unwrap(await getKey(store, admin, request.keyId));
+      return create(GetKeyResponseSchema, { key: keyToProto(key) });
+    },
+    async listKeys(request, context) {
+      const { admin } = await authenticate(context);
+      const page = unwrap(
+        await listKeys(store, admin, {
+          workspace: request.workspace,
+          pageSize: request.pageSize,
+          pageToken: request.pageToken,
+          status: unwrap(statusFromProto(request.status)),
+          environment: unwrap(environmentFromProto(request.environment)),
+          namePrefix: request.namePrefix,
+          ownerId: request.ownerId,
+        }),
+      );
+      return create(ListKeysResponseSchema, {
+        keys: page.keys.map(keyToProto),
+        nextPageToken: page.nextPageToken,
+        totalSize: page.totalSize,
+      });
+    },
+    async updateKey(request, context) {
+      const { admin, caller } = await authenticate(context);
+      if (request.key === undefined) throw invalidArgument("key is required");
+      const update = unwrap(keyUpdateFromProto(request.key, request.updateMask));
+      const key = unwrap(await updateKey(store, admin, caller, request.key.keyId, update, clock.now()));
+      logChange("key updated", key.keyId, key.workspace, admin.keyId, caller.peer);
+      return create(UpdateKeyResponseSchema, { key: keyToProto(key) });
+    },
+    async suspendKey(request, context) {
+      const { admin, caller } = await authenticate(context);
+      const key = unwrap(await suspendKey(store, admin, caller, request.keyId, request.reason, clock.now()));
+      logChange("key suspended", key.keyId, key.workspace, admin.keyId, caller.peer);
+      return create(SuspendKeyResponseSchema, { key: keyToProto(key) });
+    },
+    async resumeKey(request, context) {
+      const { admin, caller } = await authenticate(context);
+      const key = unwrap(await resumeKey(store, admin, caller, request.keyId, clock.now()));
+      logChange("key resumed", key.keyId, key.workspace, admin.keyId, caller.peer);
+      return create(ResumeKeyResponseSchema, { key: keyToProto(key) });
+    },
+    async rotateKey(request, context) {
+      const { admin, caller } = await authenticate(context);
+      const grace = request.gracePeriod && unwrap(durationToMs(request.gracePeriod, "grace_period"));
+      const rotation = unwrap(await rotateKey(store, admin, caller, request.keyId, grace, clock.now()));
+      logChange("key rotated", rotation.previous.keyId, rotation.key.workspace, admin.keyId, caller.peer);
+      return create(RotateKeyResponseSchema, {
+        key: keyToProto(rotation.key),
+        secret: rotation.secret,
+        previousKey: keyToProto(rotation.previous),
+      });
     },
   });
 }

@@ -41,9 +41,22 @@ describe("reflection with buf curl (strict linking, reflection v1)", () => {
       "grpc.health.v1.Health/Watch",
       "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
       "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+      "keyward.v1.AuditService/ListAuditEvents",
       "keyward.v1.AuthorizeService/Authorize",
+      "keyward.v1.KeyService/GetKey",
       "keyward.v1.KeyService/IssueKey",
+      "keyward.v1.KeyService/ListKeys",
+      "keyward.v1.KeyService/ResumeKey",
       "keyward.v1.KeyService/RevokeKey",
+      "keyward.v1.KeyService/RotateKey",
+      "keyward.v1.KeyService/SuspendKey",
+      "keyward.v1.KeyService/UpdateKey",
+      "keyward.v1.WorkspaceService/CreateWorkspace",
+      "keyward.v1.WorkspaceService/GetWorkspace",
+      "keyward.v1.WorkspaceService/ListWorkspaces",
+      "keyward.v1.WorkspaceService/ResumeWorkspace",
+      "keyward.v1.WorkspaceService/SuspendWorkspace",
+      "keyward.v1.WorkspaceService/UpdateWorkspace",
     ]);
   });
 

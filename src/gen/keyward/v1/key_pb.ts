@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file keyward/v1/key.proto.
  */
 export const file_keyward_v1_key: GenFile = /*@__PURE__*/
-  fileDesc("ChRrZXl3YXJkL3YxL2tleS5wcm90bxIKa2V5d2FyZC52MSLzAwoDS2V5Eg4KBmtleV9pZBgBIAEoCRIRCgl3b3Jrc3BhY2UYAiABKAkSDAoEbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRISCgprZXlfcHJlZml4GAUgASgJEg4KBnNjb3BlcxgGIAMoCRIPCgdjbGFzc2VzGAcgAygJEiwKC2Vudmlyb25tZW50GAggASgOMhcua2V5d2FyZC52MS5FbnZpcm9ubWVudBIlCgZzdGF0dXMYCSABKA4yFS5rZXl3YXJkLnYxLktleVN0YXR1cxIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3Jldm9rZV90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1yZXZva2VfcmVhc29uGA0gASgJEhAKCG93bmVyX2lkGA4gASgJEi8KCG1ldGFkYXRhGA8gAygLMh0ua2V5d2FyZC52MS5LZXkuTWV0YWRhdGFFbnRyeRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEqVgoLRW52aXJvbm1lbnQSGwoXRU5WSVJPTk1FTlRfVU5TUEVDSUZJRUQQABIUChBFTlZJUk9OTUVOVF9MSVZFEAESFAoQRU5WSVJPTk1FTlRfVEVTVBACKnAKCUtleVN0YXR1cxIaChZLRVlfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFQoRS0VZX1NUQVRVU19BQ1RJVkUQARIYChRLRVlfU1RBVFVTX1NVU1BFTkRFRBACEhYKEktFWV9TVEFUVVNfUkVWT0tFRBADKo8CCgZSZWFzb24SFgoSUkVBU09OX1VOU1BFQ0lGSUVEEAASEgoOUkVBU09OX0FMTE9XRUQQARIdChlSRUFTT05fTUlTU0lOR19DUkVERU5USUFMEAISGQoVUkVBU09OX0lOVkFMSURfRk9STUFUEAMSGAoUUkVBU09OX0tFWV9OT1RfRk9VTkQQBBIWChJSRUFTT05fS0VZX1JFVk9LRUQQBRIWChJSRUFTT05fS0VZX0VYUElSRUQQBhIYChRSRUFTT05fS0VZX1NVU1BFTkRFRBAHEh0KGVJFQVNPTl9JTlNVRkZJQ0lFTlRfU0NPUEUQCBIcChhSRUFTT05fQ0xBU1NfTk9UX0FMTE9XRUQQCWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChRrZXl3YXJkL3YxL2tleS5wcm90bxIKa2V5d2FyZC52MSLaBQoDS2V5Eg4KBmtleV9pZBgBIAEoCRIRCgl3b3Jrc3BhY2UYAiABKAkSDAoEbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRISCgprZXlfcHJlZml4GAUgASgJEg4KBnNjb3BlcxgGIAMoCRIPCgdjbGFzc2VzGAcgAygJEiwKC2Vudmlyb25tZW50GAggASgOMhcua2V5d2FyZC52MS5FbnZpcm9ubWVudBIlCgZzdGF0dXMYCSABKA4yFS5rZXl3YXJkLnYxLktleVN0YXR1cxIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3Jldm9rZV90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1yZXZva2VfcmVhc29uGA0gASgJEhAKCG93bmVyX2lkGA4gASgJEi8KCG1ldGFkYXRhGA8gAygLMh0ua2V5d2FyZC52MS5LZXkuTWV0YWRhdGFFbnRyeRIvCgt1cGRhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMc3VzcGVuZF90aW1lGBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5zdXNwZW5kX3JlYXNvbhgSIAEoCRIyCg5sYXN0X3VzZWRfdGltZRgTIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGwoTcm90YXRlZF9mcm9tX2tleV9pZBgUIAEoCRIZChFyb3RhdGVkX3RvX2tleV9pZBgVIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEqVgoLRW52aXJvbm1lbnQSGwoXRU5WSVJPTk1FTlRfVU5TUEVDSUZJRUQQABIUChBFTlZJUk9OTUVOVF9MSVZFEAESFAoQRU5WSVJPTk1FTlRfVEVTVBACKnAKCUtleVN0YXR1cxIaChZLRVlfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFQoRS0VZX1NUQVRVU19BQ1RJVkUQARIYChRLRVlfU1RBVFVTX1NVU1BFTkRFRBACEhYKEktFWV9TVEFUVVNfUkVWT0tFRBADKq8CCgZSZWFzb24SFgoSUkVBU09OX1VOU1BFQ0lGSUVEEAASEgoOUkVBU09OX0FMTE9XRUQQARIdChlSRUFTT05fTUlTU0lOR19DUkVERU5USUFMEAISGQoVUkVBU09OX0lOVkFMSURfRk9STUFUEAMSGAoUUkVBU09OX0tFWV9OT1RfRk9VTkQQBBIWChJSRUFTT05fS0VZX1JFVk9LRUQQBRIWChJSRUFTT05fS0VZX0VYUElSRUQQBhIYChRSRUFTT05fS0VZX1NVU1BFTkRFRBAHEh0KGVJFQVNPTl9JTlNVRkZJQ0lFTlRfU0NPUEUQCBIcChhSRUFTT05fQ0xBU1NfTk9UX0FMTE9XRUQQCRIeChpSRUFTT05fV09SS1NQQUNFX1NVU1BFTkRFRBAKYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * Key is an API key's record. It never carries the secret or its hash.
@@ -112,6 +112,46 @@ export type Key = Message<"keyward.v1.Key"> & {
    * @generated from field: map<string, string> metadata = 15;
    */
   metadata: { [key: string]: string };
+
+  /**
+   * Last change by UpdateKey, SuspendKey, ResumeKey, RotateKey or RevokeKey.
+   *
+   * @generated from field: google.protobuf.Timestamp update_time = 16;
+   */
+  updateTime?: Timestamp | undefined;
+
+  /**
+   * Set while the key is suspended.
+   *
+   * @generated from field: google.protobuf.Timestamp suspend_time = 17;
+   */
+  suspendTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string suspend_reason = 18;
+   */
+  suspendReason: string;
+
+  /**
+   * When the key was last used; unset until usage tracking exists.
+   *
+   * @generated from field: google.protobuf.Timestamp last_used_time = 19;
+   */
+  lastUsedTime?: Timestamp | undefined;
+
+  /**
+   * The key this one replaced by RotateKey.
+   *
+   * @generated from field: string rotated_from_key_id = 20;
+   */
+  rotatedFromKeyId: string;
+
+  /**
+   * The key that replaced this one by RotateKey; this key then expires at the end of the grace period.
+   *
+   * @generated from field: string rotated_to_key_id = 21;
+   */
+  rotatedToKeyId: string;
 };
 
 /**
@@ -263,6 +303,13 @@ export enum Reason {
    * @generated from enum value: REASON_CLASS_NOT_ALLOWED = 9;
    */
   CLASS_NOT_ALLOWED = 9,
+
+  /**
+   * The key's workspace (the account) is suspended. HTTP 403.
+   *
+   * @generated from enum value: REASON_WORKSPACE_SUSPENDED = 10;
+   */
+  WORKSPACE_SUSPENDED = 10,
 }
 
 /**

@@ -4,9 +4,9 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { Environment, Key } from "./key_pb.js";
+import type { Duration, FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Environment, Key, KeyStatus } from "./key_pb.js";
 import { file_keyward_v1_key } from "./key_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file keyward/v1/key_service.proto.
  */
 export const file_keyward_v1_key_service: GenFile = /*@__PURE__*/
-  fileDesc("ChxrZXl3YXJkL3YxL2tleV9zZXJ2aWNlLnByb3RvEgprZXl3YXJkLnYxIv8CCg9Jc3N1ZUtleVJlcXVlc3QSEQoJd29ya3NwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSDgoGc2NvcGVzGAQgAygJEg8KB2NsYXNzZXMYBSADKAkSLAoLZW52aXJvbm1lbnQYBiABKA4yFy5rZXl3YXJkLnYxLkVudmlyb25tZW50Eg4KBnByZWZpeBgHIAEoCRIvCgtleHBpcmVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoDdHRsGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhAKCG93bmVyX2lkGAogASgJEjsKCG1ldGFkYXRhGAsgAygLMikua2V5d2FyZC52MS5Jc3N1ZUtleVJlcXVlc3QuTWV0YWRhdGFFbnRyeRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQAoQSXNzdWVLZXlSZXNwb25zZRIcCgNrZXkYASABKAsyDy5rZXl3YXJkLnYxLktleRIOCgZzZWNyZXQYAiABKAkiMgoQUmV2b2tlS2V5UmVxdWVzdBIOCgZrZXlfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIjEKEVJldm9rZUtleVJlc3BvbnNlEhwKA2tleRgBIAEoCzIPLmtleXdhcmQudjEuS2V5Mp0BCgpLZXlTZXJ2aWNlEkUKCElzc3VlS2V5Ehsua2V5d2FyZC52MS5Jc3N1ZUtleVJlcXVlc3QaHC5rZXl3YXJkLnYxLklzc3VlS2V5UmVzcG9uc2USSAoJUmV2b2tlS2V5Ehwua2V5d2FyZC52MS5SZXZva2VLZXlSZXF1ZXN0Gh0ua2V5d2FyZC52MS5SZXZva2VLZXlSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_keyward_v1_key]);
+  fileDesc("ChxrZXl3YXJkL3YxL2tleV9zZXJ2aWNlLnByb3RvEgprZXl3YXJkLnYxIv8CCg9Jc3N1ZUtleVJlcXVlc3QSEQoJd29ya3NwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSDgoGc2NvcGVzGAQgAygJEg8KB2NsYXNzZXMYBSADKAkSLAoLZW52aXJvbm1lbnQYBiABKA4yFy5rZXl3YXJkLnYxLkVudmlyb25tZW50Eg4KBnByZWZpeBgHIAEoCRIvCgtleHBpcmVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoDdHRsGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhAKCG93bmVyX2lkGAogASgJEjsKCG1ldGFkYXRhGAsgAygLMikua2V5d2FyZC52MS5Jc3N1ZUtleVJlcXVlc3QuTWV0YWRhdGFFbnRyeRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQAoQSXNzdWVLZXlSZXNwb25zZRIcCgNrZXkYASABKAsyDy5rZXl3YXJkLnYxLktleRIOCgZzZWNyZXQYAiABKAkiMgoQUmV2b2tlS2V5UmVxdWVzdBIOCgZrZXlfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIjEKEVJldm9rZUtleVJlc3BvbnNlEhwKA2tleRgBIAEoCzIPLmtleXdhcmQudjEuS2V5Ih8KDUdldEtleVJlcXVlc3QSDgoGa2V5X2lkGAEgASgJIi4KDkdldEtleVJlc3BvbnNlEhwKA2tleRgBIAEoCzIPLmtleXdhcmQudjEuS2V5IscBCg9MaXN0S2V5c1JlcXVlc3QSEQoJd29ya3NwYWNlGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJEiUKBnN0YXR1cxgEIAEoDjIVLmtleXdhcmQudjEuS2V5U3RhdHVzEiwKC2Vudmlyb25tZW50GAUgASgOMhcua2V5d2FyZC52MS5FbnZpcm9ubWVudBITCgtuYW1lX3ByZWZpeBgGIAEoCRIQCghvd25lcl9pZBgHIAEoCSJeChBMaXN0S2V5c1Jlc3BvbnNlEh0KBGtleXMYASADKAsyDy5rZXl3YXJkLnYxLktleRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoBSJhChBVcGRhdGVLZXlSZXF1ZXN0EhwKA2tleRgBIAEoCzIPLmtleXdhcmQudjEuS2V5Ei8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayIxChFVcGRhdGVLZXlSZXNwb25zZRIcCgNrZXkYASABKAsyDy5rZXl3YXJkLnYxLktleSIzChFTdXNwZW5kS2V5UmVxdWVzdBIOCgZrZXlfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIjIKElN1c3BlbmRLZXlSZXNwb25zZRIcCgNrZXkYASABKAsyDy5rZXl3YXJkLnYxLktleSIiChBSZXN1bWVLZXlSZXF1ZXN0Eg4KBmtleV9pZBgBIAEoCSIxChFSZXN1bWVLZXlSZXNwb25zZRIcCgNrZXkYASABKAsyDy5rZXl3YXJkLnYxLktleSJTChBSb3RhdGVLZXlSZXF1ZXN0Eg4KBmtleV9pZBgBIAEoCRIvCgxncmFjZV9wZXJpb2QYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iaAoRUm90YXRlS2V5UmVzcG9uc2USHAoDa2V5GAEgASgLMg8ua2V5d2FyZC52MS5LZXkSDgoGc2VjcmV0GAIgASgJEiUKDHByZXZpb3VzX2tleRgDIAEoCzIPLmtleXdhcmQudjEuS2V5MtAECgpLZXlTZXJ2aWNlEkUKCElzc3VlS2V5Ehsua2V5d2FyZC52MS5Jc3N1ZUtleVJlcXVlc3QaHC5rZXl3YXJkLnYxLklzc3VlS2V5UmVzcG9uc2USSAoJUmV2b2tlS2V5Ehwua2V5d2FyZC52MS5SZXZva2VLZXlSZXF1ZXN0Gh0ua2V5d2FyZC52MS5SZXZva2VLZXlSZXNwb25zZRI/CgZHZXRLZXkSGS5rZXl3YXJkLnYxLkdldEtleVJlcXVlc3QaGi5rZXl3YXJkLnYxLkdldEtleVJlc3BvbnNlEkUKCExpc3RLZXlzEhsua2V5d2FyZC52MS5MaXN0S2V5c1JlcXVlc3QaHC5rZXl3YXJkLnYxLkxpc3RLZXlzUmVzcG9uc2USSAoJVXBkYXRlS2V5Ehwua2V5d2FyZC52MS5VcGRhdGVLZXlSZXF1ZXN0Gh0ua2V5d2FyZC52MS5VcGRhdGVLZXlSZXNwb25zZRJLCgpTdXNwZW5kS2V5Eh0ua2V5d2FyZC52MS5TdXNwZW5kS2V5UmVxdWVzdBoeLmtleXdhcmQudjEuU3VzcGVuZEtleVJlc3BvbnNlEkgKCVJlc3VtZUtleRIcLmtleXdhcmQudjEuUmVzdW1lS2V5UmVxdWVzdBodLmtleXdhcmQudjEuUmVzdW1lS2V5UmVzcG9uc2USSAoJUm90YXRlS2V5Ehwua2V5d2FyZC52MS5Sb3RhdGVLZXlSZXF1ZXN0Gh0ua2V5d2FyZC52MS5Sb3RhdGVLZXlSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_keyward_v1_key]);
 
 /**
  * @generated from message keyward.v1.IssueKeyRequest
@@ -167,8 +167,302 @@ export const RevokeKeyResponseSchema: GenMessage<RevokeKeyResponse> = /*@__PURE_
   messageDesc(file_keyward_v1_key_service, 3);
 
 /**
+ * @generated from message keyward.v1.GetKeyRequest
+ */
+export type GetKeyRequest = Message<"keyward.v1.GetKeyRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message keyward.v1.GetKeyRequest.
+ * Use `create(GetKeyRequestSchema)` to create a new message.
+ */
+export const GetKeyRequestSchema: GenMessage<GetKeyRequest> = /*@__PURE__*/
+  messageDesc(file_keyward_v1_key_service, 4);
+
+/**
+ * @generated from message keyward.v1.GetKeyResponse
+ */
+export type GetKeyResponse = Message<"keyward.v1.GetKeyResponse"> & {
+  /**
+   * @generated from field: keyward.v1.Key key = 1;
+   */
+  key?: Key | undefined;
+};
+
+/**
+ * Describes the message keyward.v1.GetKeyResponse.
+ * Use `create(GetKeyResponseSchema)` to create a new message.
+ */
+export const GetKeyResponseSchema: GenMessage<GetKeyResponse> = /*@__PURE__*/
+  messageDesc(file_keyward_v1_key_service, 5);
+
+/**
+ * @generated from message keyward.v1.ListKeysRequest
+ */
+export type ListKeysRequest = Message<"keyward.v1.ListKeysRequest"> & {
+  /**
+   * The caller's own workspace when empty (a global admin must name one).
+   *
+   * @generated from field: string workspace = 1;
+   */
+  workspace: string;
+
+  /**
+   * 1–1000; 100 when 0.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * From a previous response; opaque. The filters must be the same as on the first page.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+
+  /**
+   * Filters; unset values do not filter.
+   *
+   * @generated from field: keyward.v1.KeyStatus status = 4;
+   */
+  status: KeyStatus;
+
+  /**
+   * @generated from field: keyward.v1.Environment environment = 5;
+   */
+  environment: Environment;
+
+  /**
+   * @generated from field: string name_prefix = 6;
+   */
+  namePrefix: string;
+
+  /**
+   * @generated from field: string owner_id = 7;
+   */
+  ownerId: string;
+};
+
+/**
+ * Describes the message keyward.v1.ListKeysRequest.
+ * Use `create(ListKeysRequestSchema)` to create a new message.
+ */
+export const ListKeysRequestSchema: GenMessage<ListKeysRequest> = /*@__PURE__*/
+  messageDesc(file_keyward_v1_key_service, 6);
+
+/**
+ * @generated from message keyward.v1.ListKeysResponse
+ */
+export type ListKeysResponse = Message<"keyward.v1.ListKeysResponse"> & {
+  /**
+   * @generated from field: repeated keyward.v1.Key keys = 1;
+   */
+  keys: Key[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+
+  /**
+   * Keys matching the filters, over all pages.
+   *
+   * @generated from field: int32 total_size = 3;
+   */
+  totalSize: number;
+};
+
+/**
+ * Describes the message keyward.v1.ListKeysResponse.
+ * Use `create(ListKeysResponseSchema)` to create a new message.
+ */
+export const ListKeysResponseSchema: GenMessage<ListKeysResponse> = /*@__PURE__*/
+  messageDesc(file_keyward_v1_key_service, 7);
+
+/**
+ * @generated from message keyward.v1.UpdateKeyRequest
+ */
+export type UpdateKeyRequest = Message<"keyward.v1.UpdateKeyRequest"> & {
+  /**
+   * key.key_id names the key; the other fields hold the new values.
+   *
+   * @generated from field: keyward.v1.Key key = 1;
+   */
+  key?: Key | undefined;
+
+  /**
+   * Paths among: name, description, scopes, classes, expire_time, owner_id, metadata.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+};
+
+/**
+ * Describes the message keyward.v1.UpdateKeyRequest.
+ * Use `create(UpdateKeyRequestSchema)` to create a new message.
+ */
+export const UpdateKeyRequestSchema: GenMessage<UpdateKeyRequest> = /*@__PURE__*/
+  messageDesc(file_keyward_v1_key_service, 8);
+
+/**
+ * @generated from message keyward.v1.UpdateKeyResponse
+ */
+export type UpdateKeyResponse = Message<"keyward.v1.UpdateKeyResponse"> & {
+  /**
+   * @generated from field: keyward.v1.Key key = 1;
+   */
+  key?: Key | undefined;
+};
+
+/**
+ * Describes the message keyward.v1.UpdateKeyResponse.
+ * Use `create(UpdateKeyResponseSchema)` to create a new message.
+ */
+export const UpdateKeyResponseSchema: GenMessage<UpdateKeyResponse> = /*@__PURE__*/
+  messageDesc(file_keyward_v1_key_service, 9);
+
+/**
+ * @generated from message keyward.v1.SuspendKeyRequest
+ */
+export type SuspendKeyRequest = Message<"keyward.v1.SuspendKeyRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message keyward.v1.SuspendKeyRequest.
+ * Use `create(SuspendKeyRequestSchema)` to create a new message.
+ */
+export const SuspendKeyRequestSchema: GenMessage<SuspendKeyRequest> = /*@__PURE__*/
+  messageDesc(file_keyward_v1_key_service, 10);
+
+/**
+ * @generated from message keyward.v1.SuspendKeyResponse
+ */
+export type SuspendKeyResponse = Message<"keyward.v1.SuspendKeyResponse"> & {
+  /**
+   * @generated from field: keyward.v1.Key key = 1;
+   */
+  key?: Key | undefined;
+};
+
+/**
+ * Describes the message keyward.v1.SuspendKeyResponse.
+ * Use `create(SuspendKeyResponseSchema)` to create a new message.
+ */
+export const SuspendKeyResponseSchema: GenMessage<SuspendKeyResponse> = /*@__PURE__*/
+  messageDesc(file_keyward_v1_key_service, 11);
+
+/**
+ * @generated from message keyward.v1.ResumeKeyRequest
+ */
+export type ResumeKeyRequest = Message<"keyward.v1.ResumeKeyRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message keyward.v1.ResumeKeyRequest.
+ * Use `create(ResumeKeyRequestSchema)` to create a new message.
+ */
+export const ResumeKeyRequestSchema: GenMessage<ResumeKeyRequest> = /*@__PURE__*/
+  messageDesc(file_keyward_v1_key_service, 12);
+
+/**
+ * @generated from message keyward.v1.ResumeKeyResponse
+ */
+export type ResumeKeyResponse = Message<"keyward.v1.ResumeKeyResponse"> & {
+  /**
+   * @generated from field: keyward.v1.Key key = 1;
+   */
+  key?: Key | undefined;
+};
+
+/**
+ * Describes the message keyward.v1.ResumeKeyResponse.
+ * Use `create(ResumeKeyResponseSchema)` to create a new message.
+ */
+export const ResumeKeyResponseSchema: GenMessage<ResumeKeyResponse> = /*@__PURE__*/
+  messageDesc(file_keyward_v1_key_service, 13);
+
+/**
+ * @generated from message keyward.v1.RotateKeyRequest
+ */
+export type RotateKeyRequest = Message<"keyward.v1.RotateKeyRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * How long the old key keeps working; 24 hours when unset, 0 revokes it at once.
+   *
+   * @generated from field: google.protobuf.Duration grace_period = 2;
+   */
+  gracePeriod?: Duration | undefined;
+};
+
+/**
+ * Describes the message keyward.v1.RotateKeyRequest.
+ * Use `create(RotateKeyRequestSchema)` to create a new message.
+ */
+export const RotateKeyRequestSchema: GenMessage<RotateKeyRequest> = /*@__PURE__*/
+  messageDesc(file_keyward_v1_key_service, 14);
+
+/**
+ * @generated from message keyward.v1.RotateKeyResponse
+ */
+export type RotateKeyResponse = Message<"keyward.v1.RotateKeyResponse"> & {
+  /**
+   * The new key.
+   *
+   * @generated from field: keyward.v1.Key key = 1;
+   */
+  key?: Key | undefined;
+
+  /**
+   * The new key's plaintext; shown here only.
+   *
+   * @generated from field: string secret = 2;
+   */
+  secret: string;
+
+  /**
+   * The old key, now linked to the new one and expiring at the end of the grace period.
+   *
+   * @generated from field: keyward.v1.Key previous_key = 3;
+   */
+  previousKey?: Key | undefined;
+};
+
+/**
+ * Describes the message keyward.v1.RotateKeyResponse.
+ * Use `create(RotateKeyResponseSchema)` to create a new message.
+ */
+export const RotateKeyResponseSchema: GenMessage<RotateKeyResponse> = /*@__PURE__*/
+  messageDesc(file_keyward_v1_key_service, 15);
+
+/**
  * KeyService manages API keys. Every call needs `authorization: Bearer <key>`
- * with an active key holding scope `keyward:admin` in the target workspace.
+ * with an active key holding scope `keyward:admin` in the target workspace, or
+ * `keyward:superadmin` (a global admin) for any workspace.
  *
  * @generated from service keyward.v1.KeyService
  */
@@ -192,6 +486,65 @@ export const KeyService: GenService<{
     methodKind: "unary";
     input: typeof RevokeKeyRequestSchema;
     output: typeof RevokeKeyResponseSchema;
+  },
+  /**
+   * Returns one key (never its secret or hash).
+   *
+   * @generated from rpc keyward.v1.KeyService.GetKey
+   */
+  getKey: {
+    methodKind: "unary";
+    input: typeof GetKeyRequestSchema;
+    output: typeof GetKeyResponseSchema;
+  },
+  /**
+   * Lists a workspace's keys, newest first, in pages.
+   *
+   * @generated from rpc keyward.v1.KeyService.ListKeys
+   */
+  listKeys: {
+    methodKind: "unary";
+    input: typeof ListKeysRequestSchema;
+    output: typeof ListKeysResponseSchema;
+  },
+  /**
+   * Changes the fields named in update_mask; takes effect on the very next Authorize.
+   *
+   * @generated from rpc keyward.v1.KeyService.UpdateKey
+   */
+  updateKey: {
+    methodKind: "unary";
+    input: typeof UpdateKeyRequestSchema;
+    output: typeof UpdateKeyResponseSchema;
+  },
+  /**
+   * Denies the key (REASON_KEY_SUSPENDED) until it is resumed.
+   *
+   * @generated from rpc keyward.v1.KeyService.SuspendKey
+   */
+  suspendKey: {
+    methodKind: "unary";
+    input: typeof SuspendKeyRequestSchema;
+    output: typeof SuspendKeyResponseSchema;
+  },
+  /**
+   * @generated from rpc keyward.v1.KeyService.ResumeKey
+   */
+  resumeKey: {
+    methodKind: "unary";
+    input: typeof ResumeKeyRequestSchema;
+    output: typeof ResumeKeyResponseSchema;
+  },
+  /**
+   * Issues a replacement with the same settings and lets the old key work until the
+   * end of the grace period (zero-downtime rotation). The new secret is returned once.
+   *
+   * @generated from rpc keyward.v1.KeyService.RotateKey
+   */
+  rotateKey: {
+    methodKind: "unary";
+    input: typeof RotateKeyRequestSchema;
+    output: typeof RotateKeyResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_keyward_v1_key_service, 0);

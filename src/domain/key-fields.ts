@@ -1,0 +1,60 @@
+import { scopesError } from "./scope.js";
+
+// Validation of the key fields a caller sets, shared by IssueKey and UpdateKey.
+// Each returns a message naming what is wrong, or undefined.
+
+const LIMITS = {
+  name: 200,
+  description: 2000,
+  ownerId: 200,
+  scopes: 100,
+  classes: 100,
+  metadata: 64,
+} as const;
+const CLASS_PATTERN = /^[A-Za-z0-9_.:/-]{1,100}$/;
+const METADATA_KEY_MAX = 128;
+const METADATA_VALUE_MAX = 1024;
+
+export function nameError(name: string): string | undefined {
+  if (name.trim() === "") return "name is required";
+  if ([...name].length > LIMITS.name) return `name is longer than ${LIMITS.name} characters`;
+  return undefined;
+}
+
+export function descriptionError(description: string): string | undefined {
+  return [...description].length > LIMITS.description
+    ? `description is longer than ${LIMITS.description} characters`
+    : undefined;
+}
+
+export function scopeListError(scopes: readonly string[]): string | undefined {
+  if (scopes.length > LIMITS.scopes) return `at most ${LIMITS.scopes} scopes`;
+  return scopesError(scopes);
+}
+
+export function classesError(classes: readonly string[]): string | undefined {
+  if (classes.length > LIMITS.classes) return `at most ${LIMITS.classes} classes`;
+  for (const cls of classes) {
+    if (!CLASS_PATTERN.test(cls)) {
+      return `invalid class "${cls.slice(0, 100)}": 1–100 characters of letters, digits, _ . : / -`;
+    }
+  }
+  return undefined;
+}
+
+export function ownerIdError(ownerId: string): string | undefined {
+  return ownerId.length > LIMITS.ownerId ? `owner_id is longer than ${LIMITS.ownerId} characters` : undefined;
+}
+
+export function metadataError(metadata: Readonly<Record<string, string>>): string | undefined {
+  const keys = Object.keys(metadata);
+  if (keys.length > LIMITS.metadata) return `at most ${LIMITS.metadata} metadata entries`;
+  for (const key of keys) {
+    if (key === "" || key.length > METADATA_KEY_MAX)
+      return `metadata keys must be 1–${METADATA_KEY_MAX} characters`;
+    if ((metadata[key] as string).length > METADATA_VALUE_MAX) {
+      return `metadata value of "${key}" is longer than ${METADATA_VALUE_MAX} characters`;
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,20 @@
+import { type Admin, checkWorkspace } from "./admin-access.js";
+import type { ApiKey } from "./key.js";
+import type { StoreReader } from "./key-store.js";
+import { fail, type Outcome, ok } from "./outcome.js";
+
+/** Finds a key the admin may manage: NOT_FOUND when absent, PERMISSION_DENIED in another workspace. */
+export async function managedKey(reader: StoreReader, admin: Admin, keyId: string): Promise<Outcome<ApiKey>> {
+  if (keyId === "") return fail("invalid_argument", "key_id is required");
+  const key = await reader.findKeyById(keyId);
+  if (key === undefined) return fail("not_found", `key "${keyId.slice(0, 64)}" not found`);
+  const denied = checkWorkspace(admin, key.workspace);
+  return denied === undefined ? ok(key) : { ok: false, error: denied };
+}
+
+/** Refuses changes to a revoked key: revocation is final. */
+export function notRevoked(key: ApiKey, what: string): Outcome<ApiKey> {
+  return key.status === "revoked"
+    ? fail("failed_precondition", `key ${key.keyId} is revoked and cannot be ${what}`)
+    : ok(key);
+}

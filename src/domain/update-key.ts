@@ -1,0 +1,113 @@
+import type { Admin } from "./admin-access.js";
+import { auditEvent, type Caller } from "./audit.js";
+import type { ApiKey } from "./key.js";
+import {
+  classesError,
+  descriptionError,
+  metadataError,
+  nameError,
+  ownerIdError,
+  scopeListError,
+} from "./key-fields.js";
+import type { KeyStore } from "./key-store.js";
+import { managedKey, notRevoked } from "./managed-key.js";
+import { fail, type Outcome, ok } from "./outcome.js";
+
+/** The fields UpdateKey may change, by their proto names (the update_mask paths). The secret is not one. */
+export const UPDATABLE_KEY_FIELDS = [
+  "name",
+  "description",
+  "scopes",
+  "classes",
+  "expire_time",
+  "owner_id",
+  "metadata",
+] as const;
+export type UpdatableKeyField = (typeof UPDATABLE_KEY_FIELDS)[number];
+
+/** New values for the masked fields only; an absent property is left as it is. */
+export interface KeyUpdate {
+  readonly name?: string;
+  readonly description?: string;
+  readonly scopes?: readonly string[];
+  readonly classes?: readonly string[];
+  /** null clears the expiry. An expiry in the past is allowed: it expires the key now. */
+  readonly expireTime?: number | null;
+  readonly ownerId?: string;
+  readonly metadata?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Changes the given fields of a key that is not revoked, records `key.updated`
+ * with the names of the fields whose values changed, and returns the new record.
+ * Nothing changed → the key is returned as it was and no event is written.
+ */
+export async function updateKey(
+  store: KeyStore,
+  admin: Admin,
+  caller: Caller,
+  keyId: string,
+  update: KeyUpdate,
+  now: number,
+): Promise<Outcome<ApiKey>> {
+  const error = updateError(update);
+  if (error !== undefined) return fail("invalid_argument", error);
+  return store.transaction(async (tx) => {
+    const found = await managedKey(tx, admin, keyId);
+    const key = found.ok ? notRevoked(found.value, "updated") : found;
+    if (!key.ok) return key;
+    const before = key.value;
+    const after: ApiKey = {
+      ...before,
+      ...(update.name !== undefined && { name: update.name }),
+      ...(update.description !== undefined && { description: update.description }),
+      ...(update.scopes !== undefined && { scopes: [...new Set(update.scopes)] }),
+      ...(update.classes !== undefined && { classes: [...new Set(update.classes)] }),
+      ...(update.expireTime !== undefined && { expireTime: update.expireTime }),
+      ...(update.ownerId !== undefined && { ownerId: update.ownerId }),
+      ...(update.metadata !== undefined && { metadata: { ...update.metadata } }),
+    };
+    const changed = changedFields(before, after);
+    if (changed.length === 0) return ok(before);
+    const updated: ApiKey = { ...after, updateTime: now };
+    await tx.updateKey(updated);
+    await tx.recordEvent(
+      auditEvent(caller, now, {
+        workspace: updated.workspace,
+        action: "key.updated",
+        targetId: keyId,
+        changedFields: changed,
+      }),
+    );
+    return ok(updated);
+  });
+}
+
+function updateError(update: KeyUpdate): string | undefined {
+  return (
+    (update.name !== undefined ? nameError(update.name) : undefined) ??
+    (update.description !== undefined ? descriptionError(update.description) : undefined) ??
+    (update.scopes !== undefined ? scopeListError(update.scopes) : undefined) ??
+    (update.classes !== undefined ? classesError(update.classes) : undefined) ??
+    (update.ownerId !== undefined ? ownerIdError(update.ownerId) : undefined) ??
+    (update.metadata !== undefined ? metadataError(update.metadata) : undefined)
+  );
+}
+
+function changedFields(before: ApiKey, after: ApiKey): UpdatableKeyField[] {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  const pairs: [UpdatableKeyField, unknown, unknown][] = [
+    ["name", before.name, after.name],
+    ["description", before.description, after.description],
+    ["scopes", before.scopes, after.scopes],
+    ["classes", before.classes, after.classes],
+    ["expire_time", before.expireTime, after.expireTime],
+    ["owner_id", before.ownerId, after.ownerId],
+    ["metadata", sortedEntries(before.metadata), sortedEntries(after.metadata)],
+  ];
+  return pairs.filter(([, a, b]) => !same(a, b)).map(([field]) => field);
+}
+
+function sortedEntries(record: Readonly<Record<string, string>>): [string, string][] {
+  return Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}

@@ -1,0 +1,36 @@
+import { type Admin, authenticateAdmin } from "../domain/admin-access.js";
+import type { Caller } from "../domain/audit.js";
+import type { Clock } from "../domain/clock.js";
+import { bearerToken } from "../domain/credential.js";
+import type { KeyResolver } from "../domain/key-store.js";
+import type { Outcome } from "../domain/outcome.js";
+import { failureError } from "./errors.js";
+import type { CallContext } from "./handler.js";
+
+/** The authenticated admin of a management call and who it is, for the audit trail. */
+export interface AdminCall {
+  readonly admin: Admin;
+  readonly caller: Caller;
+}
+
+/** Authenticates the call's bearer key as an admin, or throws UNAUTHENTICATED / PERMISSION_DENIED. */
+export async function adminCall(
+  resolver: KeyResolver,
+  clock: Clock,
+  context: CallContext,
+): Promise<AdminCall> {
+  const header = context.header("authorization");
+  const outcome = await authenticateAdmin(resolver, header && bearerToken(header), clock.now());
+  if (!outcome.ok) throw failureError(outcome.error);
+  const admin = outcome.value;
+  return {
+    admin,
+    caller: { actorKeyId: admin.keyId, peer: context.peer, userAgent: context.header("user-agent") ?? "" },
+  };
+}
+
+/** The value of an Outcome, or the error it carries, thrown at the edge. */
+export function unwrap<T>(outcome: Outcome<T>): T {
+  if (!outcome.ok) throw failureError(outcome.error);
+  return outcome.value;
+}
