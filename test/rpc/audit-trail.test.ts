@@ -1,0 +1,136 @@
+import { Code, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import SQLite from "better-sqlite3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AuditService } from "../../src/gen/keyward/v1/audit_service_pb.js";
+import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
+import { sqlitePath } from "../../src/store/database.js";
+import { grpcClients } from "../support/clients.js";
+import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
+
+// Every state-changing management call writes an audit event in the same transaction as the change.
+
+let server: TestServer;
+let admin: string;
+let sqlite: SQLite.Database;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  admin = await bootstrap(server, "audited");
+  sqlite = new SQLite(sqlitePath(server.database) as string);
+});
+
+afterAll(async () => {
+  sqlite.close();
+  await server.stop();
+});
+
+function audit() {
+  const transport = createGrpcTransport({
+    baseUrl: `http://${server.grpcAddress}`,
+    interceptors: [
+      (next) => (request) => {
+        request.header.set("authorization", `Bearer ${admin}`);
+        request.header.set("user-agent", "audit-test/1.0");
+        return next(request);
+      },
+    ],
+  });
+  return createClient(AuditService, transport);
+}
+
+describe("audit trail", () => {
+  it("records who did what to which key, for each action, newest first", async () => {
+    const { keys } = grpcClients(server.grpcAddress, admin);
+    const issued = await keys.issueKey({ workspace: "audited", name: "tracked" });
+    const keyId = issued.key?.keyId ?? "";
+    await keys.updateKey({
+      key: { keyId, name: "renamed", ownerId: "" },
+      updateMask: { paths: ["name", "owner_id"] },
+    });
+    await keys.suspendKey({ keyId, reason: "investigating" });
+    await keys.resumeKey({ keyId });
+    const rotated = await keys.rotateKey({ keyId });
+    await keys.revokeKey({ keyId: rotated.key?.keyId ?? "", reason: "done" });
+
+    const { events } = await audit().listAuditEvents({ workspace: "audited" });
+    const actions = events.map((e) => `${e.action} ${e.targetId === keyId ? "old" : "new"}`);
+    expect(actions.slice(0, 7)).toEqual([
+      "key.revoked new",
+      "key.rotated old", // written after the new key's key.issued, in the same transaction
+      "key.issued new",
+      "key.resumed old",
+      "key.suspended old",
+      "key.updated old",
+      "key.issued old",
+    ]);
+    const updated = events.find((e) => e.action === "key.updated");
+    expect(updated?.changedFields).toEqual(["name"]); // owner_id was in the mask but did not change
+    const suspended = events.find((e) => e.action === "key.suspended");
+    expect(suspended).toMatchObject({ reason: "investigating", workspace: "audited" });
+    expect(suspended?.actorKeyId).toMatch(/^key_/);
+    expect(suspended?.peer).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(events.find((e) => e.action === "key.issued" && e.actorKeyId === "bootstrap")).toBeDefined();
+    expect(JSON.stringify(events.map((e) => e.targetId))).not.toContain(issued.secret);
+
+    const filtered = await audit().listAuditEvents({
+      workspace: "audited",
+      action: "key.issued",
+      targetId: keyId,
+    });
+    expect(filtered.events.map((e) => e.action)).toEqual(["key.issued"]);
+    await expect(audit().listAuditEvents({ action: "key.exploded" })).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+    });
+    const paged = await audit().listAuditEvents({ pageSize: 2 });
+    const next = await audit().listAuditEvents({ pageSize: 2, pageToken: paged.nextPageToken });
+    expect(next.events[0]?.eventId).toBe(events[2]?.eventId);
+  });
+
+  it("filters by time range", async () => {
+    const all = (await audit().listAuditEvents({ workspace: "audited", pageSize: 1000 })).events;
+    const newest = all[0]?.time;
+    const onlyNewest = await audit().listAuditEvents({ startTime: newest });
+    expect(onlyNewest.events.every((e) => Number(e.time?.seconds) >= Number(newest?.seconds))).toBe(true);
+    const beforeAll = await audit().listAuditEvents({ endTime: { seconds: 1n } });
+    expect(beforeAll.events).toEqual([]);
+  });
+
+  it("rolls the change back when its audit event cannot be written, and the event when the change fails", async () => {
+    const { keys, authorize } = grpcClients(server.grpcAddress, admin);
+    const before = (await keys.listKeys({})).totalSize;
+    sqlite.exec(
+      "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit down'); END",
+    );
+    try {
+      await expect(keys.issueKey({ workspace: "audited", name: "never" })).rejects.toMatchObject({
+        code: Code.Unavailable,
+      });
+    } finally {
+      sqlite.exec("DROP TRIGGER fail_audit");
+    }
+    expect((await keys.listKeys({})).totalSize).toBe(before);
+
+    const target = await keys.issueKey({ workspace: "audited", name: "stays active" });
+    const eventsBefore = (await audit().listAuditEvents({ pageSize: 1000 })).events.length;
+    sqlite.exec(
+      "CREATE TRIGGER fail_revoke BEFORE UPDATE ON api_keys BEGIN SELECT RAISE(ABORT, 'keys down'); END",
+    );
+    try {
+      await expect(keys.revokeKey({ keyId: target.key?.keyId ?? "" })).rejects.toMatchObject({
+        code: Code.Unavailable,
+      });
+    } finally {
+      sqlite.exec("DROP TRIGGER fail_revoke");
+    }
+    expect((await audit().listAuditEvents({ pageSize: 1000 })).events.length).toBe(eventsBefore);
+    expect((await authorize.authorize({ apiKey: target.secret })).reason).toBe(Reason.ALLOWED);
+
+    // An expected failure (over a limit) leaves no event either.
+    const refused = await keys
+      .issueKey({ workspace: "audited", name: "x", scopes: ["NOT VALID"] })
+      .catch((e) => e);
+    expect(refused).toMatchObject({ code: Code.InvalidArgument });
+    expect((await audit().listAuditEvents({ pageSize: 1000 })).events.length).toBe(eventsBefore);
+  });
+});
