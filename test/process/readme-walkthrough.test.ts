@@ -20,25 +20,33 @@ afterAll(async () => {
   await server.stop();
 });
 
-function walkthrough(): string {
+/** The bash block between `<!-- name:start -->` and `<!-- name:end -->` in the README. */
+function readmeBlock(name: string): string {
   const readme = readFileSync("README.md", "utf8");
-  const block = /<!-- walkthrough:start -->\s*```bash\n([\s\S]*?)```\s*<!-- walkthrough:end -->/.exec(readme);
-  if (!block?.[1]) throw new Error("README.md has no walkthrough block");
+  const block = new RegExp(
+    `<!-- ${name}:start -->\\s*\`\`\`bash\\n([\\s\\S]*?)\`\`\`\\s*<!-- ${name}:end -->`,
+  ).exec(readme);
+  if (!block?.[1]) throw new Error(`README.md has no ${name} block`);
   return block[1];
+}
+
+/** Runs a README block in bash with the grpcurl stand-in first on PATH, against this test's server. */
+async function runBlock(name: string): Promise<string> {
+  const script = readmeBlock(name).replaceAll("localhost:50051", server.grpcAddress);
+  const { stdout } = await run("bash", ["-euo", "pipefail", "-c", script], {
+    env: {
+      ...process.env,
+      PATH: [resolve("test/support"), resolve("node_modules/.bin"), process.env.PATH].join(":"),
+      KEYWARD_DATABASE: server.database,
+    },
+    timeout: 60_000,
+  });
+  return stdout;
 }
 
 describe("README walkthrough", () => {
   it("works as written, from bootstrap to a revoked key", async () => {
-    const script = walkthrough().replaceAll("localhost:50051", server.grpcAddress);
-    const shims = resolve("test/support");
-    const { stdout } = await run("bash", ["-euo", "pipefail", "-c", script], {
-      env: {
-        ...process.env,
-        PATH: [shims, resolve("node_modules/.bin"), process.env.PATH].join(":"),
-        KEYWARD_DATABASE: server.database,
-      },
-      timeout: 60_000,
-    });
+    const stdout = await runBlock("walkthrough");
     expect(stdout).toContain("keyward.v1.KeyService");
     const decisions = stdout.match(/"reason": "REASON_[A-Z_]+"/g);
     expect(decisions).toEqual([
@@ -50,5 +58,18 @@ describe("README walkthrough", () => {
     expect(stdout).toContain('"status": "KEY_STATUS_REVOKED"');
     expect(stdout).toContain('"keyPrefix": "kw_live_'); // the non-secret display prefix, yes
     expect(stdout).not.toMatch(/kw_live_[0-9A-Za-z]{49}/); // a whole key, never
+  });
+
+  it("runs the workspace example: create, issue into it, list, audit", async () => {
+    const stdout = await runBlock("workspaces");
+    expect(stdout).toContain('"workspaceId": "acme"');
+    expect(stdout).toContain('"maxKeys": 100');
+    const keyId = /^key_[0-9A-Za-z]+$/m.exec(stdout)?.[0];
+    expect(keyId).toBeDefined();
+    expect(stdout).toContain(`"keyId": "${keyId}"`); // listed
+    expect(stdout).toContain('"totalSize": 1');
+    expect(stdout).toContain('"action": "key.issued"');
+    expect(stdout).toContain(`"targetId": "${keyId}"`);
+    expect(stdout).not.toMatch(/kw_live_[0-9A-Za-z]{49}/);
   });
 });

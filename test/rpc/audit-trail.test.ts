@@ -70,6 +70,7 @@ describe("audit trail", () => {
     expect(suspended).toMatchObject({ reason: "investigating", workspace: "audited" });
     expect(suspended?.actorKeyId).toMatch(/^key_/);
     expect(suspended?.peer).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(suspended?.userAgent).toMatch(/connect-es/); // the Connect client's own user agent
     expect(events.find((e) => e.action === "key.issued" && e.actorKeyId === "bootstrap")).toBeDefined();
     expect(JSON.stringify(events.map((e) => e.targetId))).not.toContain(issued.secret);
 
