@@ -60,8 +60,9 @@ export async function listKeys(
   if (query.ownerId !== "") filtered = filtered.where("owner_id", "=", query.ownerId);
   if (query.namePrefix !== "") {
     // substr instead of LIKE: no wildcard escaping, and the same in SQLite and PostgreSQL.
+    // Both count characters (code points), hence the spread rather than .length (UTF-16 units).
     filtered = filtered.where((eb) =>
-      eb(eb.fn("substr", ["name", eb.val(1), eb.val(query.namePrefix.length)]), "=", query.namePrefix),
+      eb(eb.fn("substr", ["name", eb.val(1), eb.val([...query.namePrefix].length)]), "=", query.namePrefix),
     );
   }
   let page = filtered.selectAll();

@@ -2,14 +2,27 @@ import type { Kysely } from "kysely";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { cachedKeyStore } from "../../src/cache/cached-key-store.js";
 import { createKeyCache, type KeyCache, type KeyCacheOptions } from "../../src/cache/key-cache.js";
+import type { Admin } from "../../src/domain/admin-access.js";
+import { authorize } from "../../src/domain/authorize.js";
 import type { Clock } from "../../src/domain/clock.js";
-import type { ApiKey, VerifiedKey } from "../../src/domain/key.js";
+import type { ApiKey, ResolvedKey, VerifiedKey } from "../../src/domain/key.js";
 import type { KeyStore } from "../../src/domain/key-store.js";
+import { resumeWorkspace, suspendWorkspace } from "../../src/domain/manage-workspaces.js";
+import { fail, ok } from "../../src/domain/outcome.js";
+import { revokeKey } from "../../src/domain/revoke-key.js";
 import { createKeyStore } from "../../src/store/key-store.js";
 import type { Database } from "../../src/store/schema.js";
 import { StoreError } from "../../src/store/store-error.js";
 import { openMigrated, type TempDatabase, tempSqliteUrl } from "../support/databases.js";
-import { FIXTURE_NOW, makeKey } from "../support/fixtures.js";
+import {
+  FIXTURE_NOW,
+  makeKey,
+  makeWorkspace,
+  seed,
+  TEST_ADMIN,
+  TEST_CALLER,
+  unwrap,
+} from "../support/fixtures.js";
 
 const TTL_MS = 60_000;
 const MISSING_TTL_MS = 5_000;
@@ -36,7 +49,7 @@ afterEach(async () => {
 /** The store's findKeyByHash, counting calls; `before` runs first and may hold or fail the call. */
 function countingLoad(before?: (keyHash: string) => Promise<void>) {
   const calls: string[] = [];
-  const load = async (keyHash: string): Promise<ApiKey | undefined> => {
+  const load = async (keyHash: string): Promise<ResolvedKey | undefined> => {
     calls.push(keyHash);
     await before?.(keyHash);
     return store.findKeyByHash(keyHash);
@@ -81,8 +94,13 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 
 async function insert(overrides: Parameters<typeof makeKey>[0] = {}): Promise<ApiKey> {
   const { key } = makeKey(overrides);
-  await store.insertKey(key);
+  await seed(store, { keys: [key] });
   return key;
+}
+
+/** Revokes through the domain, as RevokeKey does; `target` is the plain store or a cachedKeyStore. */
+async function revoke(target: KeyStore, key: ApiKey): Promise<ApiKey> {
+  return unwrap(await revokeKey(target, TEST_ADMIN, TEST_CALLER, key.keyId, "leaked", t));
 }
 
 describe("createKeyCache", () => {
@@ -93,6 +111,7 @@ describe("createKeyCache", () => {
 
     const first = await loaded(cache.resolve(key.keyHash));
     expect(first?.key).toEqual(key);
+    expect(first?.workspaceSuspended).toBe(false);
     expect(first?.classes).toEqual(new Set(["gpu"]));
     expect(calls).toEqual([key.keyHash]);
 
@@ -134,7 +153,7 @@ describe("createKeyCache", () => {
     expect(await loaded(cache.resolve(key.keyHash))).toBeNull();
     expect(cache.size).toEqual({ keys: 0, missing: 1 });
     // Stored behind the cache's back (not through cachedKeyStore): only the TTL can reveal it.
-    await store.insertKey(key);
+    await seed(store, { keys: [key] });
 
     t += MISSING_TTL_MS - 1;
     expect(synchronous(cache.resolve(key.keyHash))).toBeNull();
@@ -152,7 +171,7 @@ describe("createKeyCache", () => {
     const cache = newCache(load);
     await loaded(cache.resolve(key.keyHash));
     // Revoked by another process: this cache hears of it only through the TTL.
-    await store.revokeKey(key.keyId, "leaked", t);
+    await revoke(store, key);
 
     t += TTL_MS - 1;
     expect(synchronous(cache.resolve(key.keyHash))?.key.status).toBe("active");
@@ -216,7 +235,7 @@ describe("createKeyCache", () => {
 
     const racing = cache.resolve(key.keyHash);
     await read.promise; // the load holds the active record
-    await managed.revokeKey(key.keyId, "leaked", t);
+    await revoke(managed, key);
     gate.resolve();
     expect((await loaded(racing))?.key.status).toBe("active");
 
@@ -277,7 +296,12 @@ describe("cachedKeyStore", () => {
     expect(await loaded(cache.resolve(key.keyHash))).toBeNull();
     expect(synchronous(cache.resolve(key.keyHash))).toBeNull();
 
-    await managed.insertKey(key);
+    unwrap(
+      await managed.transaction(async (tx) => {
+        await tx.insertKey(key);
+        return ok(undefined);
+      }),
+    );
 
     expect((await loaded(cache.resolve(key.keyHash)))?.key).toEqual(key);
     expect(calls).toHaveLength(2);
@@ -291,11 +315,79 @@ describe("cachedKeyStore", () => {
     await loaded(cache.resolve(key.keyHash));
     expect(synchronous(cache.resolve(key.keyHash))?.key.status).toBe("active");
 
-    const revoked = await managed.revokeKey(key.keyId, "leaked", t);
+    const revoked = await revoke(managed, key);
 
-    expect(revoked?.status).toBe("revoked");
+    expect(revoked.status).toBe("revoked");
     const reloaded = await loaded(cache.resolve(key.keyHash));
     expect(reloaded?.key).toEqual(revoked);
     expect(calls).toHaveLength(2);
+  });
+
+  it("evicts only the keys a transaction touched, also when it rolls back", async () => {
+    const touched = await insert();
+    const bystander = await insert();
+    const { calls, load } = countingLoad();
+    const cache = newCache(load);
+    const managed = cachedKeyStore(store, cache);
+    await loaded(cache.resolve(touched.keyHash));
+    await loaded(cache.resolve(bystander.keyHash));
+
+    const outcome = await managed.transaction(async (tx) => {
+      await tx.updateKey({ ...touched, name: "never committed" });
+      return fail("failed_precondition", "rolled back");
+    });
+
+    expect(outcome.ok).toBe(false);
+    expect(synchronous(cache.resolve(bystander.keyHash))?.key).toEqual(bystander);
+    expect((await loaded(cache.resolve(touched.keyHash)))?.key).toEqual(touched);
+    expect(calls).toEqual([touched.keyHash, bystander.keyHash, touched.keyHash]);
+  });
+
+  it("clears every cached key on a workspace update, so a suspended workspace's key says so", async () => {
+    const acme = makeWorkspace("acme");
+    await seed(store, { workspaces: [acme, makeWorkspace("other")] });
+    const key = await insert({ workspace: "acme" });
+    const unrelated = await insert({ workspace: "other" });
+    const absent = makeKey().key.keyHash;
+    const { load } = countingLoad();
+    const cache = newCache(load);
+    const managed = cachedKeyStore(store, cache);
+    expect((await loaded(cache.resolve(key.keyHash)))?.workspaceSuspended).toBe(false);
+    await loaded(cache.resolve(unrelated.keyHash));
+    await loaded(cache.resolve(absent));
+    expect(cache.size).toEqual({ keys: 2, missing: 1 });
+
+    unwrap(
+      await managed.transaction(async (tx) => {
+        await tx.updateWorkspace({ ...acme, status: "suspended", suspendTime: t, updateTime: t });
+        return ok(undefined);
+      }),
+    );
+
+    expect(cache.size).toEqual({ keys: 0, missing: 0 });
+    const reloaded = await loaded(cache.resolve(key.keyHash));
+    expect(reloaded?.workspaceSuspended).toBe(true);
+    expect(reloaded?.key).toEqual(key);
+    expect((await loaded(cache.resolve(unrelated.keyHash)))?.workspaceSuspended).toBe(false);
+  });
+
+  it("denies a cached key as soon as SuspendWorkspace returns, and allows it once resumed", async () => {
+    await seed(store, { workspaces: [makeWorkspace("acme")] });
+    const { key, secret } = makeKey({ workspace: "acme" });
+    await seed(store, { keys: [key] });
+    const cache = newCache(countingLoad().load);
+    const managed = cachedKeyStore(store, cache);
+    const root: Admin = { keyId: "key_root", workspace: "keyward", global: true };
+    const reasonNow = async () =>
+      (await authorize({ credential: secret, requiredScopes: [], className: "", workspace: "" }, cache, t))
+        .reason;
+    expect(await reasonNow()).toBe("allowed");
+    expect(await reasonNow()).toBe("allowed"); // now from the cache
+
+    unwrap(await suspendWorkspace(managed, root, TEST_CALLER, "acme", "unpaid", t));
+    expect(await reasonNow()).toBe("workspace_suspended");
+
+    unwrap(await resumeWorkspace(managed, root, TEST_CALLER, "acme", t));
+    expect(await reasonNow()).toBe("allowed");
   });
 });

@@ -1,12 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { type AuthorizeInput, authorize, type Decision } from "../../src/domain/authorize.js";
 import { decisionMessage } from "../../src/domain/decision-message.js";
-import type { ApiKey } from "../../src/domain/key.js";
 import { generateKey } from "../../src/domain/key-format.js";
 import { hashKey } from "../../src/domain/key-hash.js";
 import type { KeyResolver } from "../../src/domain/key-store.js";
 import { httpStatusOf, type Reason } from "../../src/domain/reason.js";
-import { memoryResolver, NOW } from "./fixtures.js";
+import { type KeyCase, memoryResolver, NOW } from "./fixtures.js";
 
 function request(credential: string | undefined, overrides: Partial<AuthorizeInput> = {}): AuthorizeInput {
   return { credential, requiredScopes: [], className: "", workspace: "", ...overrides };
@@ -20,7 +19,7 @@ function decide(input: AuthorizeInput, resolver: KeyResolver, now = NOW): Decisi
 }
 
 /** The reason for one key and one request, against a fresh resolver. */
-function reasonFor(key: Partial<ApiKey>, ask: Partial<AuthorizeInput> = {}, now = NOW): Reason {
+function reasonFor(key: KeyCase, ask: Partial<AuthorizeInput> = {}, now = NOW): Reason {
   const resolver = memoryResolver();
   return decide(request(resolver.add(key), ask), resolver, now).reason;
 }
@@ -79,6 +78,20 @@ describe("authorize: each check", () => {
     expect(reasonFor({ status: "suspended" })).toBe("key_suspended");
   });
 
+  it("is workspace_suspended for an active key of a suspended workspace, keeping the key", () => {
+    const resolver = memoryResolver();
+    const secret = resolver.add({ scopes: ["models:read"], workspaceSuspended: true });
+    const decision = decide(request(secret, { requiredScopes: ["models:read"] }), resolver);
+    expect(decision.reason).toBe("workspace_suspended");
+    expect(decision.key?.key.keyId).toBe("key_test");
+    expect(decision.key?.workspaceSuspended).toBe(true);
+    expect(reasonFor({ workspaceSuspended: false })).toBe("allowed");
+  });
+
+  it("still hides a suspended workspace's key from a request naming another workspace", () => {
+    expect(reasonFor({ workspaceSuspended: true }, { workspace: "other" })).toBe("key_not_found");
+  });
+
   it("expires a key at its expiry time exactly, not a millisecond before", () => {
     const expireTime = NOW + 1000;
     expect(reasonFor({ expireTime }, {}, expireTime)).toBe("key_expired");
@@ -129,7 +142,9 @@ describe("authorize: the first failing check wins", () => {
   const noScope = { scopes: [] as string[] };
   const ask = { requiredScopes: ["models:read"], className: "gpt" };
 
-  it.each<{ name: string; key: Partial<ApiKey>; ask: Partial<AuthorizeInput>; reason: Reason }>([
+  const suspendedWorkspace = { workspaceSuspended: true };
+
+  it.each<{ name: string; key: KeyCase; ask: Partial<AuthorizeInput>; reason: Reason }>([
     {
       name: "other workspace over revoked",
       key: { status: "revoked", ...expired },
@@ -150,6 +165,30 @@ describe("authorize: the first failing check wins", () => {
       reason: "key_expired",
     },
     { name: "expired over missing scope", key: { ...expired, ...noScope }, ask, reason: "key_expired" },
+    {
+      name: "revoked over workspace suspended",
+      key: { status: "revoked", ...suspendedWorkspace },
+      ask: {},
+      reason: "key_revoked",
+    },
+    {
+      name: "expired over workspace suspended",
+      key: { ...expired, ...suspendedWorkspace },
+      ask: {},
+      reason: "key_expired",
+    },
+    {
+      name: "workspace suspended over key suspended",
+      key: { status: "suspended", ...suspendedWorkspace },
+      ask: {},
+      reason: "workspace_suspended",
+    },
+    {
+      name: "workspace suspended over missing scope and class",
+      key: { ...noScope, classes: ["other"], ...suspendedWorkspace },
+      ask,
+      reason: "workspace_suspended",
+    },
     {
       name: "suspended over missing scope",
       key: { status: "suspended", ...noScope },
@@ -181,10 +220,11 @@ describe("authorize: the first failing check wins", () => {
 
 describe("authorize with a resolver that answers with a Promise", () => {
   it("returns a Promise of the same decision the synchronous path gives", async () => {
-    const cases: Partial<ApiKey>[] = [
+    const cases: KeyCase[] = [
       {},
       { status: "revoked" },
       { expireTime: NOW },
+      { workspaceSuspended: true },
       { status: "suspended" },
     ];
     for (const key of cases) {
@@ -222,6 +262,7 @@ describe("httpStatusOf", () => {
     key_not_found: 401,
     key_revoked: 401,
     key_expired: 401,
+    workspace_suspended: 403,
     key_suspended: 403,
     insufficient_scope: 403,
     class_not_allowed: 403,
@@ -249,10 +290,11 @@ describe("decisionMessage", () => {
   });
 
   it("never contains the credential, its random part or its hash, whatever the reason", () => {
-    const keys: Partial<ApiKey>[] = [
+    const keys: KeyCase[] = [
       { scopes: ["a:b"] },
       { status: "revoked" },
       { expireTime: NOW },
+      { workspaceSuspended: true },
       { status: "suspended" },
       { scopes: [] },
       { scopes: ["a:b"], classes: ["other"] },
@@ -275,6 +317,6 @@ describe("decisionMessage", () => {
       seen.add(decision.reason);
       if (credential !== undefined) expect(decisionMessage(decision)).not.toContain(credential);
     }
-    expect(seen.size).toBe(9);
+    expect(seen.size).toBe(10);
   });
 });

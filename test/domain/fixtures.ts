@@ -9,6 +9,7 @@ export const NOW = Date.UTC(2025, 0, 15, 12, 0, 0);
 
 /** An active, never-expiring key record; the overrides say what a test cares about. */
 export function apiKey(overrides: Partial<ApiKey> = {}): ApiKey {
+  const createTime = overrides.createTime ?? NOW - 86_400_000;
   return {
     keyId: "key_test",
     workspace: "acme",
@@ -20,20 +21,29 @@ export function apiKey(overrides: Partial<ApiKey> = {}): ApiKey {
     classes: [],
     environment: "live",
     status: "active",
-    createTime: NOW - 86_400_000,
+    createTime,
     expireTime: null,
     revokeTime: null,
     revokeReason: "",
     ownerId: "",
     metadata: {},
+    updateTime: createTime,
+    suspendTime: null,
+    suspendReason: "",
+    lastUsedTime: null,
+    rotatedFromKeyId: "",
+    rotatedToKeyId: "",
     ...overrides,
   };
 }
 
+/** A key's record fields plus the state of its workspace, which decides too. */
+export type KeyCase = Partial<ApiKey> & { readonly workspaceSuspended?: boolean };
+
 /** A KeyResolver over a Map of hash → VerifiedKey that counts its calls. */
 export interface MemoryResolver extends KeyResolver {
   /** Registers a key with a fresh secret and returns the secret. */
-  add(overrides?: Partial<ApiKey>): string;
+  add(overrides?: KeyCase): string;
   readonly calls: number;
 }
 
@@ -42,10 +52,10 @@ export function memoryResolver(options: { readonly async?: boolean } = {}): Memo
   const keys = new Map<string, VerifiedKey>();
   let calls = 0;
   return {
-    add(overrides = {}) {
+    add({ workspaceSuspended = false, ...overrides } = {}) {
       const secret = generateKey("kw", "live");
       const keyHash = hashKey(secret);
-      keys.set(keyHash, verifiedKey(apiKey({ ...overrides, keyHash })));
+      keys.set(keyHash, verifiedKey({ key: apiKey({ ...overrides, keyHash }), workspaceSuspended }));
       return secret;
     },
     resolve(keyHash) {

@@ -1,10 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { ADMIN_SCOPE, authenticateAdmin, checkWorkspace } from "../../src/domain/admin-access.js";
 import { type IssuedKey, type IssueKeyInput, prepareKey } from "../../src/domain/issue-key.js";
-import { generateKey, parseKey } from "../../src/domain/key-format.js";
+import { parseKey } from "../../src/domain/key-format.js";
 import { hashKey } from "../../src/domain/key-hash.js";
-import type { Failure, FailureCode, Outcome } from "../../src/domain/outcome.js";
-import { memoryResolver, NOW } from "./fixtures.js";
+import type { Failure } from "../../src/domain/outcome.js";
+import { NOW } from "./fixtures.js";
 
 function input(overrides: Partial<IssueKeyInput> = {}): IssueKeyInput {
   return {
@@ -83,6 +82,40 @@ describe("prepareKey result", () => {
     expect(parseKey(secret)).toEqual({ prefix: "kw", environment: "live" });
   });
 
+  it("starts the lifecycle fields fresh: updated at creation, never suspended, used or rotated", () => {
+    const { key } = issued();
+    expect(key).toMatchObject({
+      updateTime: NOW,
+      suspendTime: null,
+      suspendReason: "",
+      lastUsedTime: null,
+      rotatedFromKeyId: "",
+      rotatedToKeyId: "",
+      revokeTime: null,
+      revokeReason: "",
+    });
+  });
+
+  it("uses the given defaults when the input leaves prefix and environment out", () => {
+    const outcome = prepareKey(input(), NOW, { prefix: "acme", environment: "test" });
+    if (!outcome.ok) throw new Error(outcome.error.message);
+    expect(outcome.value.key.environment).toBe("test");
+    expect(parseKey(outcome.value.secret)).toEqual({ prefix: "acme", environment: "test" });
+  });
+
+  it("lets the input override the defaults, and falls back to kw for an empty default prefix", () => {
+    const explicit = prepareKey(input({ prefix: "own", environment: "live" }), NOW, {
+      prefix: "acme",
+      environment: "test",
+    });
+    if (!explicit.ok) throw new Error(explicit.error.message);
+    expect(parseKey(explicit.value.secret)).toEqual({ prefix: "own", environment: "live" });
+
+    const blank = prepareKey(input(), NOW, { prefix: "", environment: "test" });
+    if (!blank.ok) throw new Error(blank.error.message);
+    expect(parseKey(blank.value.secret)).toEqual({ prefix: "kw", environment: "test" });
+  });
+
   it("uses the asked workspace, prefix and environment", () => {
     const { key, secret } = issued({ workspace: "acme", prefix: "acme", environment: "test" });
     expect(key.workspace).toBe("acme");
@@ -118,100 +151,5 @@ describe("prepareKey result", () => {
     const b = issued();
     expect(a.secret).not.toBe(b.secret);
     expect(a.key.keyId).not.toBe(b.key.keyId);
-  });
-});
-
-/** The failure code of an outcome, or "ok"; lets one expectation cover both. */
-function codeOf(outcome: Outcome<unknown>): FailureCode | "ok" {
-  return outcome.ok ? "ok" : outcome.error.code;
-}
-
-describe("authenticateAdmin", () => {
-  it.each([undefined, "", "Bearer nonsense", "kw_live_short"])(
-    "is unauthenticated for %j",
-    async (bearer) => {
-      const outcome = await authenticateAdmin(memoryResolver(), bearer, NOW);
-      expect(codeOf(outcome)).toBe("unauthenticated");
-    },
-  );
-
-  it("is unauthenticated for an unknown, revoked or expired admin key", async () => {
-    const resolver = memoryResolver();
-    const keys = [
-      generateKey("kw", "live"),
-      resolver.add({ scopes: [ADMIN_SCOPE], status: "revoked" }),
-      resolver.add({ scopes: [ADMIN_SCOPE], expireTime: NOW }),
-    ];
-    for (const bearer of keys) {
-      const outcome = await authenticateAdmin(resolver, bearer, NOW);
-      expect(codeOf(outcome)).toBe("unauthenticated");
-    }
-  });
-
-  it("is permission_denied for a key without the admin scope, naming the scope", async () => {
-    const resolver = memoryResolver();
-    const outcome = await authenticateAdmin(resolver, resolver.add({ scopes: ["models:read"] }), NOW);
-    if (outcome.ok) throw new Error("expected permission_denied");
-    expect(outcome.error.code).toBe("permission_denied");
-    expect(outcome.error.message).toContain(ADMIN_SCOPE);
-  });
-
-  it("is permission_denied for a suspended admin key", async () => {
-    const resolver = memoryResolver();
-    const outcome = await authenticateAdmin(
-      resolver,
-      resolver.add({ scopes: [ADMIN_SCOPE], status: "suspended" }),
-      NOW,
-    );
-    expect(codeOf(outcome)).toBe("permission_denied");
-  });
-
-  it("returns the admin key's id and workspace", async () => {
-    const resolver = memoryResolver();
-    const bearer = resolver.add({ keyId: "key_admin", workspace: "acme", scopes: [ADMIN_SCOPE] });
-    expect(await authenticateAdmin(resolver, bearer, NOW)).toEqual({
-      ok: true,
-      value: { keyId: "key_admin", workspace: "acme" },
-    });
-  });
-
-  // `*` alone grants every scope (scope.ts), the admin scope included; so does `keyward:*`.
-  it.each([["*"], ["keyward:*"]])("counts a key holding %s as an admin", async (scope) => {
-    const resolver = memoryResolver();
-    const outcome = await authenticateAdmin(resolver, resolver.add({ scopes: [scope] }), NOW);
-    expect(outcome.ok).toBe(true);
-  });
-
-  it("answers the same when the resolver answers with a Promise", async () => {
-    const resolver = memoryResolver({ async: true });
-    const admin = await authenticateAdmin(resolver, resolver.add({ scopes: [ADMIN_SCOPE] }), NOW);
-    const plain = await authenticateAdmin(resolver, resolver.add({ scopes: ["models:read"] }), NOW);
-    expect(admin.ok).toBe(true);
-    expect(codeOf(plain)).toBe("permission_denied");
-  });
-});
-
-describe("checkWorkspace", () => {
-  const admin = { keyId: "key_admin", workspace: "acme" };
-
-  it("lets an admin manage its own workspace", () => {
-    expect(checkWorkspace(admin, "acme")).toBeUndefined();
-  });
-
-  it("refuses another workspace, naming the admin's own", () => {
-    const denied = checkWorkspace(admin, "other");
-    expect(denied?.code).toBe("permission_denied");
-    expect(denied?.message).toContain('"acme"');
-  });
-
-  it("refuses an admin authenticated in another workspace", async () => {
-    const resolver = memoryResolver();
-    const outcome = await authenticateAdmin(
-      resolver,
-      resolver.add({ workspace: "other", scopes: [ADMIN_SCOPE] }),
-      NOW,
-    );
-    if (!outcome.ok) throw new Error(outcome.error.message);
-    expect(checkWorkspace(outcome.value, "acme")?.code).toBe("permission_denied");
   });
 });

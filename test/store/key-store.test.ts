@@ -1,46 +1,74 @@
 import { readFileSync } from "node:fs";
 import { type Kysely, sql } from "kysely";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { auditEvent } from "../../src/domain/audit.js";
+import type { ApiKey } from "../../src/domain/key.js";
+import type { KeyStore } from "../../src/domain/key-store.js";
+import { fail, ok } from "../../src/domain/outcome.js";
+import { revokeKey } from "../../src/domain/revoke-key.js";
 import { openDatabase } from "../../src/store/database.js";
 import { createKeyStore } from "../../src/store/key-store.js";
 import { migrateToLatest } from "../../src/store/migrate.js";
 import type { Database } from "../../src/store/schema.js";
 import { StoreError } from "../../src/store/store-error.js";
-import { openMigrated, type TempDatabase, tempSqliteUrl } from "../support/databases.js";
-import { FIXTURE_NOW, makeKey } from "../support/fixtures.js";
+import { openMigratedTo, perTestDatabase } from "../support/databases.js";
+import {
+  FIXTURE_NOW,
+  makeKey,
+  makeWorkspace,
+  seed,
+  TEST_ADMIN,
+  TEST_CALLER,
+  unwrap,
+} from "../support/fixtures.js";
 
 // Every test runs against a real SQLite file; only its directory is per-test.
-let temp: TempDatabase;
-const opened: Kysely<Database>[] = [];
+const database = perTestDatabase();
 
-async function open(): Promise<Kysely<Database>> {
-  const db = await openMigrated(temp.url);
-  opened.push(db);
-  return db;
+async function newStore(): Promise<KeyStore> {
+  return createKeyStore(await database.open());
 }
 
-beforeEach(() => {
-  temp = tempSqliteUrl();
-});
+/** Every audit event of a workspace, newest first. */
+function eventsOf(store: KeyStore, workspace = TEST_ADMIN.workspace) {
+  return store.listAuditEvents({
+    workspace,
+    action: undefined,
+    targetId: "",
+    startTime: undefined,
+    endTime: undefined,
+    after: undefined,
+    limit: 100,
+  });
+}
 
-afterEach(async () => {
-  // destroy() on an already destroyed instance is a no-op, so tests may close their own.
-  for (const db of opened.splice(0)) await db.destroy();
-  temp.cleanup();
-});
+/** Inserts a key as release 0001 stored it: only the columns that migration created. */
+async function insertV1Row(db: Kysely<Database>, key: ApiKey): Promise<void> {
+  await sql`
+    INSERT INTO api_keys (key_id, workspace, name, description, key_prefix, key_hash, scopes, classes,
+                          environment, status, create_time, expire_time, revoke_time, revoke_reason,
+                          owner_id, metadata)
+    VALUES (${key.keyId}, ${key.workspace}, ${key.name}, ${key.description}, ${key.keyPrefix},
+            ${key.keyHash}, ${JSON.stringify(key.scopes)}, ${JSON.stringify(key.classes)},
+            ${key.environment}, ${key.status}, ${key.createTime}, ${key.expireTime}, ${key.revokeTime},
+            ${key.revokeReason}, ${key.ownerId}, ${JSON.stringify(key.metadata)})`.execute(db);
+}
 
 describe("migrations", () => {
-  it("create the api_keys table and its indexes, and a second run applies nothing", async () => {
-    const db = openDatabase(temp.url);
-    opened.push(db);
+  it("create the tables and their indexes, and a second run applies nothing", async () => {
+    const db = database.track(openDatabase(database.temp.url));
 
-    expect(await migrateToLatest(db)).toEqual(["0001-create-api-keys"]);
+    expect(await migrateToLatest(db)).toEqual(["0001-create-api-keys", "0002-workspaces-and-audit"]);
     const objects = await sql<{ type: string; name: string }>`
-      SELECT type, name FROM sqlite_master WHERE tbl_name = 'api_keys' ORDER BY name`.execute(db);
+      SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'kysely_%'
+      ORDER BY name`.execute(db);
     expect(objects.rows).toEqual(
       expect.arrayContaining([
         { type: "table", name: "api_keys" },
         { type: "index", name: "api_keys_workspace_create_time" },
+        { type: "table", name: "workspaces" },
+        { type: "table", name: "audit_events" },
+        { type: "index", name: "audit_events_workspace_time" },
       ]),
     );
     // key_hash UNIQUE becomes an automatic index; its existence is what makes lookups by hash cheap.
@@ -53,17 +81,56 @@ describe("migrations", () => {
   });
 
   it("open the file in WAL mode with synchronous FULL", async () => {
-    const db = await open();
+    const db = await database.open();
     const journal = await sql<{ journal_mode: string }>`PRAGMA journal_mode`.execute(db);
     expect(journal.rows).toEqual([{ journal_mode: "wal" }]);
     const synchronous = await sql<{ synchronous: number }>`PRAGMA synchronous`.execute(db);
     expect(synchronous.rows).toEqual([{ synchronous: 2 }]); // 2 = FULL
   });
+
+  it("0002 gives 0001 keys a workspace row each and an update time equal to their creation", async () => {
+    const db = database.track(await openMigratedTo(database.temp.url, "0001-create-api-keys"));
+    const acmeOld = makeKey({ workspace: "acme", now: FIXTURE_NOW + 1000 }).key;
+    const acmeNew = makeKey({ workspace: "acme", now: FIXTURE_NOW + 3000 }).key;
+    const beta = makeKey({ workspace: "beta", now: FIXTURE_NOW + 2000, expireTime: FIXTURE_NOW + 9000 }).key;
+    const revoked = {
+      ...beta,
+      status: "revoked" as const,
+      revokeTime: FIXTURE_NOW + 2500,
+      revokeReason: "x",
+    };
+    // Inserted newest first, so that the workspace's time cannot come from insertion order.
+    await insertV1Row(db, acmeNew);
+    await insertV1Row(db, revoked);
+    await insertV1Row(db, acmeOld);
+
+    expect(await migrateToLatest(db)).toEqual(["0002-workspaces-and-audit"]);
+
+    const store = createKeyStore(db);
+    const { workspaces, total } = await store.listWorkspaces(undefined, 10);
+    expect(total).toBe(2);
+    expect(workspaces).toEqual([
+      makeWorkspace("acme", { now: FIXTURE_NOW + 1000 }),
+      makeWorkspace("beta", { now: FIXTURE_NOW + 2000 }),
+    ]);
+    // makeKey's records already have updateTime = createTime and empty lifecycle fields.
+    expect(await store.findKeyById(acmeOld.keyId)).toEqual(acmeOld);
+    expect(await store.findKeyById(acmeNew.keyId)).toEqual(acmeNew);
+    expect(await store.findKeyById(revoked.keyId)).toEqual({ ...revoked, updateTime: FIXTURE_NOW + 2000 });
+    expect(await store.findKeyByHash(acmeNew.keyHash)).toEqual({ key: acmeNew, workspaceSuspended: false });
+    expect(await eventsOf(store, "acme")).toEqual([]);
+  });
+
+  it("0002 over an empty 0001 database creates no workspace", async () => {
+    const db = database.track(await openMigratedTo(database.temp.url, "0001-create-api-keys"));
+    expect(await migrateToLatest(db)).toEqual(["0002-workspaces-and-audit"]);
+    expect(await createKeyStore(db).listWorkspaces(undefined, 10)).toEqual({ workspaces: [], total: 0 });
+  });
 });
 
-describe("createKeyStore", () => {
+describe("createKeyStore: records", () => {
   it("returns an inserted key, field for field, by hash and by id", async () => {
-    const store = createKeyStore(await open());
+    const store = await newStore();
     const { key } = makeKey({
       scopes: ["models:read", "models:*"],
       classes: ["gpu", "batch:large"],
@@ -73,110 +140,391 @@ describe("createKeyStore", () => {
     expect(key.expireTime).toBeNull();
     expect(key.revokeTime).toBeNull();
 
-    await store.insertKey(key);
+    await seed(store, { keys: [key] });
 
-    expect(await store.findKeyByHash(key.keyHash)).toEqual(key);
+    expect(await store.findKeyByHash(key.keyHash)).toEqual({ key, workspaceSuspended: false });
     expect(await store.findKeyById(key.keyId)).toEqual(key);
   });
 
-  it("round-trips expire and revoke times as numbers", async () => {
-    const store = createKeyStore(await open());
+  it("round-trips every time as a number, and the lifecycle fields", async () => {
+    const store = await newStore();
     const { key } = makeKey({
       expireTime: FIXTURE_NOW + 86_400_000,
       status: "suspended",
       revokeTime: FIXTURE_NOW + 1,
       revokeReason: "held",
+      updateTime: FIXTURE_NOW + 2,
+      suspendTime: FIXTURE_NOW + 3,
+      suspendReason: "investigating",
+      lastUsedTime: FIXTURE_NOW + 4,
+      rotatedFromKeyId: "key_before",
+      rotatedToKeyId: "key_after",
     });
 
-    await store.insertKey(key);
+    await seed(store, { keys: [key] });
 
     const found = await store.findKeyById(key.keyId);
     expect(found).toEqual(key);
-    expect(typeof found?.expireTime).toBe("number");
+    for (const time of [found?.expireTime, found?.updateTime, found?.suspendTime, found?.lastUsedTime]) {
+      expect(typeof time).toBe("number");
+    }
   });
 
-  it("answers undefined for an unknown hash or id", async () => {
-    const store = createKeyStore(await open());
-    const stored = makeKey();
-    await store.insertKey(stored.key);
+  it("answers undefined for an unknown hash, id or workspace", async () => {
+    const store = await newStore();
+    await seed(store, { keys: [makeKey().key], workspaces: [makeWorkspace("acme")] });
     const other = makeKey();
 
     expect(await store.findKeyByHash(other.key.keyHash)).toBeUndefined();
     expect(await store.findKeyById(other.key.keyId)).toBeUndefined();
+    expect(await store.findWorkspace("other")).toBeUndefined();
+  });
+
+  it("updateKey replaces the mutable fields but never the id's hash, prefix, creation time or workspace", async () => {
+    const store = await newStore();
+    const { key } = makeKey({ metadata: { a: "1" } });
+    await seed(store, { keys: [key] });
+    const changed: ApiKey = {
+      ...makeKey({ workspace: "elsewhere", name: "renamed", scopes: ["b:c"], metadata: {} }).key,
+      keyId: key.keyId,
+      status: "suspended",
+      suspendTime: FIXTURE_NOW + 5,
+      suspendReason: "why",
+      updateTime: FIXTURE_NOW + 5,
+      expireTime: FIXTURE_NOW + 50,
+      createTime: FIXTURE_NOW + 5,
+    };
+
+    unwrap(await store.transaction(async (tx) => ok(await tx.updateKey(changed))));
+
+    expect(await store.findKeyById(key.keyId)).toEqual({
+      ...changed,
+      keyHash: key.keyHash,
+      keyPrefix: key.keyPrefix,
+      createTime: key.createTime,
+      workspace: key.workspace,
+    });
+    expect(await store.findKeyByHash(changed.keyHash)).toBeUndefined();
+  });
+
+  it("round-trips workspaces, and updateWorkspace keeps the creation time", async () => {
+    const store = await newStore();
+    const acme = makeWorkspace("acme", {
+      displayName: "Acme Inc. ✓",
+      maxKeys: 5,
+      defaultKeyPrefix: "acme",
+      defaultEnvironment: "test",
+    });
+    await seed(store, { workspaces: [acme] });
+    expect(await store.findWorkspace("acme")).toEqual(acme);
+
+    const suspended = {
+      ...acme,
+      status: "suspended" as const,
+      suspendTime: FIXTURE_NOW + 7,
+      suspendReason: "unpaid",
+      updateTime: FIXTURE_NOW + 7,
+      maxKeys: 0,
+    };
+    unwrap(
+      await store.transaction(async (tx) => ok(await tx.updateWorkspace({ ...suspended, createTime: 0 }))),
+    );
+    expect(await store.findWorkspace("acme")).toEqual(suspended);
+  });
+
+  it("round-trips audit events", async () => {
+    const store = await newStore();
+    const event = auditEvent(TEST_CALLER, FIXTURE_NOW, {
+      workspace: "default",
+      action: "key.updated",
+      targetId: "key_x",
+      changedFields: ["name", "metadata"],
+      reason: "because ✓",
+    });
+    unwrap(await store.transaction(async (tx) => ok(await tx.recordEvent(event))));
+    expect(await eventsOf(store)).toEqual([event]);
   });
 
   it("rejects a second key with the same hash as a StoreError", async () => {
-    const store = createKeyStore(await open());
+    const store = await newStore();
     const first = makeKey();
-    await store.insertKey(first.key);
+    await seed(store, { keys: [first.key] });
     const clash = { ...makeKey().key, keyHash: first.key.keyHash };
 
-    const error = await store.insertKey(clash).catch((e: unknown) => e);
+    const error = await seed(store, { keys: [clash] }).catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(StoreError);
     expect(String((error as StoreError).cause)).toMatch(/UNIQUE constraint failed: api_keys\.key_hash/);
     expect(await store.findKeyById(clash.keyId)).toBeUndefined();
   });
+});
 
-  it("revokes once: a second revoke keeps the first time and reason", async () => {
-    const store = createKeyStore(await open());
+describe("createKeyStore: findKeyByHash and workspaces", () => {
+  it("reports workspaceSuspended from the key's workspace row", async () => {
+    const store = await newStore();
+    const active = makeKey({ workspace: "acme" }).key;
+    const suspended = makeKey({ workspace: "held" }).key;
+    const orphan = makeKey({ workspace: "no-row" }).key;
+    await seed(store, {
+      workspaces: [makeWorkspace("acme"), makeWorkspace("held", { status: "suspended", suspendReason: "x" })],
+      keys: [active, suspended, orphan],
+    });
+
+    expect(await store.findKeyByHash(active.keyHash)).toEqual({ key: active, workspaceSuspended: false });
+    expect(await store.findKeyByHash(suspended.keyHash)).toEqual({
+      key: suspended,
+      workspaceSuspended: true,
+    });
+    // A key whose workspace has no row (none can be issued so) counts as in an active one.
+    expect(await store.findKeyByHash(orphan.keyHash)).toEqual({ key: orphan, workspaceSuspended: false });
+  });
+
+  it("sees a workspace's suspension and resumption on its keys' next lookup", async () => {
+    const store = await newStore();
+    const acme = makeWorkspace("acme");
+    const key = makeKey({ workspace: "acme" }).key;
+    await seed(store, { workspaces: [acme], keys: [key] });
+
+    const setStatus = (status: "active" | "suspended") =>
+      store.transaction(async (tx) => ok(await tx.updateWorkspace({ ...acme, status })));
+    unwrap(await setStatus("suspended"));
+    expect((await store.findKeyByHash(key.keyHash))?.workspaceSuspended).toBe(true);
+    unwrap(await setStatus("active"));
+    expect((await store.findKeyByHash(key.keyHash))?.workspaceSuspended).toBe(false);
+  });
+});
+
+describe("createKeyStore: transaction", () => {
+  it("commits the writes of work that succeeds, and returns its outcome", async () => {
+    const store = await newStore();
     const { key } = makeKey();
-    await store.insertKey(key);
+    const event = auditEvent(TEST_CALLER, FIXTURE_NOW, {
+      workspace: key.workspace,
+      action: "key.issued",
+      targetId: key.keyId,
+    });
 
-    const revoked = await store.revokeKey(key.keyId, "leaked", FIXTURE_NOW + 1000);
+    const outcome = await store.transaction(async (tx) => {
+      await tx.insertWorkspace(makeWorkspace(key.workspace));
+      await tx.insertKey(key);
+      await tx.recordEvent(event);
+      return ok("done");
+    });
+
+    expect(outcome).toEqual({ ok: true, value: "done" });
+    expect(await store.findKeyById(key.keyId)).toEqual(key);
+    expect(await store.findWorkspace(key.workspace)).toEqual(makeWorkspace(key.workspace));
+    expect(await eventsOf(store)).toEqual([event]);
+  });
+
+  it("lets the work read its own writes", async () => {
+    const store = await newStore();
+    const { key } = makeKey();
+
+    const outcome = await store.transaction(async (tx) => {
+      await tx.insertWorkspace(makeWorkspace(key.workspace));
+      await tx.insertKey(key);
+      return ok({
+        key: await tx.findKeyById(key.keyId),
+        workspace: await tx.findWorkspace(key.workspace),
+        active: await tx.countActiveKeys(key.workspace, FIXTURE_NOW),
+      });
+    });
+
+    expect(unwrap(outcome)).toEqual({ key, workspace: makeWorkspace(key.workspace), active: 1 });
+  });
+
+  it("rolls back every write made before a failed outcome, and returns that outcome as is", async () => {
+    const store = await newStore();
+    const kept = makeKey().key;
+    await seed(store, { keys: [kept] });
+    const { key } = makeKey();
+    const failure = fail("failed_precondition", "changed my mind");
+
+    const outcome = await store.transaction(async (tx) => {
+      await tx.insertWorkspace(makeWorkspace(key.workspace));
+      await tx.insertKey(key);
+      await tx.updateKey({ ...kept, name: "renamed" });
+      await tx.recordEvent(
+        auditEvent(TEST_CALLER, FIXTURE_NOW, {
+          workspace: key.workspace,
+          action: "key.issued",
+          targetId: "x",
+        }),
+      );
+      return failure;
+    });
+
+    expect(outcome).toBe(failure);
+    expect(await store.findKeyById(key.keyId)).toBeUndefined();
+    expect(await store.findKeyById(kept.keyId)).toEqual(kept);
+    expect(await store.findWorkspace(key.workspace)).toBeUndefined();
+    expect(await eventsOf(store)).toEqual([]);
+  });
+
+  it("rolls back on an error thrown by the work and rethrows that error unwrapped", async () => {
+    const store = await newStore();
+    const { key } = makeKey();
+    const bug = new Error("a bug in the work");
+
+    const thrown = await store
+      .transaction(async (tx) => {
+        await tx.insertKey(key);
+        throw bug;
+      })
+      .catch((e: unknown) => e);
+
+    expect(thrown).toBe(bug);
+    expect(thrown).not.toBeInstanceOf(StoreError);
+    expect(await store.findKeyById(key.keyId)).toBeUndefined();
+  });
+
+  it("surfaces a driver failure inside the work as a StoreError and rolls back what came before", async () => {
+    const store = await newStore();
+    const first = makeKey().key;
+    const clash = { ...makeKey().key, keyHash: first.keyHash };
+
+    const thrown = await store
+      .transaction(async (tx) => {
+        await tx.insertKey(first);
+        await tx.insertKey(clash);
+        return ok(undefined);
+      })
+      .catch((e: unknown) => e);
+
+    expect(thrown).toBeInstanceOf(StoreError);
+    expect(String((thrown as StoreError).cause)).toMatch(/UNIQUE constraint failed/);
+    expect(await store.findKeyById(first.keyId)).toBeUndefined();
+  });
+
+  it("runs concurrent transactions one after the other", async () => {
+    const store = await newStore();
+    const order: string[] = [];
+    const work = (name: string) =>
+      store.transaction(async (tx) => {
+        order.push(`${name} begins`);
+        await tx.insertKey(makeKey().key);
+        await tx.countActiveKeys("default", FIXTURE_NOW);
+        order.push(`${name} ends`);
+        return ok(name);
+      });
+
+    expect(await Promise.all([work("a"), work("b")])).toEqual([ok("a"), ok("b")]);
+    expect(order).toEqual(["a begins", "a ends", "b begins", "b ends"]);
+    expect(await store.countActiveKeys("default", FIXTURE_NOW)).toBe(2);
+  });
+});
+
+describe("revokeKey on the store", () => {
+  it("revokes once: a second revoke keeps the first time and reason and records no second event", async () => {
+    const store = await newStore();
+    const { key } = makeKey();
+    await seed(store, { keys: [key] });
+
+    const revoked = unwrap(
+      await revokeKey(store, TEST_ADMIN, TEST_CALLER, key.keyId, "leaked", FIXTURE_NOW + 1000),
+    );
     expect(revoked).toEqual({
       ...key,
       status: "revoked",
       revokeTime: FIXTURE_NOW + 1000,
       revokeReason: "leaked",
+      updateTime: FIXTURE_NOW + 1000,
     });
 
-    const again = await store.revokeKey(key.keyId, "rotated", FIXTURE_NOW + 2000);
-    expect(again).toEqual(revoked);
-    expect(await store.findKeyByHash(key.keyHash)).toEqual(revoked);
+    const again = await revokeKey(store, TEST_ADMIN, TEST_CALLER, key.keyId, "rotated", FIXTURE_NOW + 2000);
+    expect(again).toEqual(ok(revoked));
+    expect(await store.findKeyByHash(key.keyHash)).toEqual({ key: revoked, workspaceSuspended: false });
+    const events = await eventsOf(store);
+    expect(events).toEqual([
+      expect.objectContaining({
+        action: "key.revoked",
+        targetId: key.keyId,
+        reason: "leaked",
+        time: FIXTURE_NOW + 1000,
+        actorKeyId: TEST_CALLER.actorKeyId,
+        workspace: key.workspace,
+      }),
+    ]);
   });
 
   it("revokes a suspended key, and leaves other keys alone", async () => {
-    const store = createKeyStore(await open());
+    const store = await newStore();
     const suspended = makeKey({ status: "suspended" }).key;
     const bystander = makeKey().key;
-    await store.insertKey(suspended);
-    await store.insertKey(bystander);
+    await seed(store, { keys: [suspended, bystander] });
 
-    const revoked = await store.revokeKey(suspended.keyId, "offboarded", FIXTURE_NOW + 5);
+    const revoked = await revokeKey(
+      store,
+      TEST_ADMIN,
+      TEST_CALLER,
+      suspended.keyId,
+      "offboarded",
+      FIXTURE_NOW,
+    );
 
-    expect(revoked?.status).toBe("revoked");
+    expect(unwrap(revoked).status).toBe("revoked");
     expect(await store.findKeyById(bystander.keyId)).toEqual(bystander);
   });
 
-  it("answers undefined when revoking an unknown id", async () => {
-    const store = createKeyStore(await open());
+  it("answers not_found when revoking an unknown id, writing nothing", async () => {
+    const store = await newStore();
 
-    expect(await store.revokeKey("key_missing", "leaked", FIXTURE_NOW)).toBeUndefined();
+    const outcome = await revokeKey(store, TEST_ADMIN, TEST_CALLER, "key_missing", "leaked", FIXTURE_NOW);
+
+    expect(outcome.ok ? "ok" : outcome.error.code).toBe("not_found");
+    expect(await eventsOf(store)).toEqual([]);
   });
 
-  it("keeps keys across closing and reopening the file", async () => {
-    const first = await open();
+  it("answers permission_denied for another workspace's key, leaving it active", async () => {
+    const store = await newStore();
+    const { key } = makeKey({ workspace: "acme" });
+    await seed(store, { keys: [key] });
+
+    const outcome = await revokeKey(store, TEST_ADMIN, TEST_CALLER, key.keyId, "leaked", FIXTURE_NOW);
+
+    expect(outcome.ok ? "ok" : outcome.error.code).toBe("permission_denied");
+    expect(await store.findKeyById(key.keyId)).toEqual(key);
+  });
+});
+
+describe("createKeyStore: durability and outages", () => {
+  it("keeps keys, workspaces and events across closing and reopening the file", async () => {
+    const first = await database.open();
     const kept = makeKey().key;
     const revoked = makeKey().key;
-    await createKeyStore(first).insertKey(kept);
-    await createKeyStore(first).insertKey(revoked);
-    const afterRevoke = await createKeyStore(first).revokeKey(revoked.keyId, "leaked", FIXTURE_NOW + 1);
+    await seed(createKeyStore(first), { keys: [kept, revoked], workspaces: [makeWorkspace("default")] });
+    const afterRevoke = unwrap(
+      await revokeKey(
+        createKeyStore(first),
+        TEST_ADMIN,
+        TEST_CALLER,
+        revoked.keyId,
+        "leaked",
+        FIXTURE_NOW + 1,
+      ),
+    );
     await first.destroy();
 
-    const store = createKeyStore(await open());
+    const store = await newStore();
 
-    expect(await store.findKeyByHash(kept.keyHash)).toEqual(kept);
+    expect(await store.findKeyByHash(kept.keyHash)).toEqual({ key: kept, workspaceSuspended: false });
     expect(await store.findKeyById(revoked.keyId)).toEqual(afterRevoke);
+    expect(await store.findWorkspace("default")).toEqual(makeWorkspace("default"));
+    expect(await eventsOf(store)).toHaveLength(1);
   });
 
   it("never writes the secret to the database file or its WAL", async () => {
-    const store = createKeyStore(await open());
+    const store = await newStore();
     const issued = [makeKey(), makeKey({ metadata: { note: "x" } }), makeKey({ environment: "test" })];
-    for (const { key } of issued) await store.insertKey(key);
+    await seed(store, { keys: issued.map(({ key }) => key) });
+    for (const { key } of issued) {
+      unwrap(await revokeKey(store, TEST_ADMIN, TEST_CALLER, key.keyId, "audit", FIXTURE_NOW));
+    }
 
     // Read while open: committed rows are still in the -wal file until a checkpoint.
-    const bytes = Buffer.concat([readFileSync(temp.path), readFileSync(`${temp.path}-wal`)]);
+    const path = database.temp.path;
+    const bytes = Buffer.concat([readFileSync(path), readFileSync(`${path}-wal`)]);
 
     for (const { key, secret } of issued) {
       // The search does see stored text: the hash and the display prefix are there.
@@ -189,23 +537,40 @@ describe("createKeyStore", () => {
   });
 
   it("rejects every operation with a StoreError once the database is destroyed", async () => {
-    const db = await open();
+    const db = await database.open();
     const store = createKeyStore(db);
     const { key } = makeKey();
-    await store.insertKey(key);
+    await seed(store, { keys: [key] });
     await db.destroy();
 
-    const attempts = [
-      () => store.findKeyByHash(key.keyHash),
-      () => store.findKeyById(key.keyId),
-      () => store.insertKey(makeKey().key),
-      () => store.revokeKey(key.keyId, "leaked", FIXTURE_NOW),
+    const attempts: [string, () => Promise<unknown>][] = [
+      ["findKeyByHash", () => store.findKeyByHash(key.keyHash)],
+      ["findKeyById", () => store.findKeyById(key.keyId)],
+      ["findWorkspace", () => store.findWorkspace("default")],
+      ["countActiveKeys", () => store.countActiveKeys("default", FIXTURE_NOW)],
+      [
+        "listKeys",
+        () =>
+          store.listKeys({
+            workspace: "default",
+            status: undefined,
+            environment: undefined,
+            namePrefix: "",
+            ownerId: "",
+            after: undefined,
+            limit: 10,
+          }),
+      ],
+      ["listWorkspaces", () => store.listWorkspaces(undefined, 10)],
+      ["listAuditEvents", () => eventsOf(store)],
+      ["transaction", () => seed(store, { keys: [makeKey().key] })],
+      ["revokeKey", () => revokeKey(store, TEST_ADMIN, TEST_CALLER, key.keyId, "leaked", FIXTURE_NOW)],
     ];
 
-    for (const attempt of attempts) {
+    for (const [name, attempt] of attempts) {
       const error = await attempt().catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(StoreError);
-      expect((error as StoreError).cause).toBeInstanceOf(Error);
+      expect(error, name).toBeInstanceOf(StoreError);
+      expect((error as StoreError).cause, name).toBeInstanceOf(Error);
     }
   });
 });

@@ -1,9 +1,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Kysely } from "kysely";
+import { type Kysely, Migrator } from "kysely";
+import { afterEach, beforeEach } from "vitest";
 import { openDatabase } from "../../src/store/database.js";
 import { migrateToLatest } from "../../src/store/migrate.js";
+import { migrationProvider } from "../../src/store/migrations/index.js";
 import type { Database } from "../../src/store/schema.js";
 
 /** A database URL in a directory of its own; cleanup removes the directory (close the database first). */
@@ -35,4 +37,54 @@ export async function openMigrated(url: string): Promise<Kysely<Database>> {
     await db.destroy();
     throw error;
   }
+}
+
+/** Opens the database and applies migrations up to and including `migration`, as an older release left it. */
+export async function openMigratedTo(url: string, migration: string): Promise<Kysely<Database>> {
+  const db = openDatabase(url);
+  const { error } = await new Migrator({ db, provider: migrationProvider }).migrateTo(migration);
+  if (error !== undefined) {
+    await db.destroy();
+    throw new Error(`migration to ${migration} failed`, { cause: error });
+  }
+  return db;
+}
+
+/** A database per test: a fresh file before each, every opened handle closed and the file removed after. */
+export interface PerTestDatabase {
+  /** The current test's database location. */
+  readonly temp: TempDatabase;
+  /** Opens the current test's database, migrated to the latest version. */
+  open(): Promise<Kysely<Database>>;
+  /** Closes `db` after the test; destroy() on a destroyed handle is a no-op, so tests may close their own. */
+  track(db: Kysely<Database>): Kysely<Database>;
+}
+
+/** Registers beforeEach/afterEach hooks in the calling test file or describe block. */
+export function perTestDatabase(): PerTestDatabase {
+  let temp: TempDatabase | undefined;
+  const opened: Kysely<Database>[] = [];
+  beforeEach(() => {
+    temp = tempSqliteUrl();
+  });
+  afterEach(async () => {
+    for (const db of opened.splice(0)) await db.destroy();
+    temp?.cleanup();
+    temp = undefined;
+  });
+  const current = (): TempDatabase => {
+    if (temp === undefined) throw new Error("perTestDatabase: used outside a test");
+    return temp;
+  };
+  const track = (db: Kysely<Database>) => {
+    opened.push(db);
+    return db;
+  };
+  return {
+    get temp() {
+      return current();
+    },
+    open: async () => track(await openMigrated(current().url)),
+    track,
+  };
 }

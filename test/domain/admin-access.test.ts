@@ -1,0 +1,177 @@
+import { describe, expect, it } from "vitest";
+import {
+  ADMIN_SCOPE,
+  type Admin,
+  authenticateAdmin,
+  checkWorkspace,
+  requireGlobal,
+  SUPERADMIN_SCOPE,
+} from "../../src/domain/admin-access.js";
+import { generateKey } from "../../src/domain/key-format.js";
+import type { FailureCode, Outcome } from "../../src/domain/outcome.js";
+import { SYSTEM_WORKSPACE } from "../../src/domain/workspace.js";
+import { type KeyCase, memoryResolver, NOW } from "./fixtures.js";
+
+/** The failure code of an outcome, or "ok"; lets one expectation cover both. */
+function codeOf(outcome: Outcome<unknown>): FailureCode | "ok" {
+  return outcome.ok ? "ok" : outcome.error.code;
+}
+
+/** Authenticates a fresh key with the given record fields. */
+async function adminFor(key: KeyCase): Promise<Outcome<Admin>> {
+  const resolver = memoryResolver();
+  return authenticateAdmin(resolver, resolver.add(key), NOW);
+}
+
+describe("authenticateAdmin", () => {
+  it.each([undefined, "", "Bearer nonsense", "kw_live_short"])(
+    "is unauthenticated for %j",
+    async (bearer) => {
+      const outcome = await authenticateAdmin(memoryResolver(), bearer, NOW);
+      expect(codeOf(outcome)).toBe("unauthenticated");
+    },
+  );
+
+  it("is unauthenticated for an unknown, revoked or expired admin key", async () => {
+    const resolver = memoryResolver();
+    const keys = [
+      generateKey("kw", "live"),
+      resolver.add({ scopes: [ADMIN_SCOPE], status: "revoked" }),
+      resolver.add({ scopes: [ADMIN_SCOPE], expireTime: NOW }),
+    ];
+    for (const bearer of keys) {
+      const outcome = await authenticateAdmin(resolver, bearer, NOW);
+      expect(codeOf(outcome)).toBe("unauthenticated");
+    }
+  });
+
+  it("is permission_denied for a key without the admin scope, naming the scope", async () => {
+    const outcome = await adminFor({ scopes: ["models:read"] });
+    if (outcome.ok) throw new Error("expected permission_denied");
+    expect(outcome.error.code).toBe("permission_denied");
+    expect(outcome.error.message).toContain(ADMIN_SCOPE);
+  });
+
+  it("is permission_denied for a suspended admin key", async () => {
+    expect(codeOf(await adminFor({ scopes: [ADMIN_SCOPE], status: "suspended" }))).toBe("permission_denied");
+  });
+
+  it("is permission_denied for an admin key of a suspended workspace, global ones included", async () => {
+    expect(codeOf(await adminFor({ scopes: [ADMIN_SCOPE], workspaceSuspended: true }))).toBe(
+      "permission_denied",
+    );
+    const global = { workspace: SYSTEM_WORKSPACE, scopes: [SUPERADMIN_SCOPE], workspaceSuspended: true };
+    expect(codeOf(await adminFor(global))).toBe("permission_denied");
+  });
+
+  it("returns the admin key's id and workspace, not global", async () => {
+    expect(await adminFor({ keyId: "key_admin", workspace: "acme", scopes: [ADMIN_SCOPE] })).toEqual({
+      ok: true,
+      value: { keyId: "key_admin", workspace: "acme", global: false },
+    });
+  });
+
+  // `*` alone grants every scope (scope.ts), the admin scope included; so does `keyward:*`.
+  it.each([["*"], ["keyward:*"]])("counts a key holding %s as a workspace admin", async (scope) => {
+    const outcome = await adminFor({ workspace: "acme", scopes: [scope] });
+    expect(outcome).toEqual({ ok: true, value: { keyId: "key_test", workspace: "acme", global: false } });
+  });
+
+  it("answers the same when the resolver answers with a Promise", async () => {
+    const resolver = memoryResolver({ async: true });
+    const admin = await authenticateAdmin(resolver, resolver.add({ scopes: [ADMIN_SCOPE] }), NOW);
+    const plain = await authenticateAdmin(resolver, resolver.add({ scopes: ["models:read"] }), NOW);
+    expect(admin.ok).toBe(true);
+    expect(codeOf(plain)).toBe("permission_denied");
+  });
+});
+
+describe("authenticateAdmin: global admins", () => {
+  it.each([[SUPERADMIN_SCOPE], ["keyward:*"], ["*"]])(
+    "makes a key of the system workspace holding %s a global admin",
+    async (scope) => {
+      const outcome = await adminFor({ keyId: "key_root", workspace: SYSTEM_WORKSPACE, scopes: [scope] });
+      expect(outcome).toEqual({
+        ok: true,
+        value: { keyId: "key_root", workspace: SYSTEM_WORKSPACE, global: true },
+      });
+    },
+  );
+
+  it("keeps the system workspace's plain admin keys workspace admins", async () => {
+    const outcome = await adminFor({ workspace: SYSTEM_WORKSPACE, scopes: [ADMIN_SCOPE] });
+    expect(outcome).toEqual({ ok: true, value: { keyId: "key_test", workspace: "keyward", global: false } });
+  });
+
+  it("never makes a tenant's key global, whatever its scopes", async () => {
+    for (const scopes of [["*"], ["keyward:*"], [SUPERADMIN_SCOPE, ADMIN_SCOPE]]) {
+      const outcome = await adminFor({ workspace: "acme", scopes });
+      expect(outcome, scopes.join(" ")).toEqual({
+        ok: true,
+        value: { keyId: "key_test", workspace: "acme", global: false },
+      });
+    }
+  });
+
+  it("refuses a tenant's key that holds only the superadmin scope", async () => {
+    expect(codeOf(await adminFor({ workspace: "acme", scopes: [SUPERADMIN_SCOPE] }))).toBe(
+      "permission_denied",
+    );
+  });
+
+  it("matches the system workspace exactly", async () => {
+    for (const workspace of ["Keyward", "keyward-prod", "keyward.", "default"]) {
+      const outcome = await adminFor({ workspace, scopes: ["*"] });
+      expect(outcome.ok && outcome.value.global, workspace).toBe(false);
+    }
+  });
+});
+
+describe("checkWorkspace", () => {
+  const admin: Admin = { keyId: "key_admin", workspace: "acme", global: false };
+  const global: Admin = { keyId: "key_root", workspace: SYSTEM_WORKSPACE, global: true };
+
+  it("lets an admin manage its own workspace", () => {
+    expect(checkWorkspace(admin, "acme")).toBeUndefined();
+  });
+
+  it("refuses another workspace, naming the admin's own", () => {
+    const denied = checkWorkspace(admin, "other");
+    expect(denied?.code).toBe("permission_denied");
+    expect(denied?.message).toContain('"acme"');
+  });
+
+  it("refuses an admin authenticated in another workspace", async () => {
+    const outcome = await adminFor({ workspace: "other", scopes: [ADMIN_SCOPE] });
+    if (!outcome.ok) throw new Error(outcome.error.message);
+    expect(checkWorkspace(outcome.value, "acme")?.code).toBe("permission_denied");
+  });
+
+  it("refuses a tenant's `*` admin in any workspace but its own", async () => {
+    const outcome = await adminFor({ workspace: "acme", scopes: ["*"] });
+    if (!outcome.ok) throw new Error(outcome.error.message);
+    expect(checkWorkspace(outcome.value, "acme")).toBeUndefined();
+    expect(checkWorkspace(outcome.value, "other")?.code).toBe("permission_denied");
+    expect(checkWorkspace(outcome.value, SYSTEM_WORKSPACE)?.code).toBe("permission_denied");
+  });
+
+  it("lets a global admin manage any workspace", () => {
+    for (const workspace of ["acme", "other", "default", SYSTEM_WORKSPACE]) {
+      expect(checkWorkspace(global, workspace), workspace).toBeUndefined();
+    }
+  });
+});
+
+describe("requireGlobal", () => {
+  it("lets a global admin through", () => {
+    expect(requireGlobal({ keyId: "key_root", workspace: SYSTEM_WORKSPACE, global: true })).toBeUndefined();
+  });
+
+  it("refuses a workspace admin, naming the superadmin scope", () => {
+    for (const workspace of ["acme", SYSTEM_WORKSPACE]) {
+      const denied = requireGlobal({ keyId: "key_admin", workspace, global: false });
+      expect(denied?.code).toBe("permission_denied");
+      expect(denied?.message).toContain(SUPERADMIN_SCOPE);
+    }
+  });
+});

@@ -1,0 +1,273 @@
+import { describe, expect, it } from "vitest";
+import { type AuditEvent, auditEvent } from "../../src/domain/audit.js";
+import type { ApiKey } from "../../src/domain/key.js";
+import type { AuditQuery, Cursor, KeyQuery, KeyStore } from "../../src/domain/key-store.js";
+import { ok } from "../../src/domain/outcome.js";
+import { createKeyStore } from "../../src/store/key-store.js";
+import { perTestDatabase } from "../support/databases.js";
+import { FIXTURE_NOW, makeKey, makeWorkspace, seed, TEST_CALLER, unwrap } from "../support/fixtures.js";
+
+// The listing and counting reads, against a real SQLite file per test.
+const database = perTestDatabase();
+
+async function newStore(): Promise<KeyStore> {
+  return createKeyStore(await database.open());
+}
+
+const T = FIXTURE_NOW;
+
+function keyQuery(overrides: Partial<KeyQuery> = {}): KeyQuery {
+  return {
+    workspace: "default",
+    status: undefined,
+    environment: undefined,
+    namePrefix: "",
+    ownerId: "",
+    after: undefined,
+    limit: 100,
+    ...overrides,
+  };
+}
+
+const ids = (keys: readonly ApiKey[]) => keys.map((key) => key.keyId);
+
+describe("countActiveKeys", () => {
+  it("counts active and suspended keys, not revoked or expired ones, of one workspace", async () => {
+    const store = await newStore();
+    await seed(store, {
+      keys: [
+        makeKey().key,
+        makeKey({ status: "suspended" }).key,
+        makeKey({ expireTime: T + 1001 }).key, // expires a millisecond after the count
+        makeKey({ status: "revoked", revokeTime: T }).key,
+        makeKey({ expireTime: T + 1000 }).key, // expired exactly at the count, as authorize() decides
+        makeKey({ expireTime: T + 10 }).key,
+        makeKey({ workspace: "acme" }).key,
+      ],
+    });
+
+    expect(await store.countActiveKeys("default", T + 1000)).toBe(3);
+    expect(await store.countActiveKeys("default", T)).toBe(5);
+    expect(await store.countActiveKeys("acme", T)).toBe(1);
+    expect(await store.countActiveKeys("empty", T)).toBe(0);
+  });
+});
+
+describe("listKeys", () => {
+  // Created in this order; two share a creation time, so their key_ids decide.
+  const keys = {
+    oldest: makeKey({ keyId: "key_1", now: T + 1, name: "alpha one", ownerId: "u1" }).key,
+    tieLow: makeKey({ keyId: "key_2", now: T + 2, name: "50 percent", ownerId: "u1" }).key,
+    tieHigh: makeKey({ keyId: "key_3", now: T + 2, name: "5000x", ownerId: "u2" }).key,
+    suspended: makeKey({
+      keyId: "key_4",
+      now: T + 3,
+      name: "50%_off deal",
+      environment: "test",
+      ownerId: "u2",
+      status: "suspended",
+    }).key,
+    revoked: makeKey({ keyId: "key_5", now: T + 4, name: "50a_b", status: "revoked", revokeTime: T + 5 }).key,
+    elsewhere: makeKey({ keyId: "key_6", now: T + 5, workspace: "acme", name: "alpha two" }).key,
+  };
+  const newestFirst = ["key_5", "key_4", "key_3", "key_2", "key_1"];
+
+  async function seeded(): Promise<KeyStore> {
+    const store = await newStore();
+    // Inserted out of order, so that only the ORDER BY can put them in order.
+    await seed(store, {
+      keys: [keys.tieLow, keys.revoked, keys.oldest, keys.elsewhere, keys.suspended, keys.tieHigh],
+    });
+    return store;
+  }
+
+  it("lists a workspace's keys newest first, ties broken by key_id descending", async () => {
+    const store = await seeded();
+    const { keys: listed, total } = await store.listKeys(keyQuery());
+    expect(ids(listed)).toEqual(newestFirst);
+    expect(total).toBe(5);
+    expect(listed[1]).toEqual(keys.suspended);
+  });
+
+  it.each<[string, Partial<KeyQuery>, string[]]>([
+    ["status active", { status: "active" }, ["key_3", "key_2", "key_1"]],
+    ["status suspended", { status: "suspended" }, ["key_4"]],
+    ["status revoked", { status: "revoked" }, ["key_5"]],
+    ["environment test", { environment: "test" }, ["key_4"]],
+    ["environment live", { environment: "live" }, ["key_5", "key_3", "key_2", "key_1"]],
+    ["owner u2", { ownerId: "u2" }, ["key_4", "key_3"]],
+    ["owner nobody", { ownerId: "nobody" }, []],
+    ["name prefix", { namePrefix: "alpha" }, ["key_1"]],
+    ["name prefix 50", { namePrefix: "50" }, ["key_5", "key_4", "key_3", "key_2"]],
+    ["a whole name", { namePrefix: "50 percent" }, ["key_2"]],
+    ["a prefix longer than every name", { namePrefix: "50 percent and more" }, []],
+    ["filters combined", { status: "active", ownerId: "u1", namePrefix: "50" }, ["key_2"]],
+  ])("filters by %s, and counts only what matches", async (_, filter, expected) => {
+    const store = await seeded();
+    const { keys: listed, total } = await store.listKeys(keyQuery(filter));
+    expect(ids(listed)).toEqual(expected);
+    expect(total).toBe(expected.length);
+  });
+
+  it.each<[string, string[]]>([
+    ["50%", ["key_4"]],
+    ["50%_", ["key_4"]],
+    ["50_", []],
+    ["5_", []],
+    ["%", []],
+    ["_", []],
+    ["50a_", ["key_5"]],
+  ])("matches a name prefix with LIKE wildcards literally: %j", async (namePrefix, expected) => {
+    const store = await seeded();
+    expect(ids((await store.listKeys(keyQuery({ namePrefix }))).keys)).toEqual(expected);
+  });
+
+  // Bug: key-queries.ts compares substr(name, 1, namePrefix.length); SQL counts characters,
+  // JavaScript's length counts UTF-16 units, so a prefix with a character outside the BMP
+  // (names may hold emoji) is compared against too long a slice and never matches.
+  it("matches a name prefix holding a character outside the BMP", async () => {
+    const store = await newStore();
+    const key = makeKey({ name: "🔑 production" }).key;
+    await seed(store, { keys: [key, makeKey({ name: "other" }).key] });
+    expect(ids((await store.listKeys(keyQuery({ namePrefix: "🔑" }))).keys)).toEqual([key.keyId]);
+    expect(ids((await store.listKeys(keyQuery({ namePrefix: "🔑 prod" }))).keys)).toEqual([key.keyId]);
+  });
+
+  it("pages with a cursor after the last key, across a tie, without gaps or repeats", async () => {
+    const store = await seeded();
+    const pages: string[][] = [];
+    let after: Cursor | undefined;
+    for (;;) {
+      const { keys: page, total } = await store.listKeys(keyQuery({ after, limit: 2 }));
+      // The total counts every match, whatever the page.
+      expect(total).toBe(5);
+      if (page.length === 0) break;
+      pages.push(ids(page));
+      const last = page.at(-1) as ApiKey;
+      after = { time: last.createTime, id: last.keyId };
+    }
+    // The first page ends inside the tie at T+2: key_3 | key_2.
+    expect(pages).toEqual([["key_5", "key_4"], ["key_3", "key_2"], ["key_1"]]);
+  });
+
+  it("starts a page strictly after the cursor, also between two keys of the same time", async () => {
+    const store = await seeded();
+    const afterTieHigh = await store.listKeys(keyQuery({ after: { time: T + 2, id: "key_3" }, limit: 10 }));
+    expect(ids(afterTieHigh.keys)).toEqual(["key_2", "key_1"]);
+    expect(afterTieHigh.total).toBe(5);
+
+    const filtered = await store.listKeys(
+      keyQuery({ status: "active", after: { time: T + 2, id: "key_3" } }),
+    );
+    expect(ids(filtered.keys)).toEqual(["key_2", "key_1"]);
+    expect(filtered.total).toBe(3);
+  });
+
+  it("lists nothing for an unknown workspace", async () => {
+    const store = await seeded();
+    expect(await store.listKeys(keyQuery({ workspace: "nobody" }))).toEqual({ keys: [], total: 0 });
+  });
+});
+
+describe("listAuditEvents", () => {
+  function event(time: number, fields: Partial<AuditEvent> = {}): AuditEvent {
+    return {
+      ...auditEvent(TEST_CALLER, T + time, { workspace: "default", action: "key.issued", targetId: "key_a" }),
+      ...fields,
+    };
+  }
+
+  function auditQuery(overrides: Partial<AuditQuery> = {}): AuditQuery {
+    return {
+      workspace: "default",
+      action: undefined,
+      targetId: "",
+      startTime: undefined,
+      endTime: undefined,
+      after: undefined,
+      limit: 100,
+      ...overrides,
+    };
+  }
+
+  const events = [
+    event(1, { eventId: "evt_1" }),
+    event(2, { eventId: "evt_2", action: "key.revoked", reason: "leaked" }),
+    event(2, { eventId: "evt_3", targetId: "key_b" }),
+    event(3, { eventId: "evt_4", action: "key.updated", changedFields: ["name"] }),
+    event(4, { eventId: "evt_5", action: "workspace.suspended", targetId: "default" }),
+    event(5, { eventId: "evt_6", workspace: "acme" }),
+  ];
+
+  async function seeded(): Promise<KeyStore> {
+    const store = await newStore();
+    unwrap(
+      await store.transaction(async (tx) => {
+        for (const e of [...events].reverse()) await tx.recordEvent(e);
+        return ok(undefined);
+      }),
+    );
+    return store;
+  }
+
+  const eventIds = (list: readonly AuditEvent[]) => list.map((e) => e.eventId);
+
+  it("lists a workspace's events newest first, ties broken by event_id descending", async () => {
+    const store = await seeded();
+    const listed = await store.listAuditEvents(auditQuery());
+    expect(eventIds(listed)).toEqual(["evt_5", "evt_4", "evt_3", "evt_2", "evt_1"]);
+    expect(listed[1]).toEqual(events[3]);
+  });
+
+  it.each<[string, Partial<AuditQuery>, string[]]>([
+    ["action", { action: "key.revoked" }, ["evt_2"]],
+    ["an action no event has", { action: "key.rotated" }, []],
+    ["target", { targetId: "key_b" }, ["evt_3"]],
+    ["target and action", { targetId: "key_a", action: "key.issued" }, ["evt_1"]],
+    ["inclusive start", { startTime: T + 2 }, ["evt_5", "evt_4", "evt_3", "evt_2"]],
+    ["exclusive end", { endTime: T + 3 }, ["evt_3", "evt_2", "evt_1"]],
+    ["range", { startTime: T + 2, endTime: T + 4 }, ["evt_4", "evt_3", "evt_2"]],
+    ["an empty range", { startTime: T + 3, endTime: T + 3 }, []],
+    ["another workspace", { workspace: "acme" }, ["evt_6"]],
+  ])("filters by %s", async (_, filter, expected) => {
+    const store = await seeded();
+    expect(eventIds(await store.listAuditEvents(auditQuery(filter)))).toEqual(expected);
+  });
+
+  it("pages with a cursor after the last event and a limit", async () => {
+    const store = await seeded();
+    const first = await store.listAuditEvents(auditQuery({ limit: 2 }));
+    expect(eventIds(first)).toEqual(["evt_5", "evt_4"]);
+    const second = await store.listAuditEvents(auditQuery({ limit: 2, after: { time: T + 3, id: "evt_4" } }));
+    expect(eventIds(second)).toEqual(["evt_3", "evt_2"]);
+    // Inside the tie at T+2.
+    const third = await store.listAuditEvents(auditQuery({ limit: 2, after: { time: T + 2, id: "evt_3" } }));
+    expect(eventIds(third)).toEqual(["evt_2", "evt_1"]);
+  });
+});
+
+describe("listWorkspaces", () => {
+  it("lists workspaces in id order, after a given id, with the total of all", async () => {
+    const store = await newStore();
+    const names = ["delta", "alpha", "charlie", "bravo", "echo"];
+    await seed(store, { workspaces: names.map((name, i) => makeWorkspace(name, { now: T + i })) });
+    const page = async (after: string | undefined, limit: number) => {
+      const { workspaces, total } = await store.listWorkspaces(after, limit);
+      return { ids: workspaces.map((w) => w.workspaceId), total };
+    };
+
+    expect(await page(undefined, 10)).toEqual({
+      ids: ["alpha", "bravo", "charlie", "delta", "echo"],
+      total: 5,
+    });
+    expect(await page(undefined, 2)).toEqual({ ids: ["alpha", "bravo"], total: 5 });
+    expect(await page("bravo", 2)).toEqual({ ids: ["charlie", "delta"], total: 5 });
+    expect(await page("delta", 2)).toEqual({ ids: ["echo"], total: 5 });
+    expect(await page("echo", 2)).toEqual({ ids: [], total: 5 });
+    // An id that is not stored still positions the page.
+    expect(await page("c", 10)).toEqual({ ids: ["charlie", "delta", "echo"], total: 5 });
+    expect((await store.listWorkspaces(undefined, 1)).workspaces).toEqual([
+      makeWorkspace("alpha", { now: T + 1 }),
+    ]);
+  });
+});
