@@ -5,7 +5,10 @@ import { DEFAULT_WORKSPACE } from "../domain/issue-key.js";
 import { main as serve } from "../main.js";
 import { openDatabase } from "../store/database.js";
 import { migrateToLatest } from "../store/migrate.js";
+import { registerAuditCommands } from "./audit-commands.js";
 import { bootstrapAdmin } from "./bootstrap.js";
+import { registerKeyCommands } from "./keys-commands.js";
+import { registerWorkspaceCommands } from "./workspaces-commands.js";
 
 // The `keyward` command. Commands that touch the store directly (migrate, bootstrap) read
 // KEYWARD_DATABASE like the server does; everything else talks to a running server.
@@ -75,6 +78,10 @@ program
     process.stdout.write("The secret is shown once, on the next line; it cannot be shown again.\n");
     process.stdout.write(`${issued.value.secret}\n`);
   });
+
+registerKeyCommands(program);
+registerWorkspaceCommands(program);
+registerAuditCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`keyward: ${error instanceof Error ? error.message : String(error)}\n`);

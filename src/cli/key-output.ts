@@ -1,0 +1,81 @@
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { EnvironmentSchema, type Key, KeyStatusSchema } from "../gen/keyward/v1/key_pb.js";
+import { enumName, formatList, formatMap, formatTime, printFields, printTable } from "./output.js";
+
+// How a key reads on a terminal. The secret never passes through here: only printSecret sees it.
+
+/** Keys as a table, one row each. */
+export function printKeyTable(keys: readonly Key[]): void {
+  printTable(
+    ["KEY ID", "NAME", "PREFIX", "STATUS", "ENV", "SCOPES", "EXPIRES", "CREATED"],
+    keys.map((key) => [
+      key.keyId,
+      key.name,
+      key.keyPrefix,
+      enumName(KeyStatusSchema, key.status),
+      environmentName(key),
+      formatList(key.scopes),
+      formatTime(key.expireTime, "never"),
+      formatTime(key.createTime),
+    ]),
+  );
+}
+
+/** One key, `field: value`, with the contract's field names; optional fields only when set. */
+export function printKey(key: Key): void {
+  printFields([
+    ["key_id", key.keyId],
+    ["name", key.name],
+    ["description", optional(key.description)],
+    ["workspace", key.workspace],
+    ["key_prefix", key.keyPrefix],
+    ["status", enumName(KeyStatusSchema, key.status)],
+    ["environment", environmentName(key)],
+    ["scopes", formatList(key.scopes)],
+    ["classes", key.classes.length === 0 ? "any" : formatList(key.classes)],
+    ["owner_id", optional(key.ownerId)],
+    ["metadata", Object.keys(key.metadata).length === 0 ? undefined : formatMap(key.metadata)],
+    ["create_time", formatTime(key.createTime)],
+    ["update_time", key.updateTime && formatTime(key.updateTime)],
+    ["expire_time", expiry(key)],
+    ["suspend_time", key.suspendTime && formatTime(key.suspendTime)],
+    ["suspend_reason", optional(key.suspendReason)],
+    ["revoke_time", key.revokeTime && formatTime(key.revokeTime)],
+    ["revoke_reason", optional(key.revokeReason)],
+    ["last_used_time", key.lastUsedTime && formatTime(key.lastUsedTime)],
+    ["rotated_from_key_id", optional(key.rotatedFromKeyId)],
+    ["rotated_to_key_id", optional(key.rotatedToKeyId)],
+  ]);
+}
+
+/**
+ * Prints a new key's secret alone on the last line of stdout, so `tail -n 1` captures it; the warning
+ * goes to stderr, so that it never ends up in the captured value.
+ */
+export function printSecret(secret: string): void {
+  warnSecretShownOnce();
+  process.stdout.write(`${secret}\n`);
+}
+
+/** The reminder that goes with every new secret, --json included (stderr keeps the JSON clean). */
+export function warnSecretShownOnce(): void {
+  process.stderr.write(
+    "keyward: warning: the secret is shown this once and cannot be retrieved again; store it now.\n",
+  );
+}
+
+function environmentName(key: Key): string {
+  return enumName(EnvironmentSchema, key.environment).toLowerCase();
+}
+
+// Expiry is not a status (key.proto): the server derives it at each decision. Saying "expired" next
+// to the time saves the operator the comparison.
+function expiry(key: Key): string {
+  if (key.expireTime === undefined) return "never";
+  const time = formatTime(key.expireTime);
+  return timestampMs(key.expireTime) <= Date.now() ? `${time} (expired)` : time;
+}
+
+function optional(text: string): string | undefined {
+  return text === "" ? undefined : text;
+}
