@@ -1,3 +1,4 @@
+import type { DefaultRoute } from "./domain/check-request.js";
 import type { LogLevel } from "./log.js";
 import { sqlitePath } from "./store/database.js";
 
@@ -17,6 +18,19 @@ export interface Config {
   };
   /** How long in-flight calls may take to finish on SIGTERM before they are cut. */
   readonly drainTimeoutMs: number;
+  /** Envoy ext_authz (Authorization/Check). */
+  readonly envoy: {
+    /** Route policy file (YAML); undefined for none. */
+    readonly policyPath: string | undefined;
+    readonly policyReloadMs: number;
+    readonly defaultRoute: DefaultRoute;
+    /** Lower-case header names that may carry the key, in order. */
+    readonly credentialHeaders: readonly string[];
+    /** Prefix of the identity headers added for the upstream, and of the client headers removed. */
+    readonly headerPrefix: string;
+    /** Remove the credential header before the request goes upstream. */
+    readonly removeCredential: boolean;
+  };
   readonly logLevel: LogLevel;
 }
 
@@ -31,6 +45,12 @@ export const DEFAULTS = {
   KEYWARD_NEGATIVE_CACHE_TTL: "5s",
   KEYWARD_DRAIN_TIMEOUT: "10s",
   KEYWARD_LOG_LEVEL: "info",
+  KEYWARD_POLICY: "",
+  KEYWARD_POLICY_RELOAD: "2s",
+  KEYWARD_DEFAULT_ROUTE_POLICY: "deny",
+  KEYWARD_CREDENTIAL_HEADERS: "x-api-key,authorization",
+  KEYWARD_ENVOY_HEADER_PREFIX: "x-keyward-",
+  KEYWARD_ENVOY_REMOVE_CREDENTIAL: "true",
 } as const;
 
 type Variable = keyof typeof DEFAULTS;
@@ -59,6 +79,21 @@ export function loadConfig(
       },
       drainTimeoutMs: duration("KEYWARD_DRAIN_TIMEOUT", read("KEYWARD_DRAIN_TIMEOUT")),
       logLevel: logLevel("KEYWARD_LOG_LEVEL", read("KEYWARD_LOG_LEVEL")),
+      envoy: {
+        policyPath: read("KEYWARD_POLICY") === "" ? undefined : read("KEYWARD_POLICY"),
+        policyReloadMs: duration("KEYWARD_POLICY_RELOAD", read("KEYWARD_POLICY_RELOAD"), 1),
+        defaultRoute: oneOf("KEYWARD_DEFAULT_ROUTE_POLICY", read("KEYWARD_DEFAULT_ROUTE_POLICY"), [
+          "deny",
+          "allow-authenticated",
+        ]),
+        credentialHeaders: headerNames("KEYWARD_CREDENTIAL_HEADERS", read("KEYWARD_CREDENTIAL_HEADERS")),
+        headerPrefix: headerPrefix("KEYWARD_ENVOY_HEADER_PREFIX", read("KEYWARD_ENVOY_HEADER_PREFIX")),
+        removeCredential:
+          oneOf("KEYWARD_ENVOY_REMOVE_CREDENTIAL", read("KEYWARD_ENVOY_REMOVE_CREDENTIAL"), [
+            "true",
+            "false",
+          ]) === "true",
+      },
     };
     return { ok: true, config: Object.freeze(config) };
   } catch (error) {
@@ -101,6 +136,27 @@ function duration(name: Variable, value: string, minMs = 0): number {
     return invalid(name, value, `a duration${minMs > 0 ? " above zero" : ""} such as 500ms, 30s, 5m or 1h`);
   }
   return ms;
+}
+
+function oneOf<T extends string>(name: Variable, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  return invalid(name, value, allowed.join(" or "));
+}
+
+const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+
+function headerNames(name: Variable, value: string): string[] {
+  const names = value.split(",").map((header) => header.trim().toLowerCase());
+  if (names.some((header) => !HEADER_NAME.test(header))) {
+    return invalid(name, value, "comma-separated header names, e.g. x-api-key,authorization");
+  }
+  return names;
+}
+
+function headerPrefix(name: Variable, value: string): string {
+  const prefix = value.toLowerCase();
+  if (!HEADER_NAME.test(prefix)) return invalid(name, value, "a header name prefix, e.g. x-keyward-");
+  return prefix;
 }
 
 function logLevel(name: Variable, value: string): LogLevel {

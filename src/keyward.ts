@@ -3,12 +3,14 @@ import { cachedKeyStore } from "./cache/cached-key-store.js";
 import { createKeyCache, type KeyCache } from "./cache/key-cache.js";
 import type { Config } from "./config.js";
 import { type Clock, systemClock } from "./domain/clock.js";
+import { Authorization } from "./gen/envoy/service/auth/v3/external_auth_pb.js";
 import { Health } from "./gen/grpc/health/v1/health_pb.js";
 import { AuditService } from "./gen/keyward/v1/audit_service_pb.js";
 import { AuthorizeService } from "./gen/keyward/v1/authorize_service_pb.js";
 import { KeyService } from "./gen/keyward/v1/key_service_pb.js";
 import { WorkspaceService } from "./gen/keyward/v1/workspace_service_pb.js";
 import type { Logger } from "./log.js";
+import { watchPolicyFile } from "./policy/policy-file.js";
 import { startServer } from "./server.js";
 import { openDatabase } from "./store/database.js";
 import { createKeyStore } from "./store/key-store.js";
@@ -16,6 +18,7 @@ import { migrateToLatest } from "./store/migrate.js";
 import type { Database } from "./store/schema.js";
 import { auditService } from "./transport/audit-service.js";
 import { authorizeService } from "./transport/authorize-service.js";
+import { envoyCheckService } from "./transport/envoy-check-service.js";
 import { healthService } from "./transport/health-service.js";
 import { keyService } from "./transport/key-service.js";
 import { reflectionServices } from "./transport/reflection-service.js";
@@ -51,10 +54,23 @@ async function serve(config: Config, log: Logger, clock: Clock, db: Kysely<Datab
   const store = createKeyStore(db);
   const cache = createKeyCache({ load: store.findKeyByHash, clock, ...config.cache });
   const managed = cachedKeyStore(store, cache);
-  const apis = [AuthorizeService, KeyService, WorkspaceService, AuditService];
+  const apis = [AuthorizeService, KeyService, WorkspaceService, AuditService, Authorization];
+  const policy =
+    config.envoy.policyPath && watchPolicyFile(config.envoy.policyPath, log, config.envoy.policyReloadMs);
   const health = healthService([...apis, Health].map((service) => service.typeName));
   const services = [
     authorizeService({ resolver: cache, clock }),
+    envoyCheckService({
+      resolver: cache,
+      clock,
+      options: {
+        credentialHeaders: config.envoy.credentialHeaders,
+        defaultRoute: config.envoy.defaultRoute,
+        policy: () => (policy ? policy.current() : undefined),
+        headerPrefix: config.envoy.headerPrefix,
+        removeCredential: config.envoy.removeCredential,
+      },
+    }),
     keyService({ store: managed, resolver: cache, clock, log }),
     workspaceService({ store: managed, resolver: cache, clock, log }),
     auditService({ store: managed, resolver: cache, clock }),
@@ -84,6 +100,7 @@ async function serve(config: Config, log: Logger, clock: Clock, db: Kysely<Datab
         serving = false;
         health.setServing(false);
         health.close();
+        if (policy) policy.close();
         await server.drain(config.drainTimeoutMs);
         await db.destroy();
         log.info("keyward stopped");

@@ -2,10 +2,11 @@ import { pathToFileURL } from "node:url";
 import { loadConfig } from "./config.js";
 import { startKeyward } from "./keyward.js";
 import { createLogger } from "./log.js";
+import { PolicyFileError } from "./policy/policy-file.js";
 
 /**
  * Runs the server until SIGTERM or SIGINT, then drains and exits 0.
- * An invalid configuration exits 2 with one line naming the variable.
+ * An invalid configuration (or route policy file) exits 2 with one line naming the variable.
  */
 export async function main(env: Readonly<Record<string, string | undefined>> = process.env): Promise<void> {
   const loaded = loadConfig(env);
@@ -18,6 +19,10 @@ export async function main(env: Readonly<Record<string, string | undefined>> = p
   try {
     keyward = await startKeyward(loaded.config, log);
   } catch (error) {
+    if (error instanceof PolicyFileError) {
+      process.stderr.write(`keyward: KEYWARD_POLICY: ${error.message}\n`);
+      process.exit(2);
+    }
     log.error("start-up failed", { error });
     process.stderr.write(
       `keyward: start-up failed: ${error instanceof Error ? error.message : String(error)}\n`,

@@ -23,6 +23,14 @@ describe("loadConfig", () => {
       cache: { maxKeys: 100_000, ttlMs: 30_000, maxMissing: 10_000, missingTtlMs: 5_000 },
       drainTimeoutMs: 10_000,
       logLevel: "info",
+      envoy: {
+        policyPath: undefined,
+        policyReloadMs: 2_000,
+        defaultRoute: "deny",
+        credentialHeaders: ["x-api-key", "authorization"],
+        headerPrefix: "x-keyward-",
+        removeCredential: true,
+      },
     });
     expect(Object.isFrozen(config)).toBe(true);
   });
@@ -57,6 +65,11 @@ describe("loadConfig", () => {
     ["KEYWARD_DRAIN_TIMEOUT", "soon"],
     ["KEYWARD_LOG_LEVEL", "loud"],
     ["KEYWARD_LOG_LEVEL", "INFO"],
+    ["KEYWARD_DEFAULT_ROUTE_POLICY", "allow"],
+    ["KEYWARD_CREDENTIAL_HEADERS", "x-api-key, bad header"],
+    ["KEYWARD_ENVOY_HEADER_PREFIX", "x keyward"],
+    ["KEYWARD_ENVOY_REMOVE_CREDENTIAL", "yes"],
+    ["KEYWARD_POLICY_RELOAD", "0s"],
   ])("rejects %s=%s, naming the variable and the value", (name, value) => {
     const error = errorOf({ [name]: value });
     expect(error).toContain(`${name}=`);
@@ -65,6 +78,23 @@ describe("loadConfig", () => {
 
   it("accepts a zero drain timeout (cut in-flight calls at once)", () => {
     expect(configOf({ KEYWARD_DRAIN_TIMEOUT: "0s" }).drainTimeoutMs).toBe(0);
+  });
+
+  it("reads the Envoy settings", () => {
+    const config = configOf({
+      KEYWARD_POLICY: "/etc/keyward/policy.yaml",
+      KEYWARD_DEFAULT_ROUTE_POLICY: "allow-authenticated",
+      KEYWARD_CREDENTIAL_HEADERS: "X-Custom-Key, Authorization",
+      KEYWARD_ENVOY_HEADER_PREFIX: "X-Auth-",
+      KEYWARD_ENVOY_REMOVE_CREDENTIAL: "false",
+    });
+    expect(config.envoy).toMatchObject({
+      policyPath: "/etc/keyward/policy.yaml",
+      defaultRoute: "allow-authenticated",
+      credentialHeaders: ["x-custom-key", "authorization"],
+      headerPrefix: "x-auth-",
+      removeCredential: false,
+    });
   });
 
   it("turns the HTTP listener off with KEYWARD_HTTP_LISTEN=off", () => {

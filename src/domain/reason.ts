@@ -23,7 +23,11 @@ export type Reason =
   /** The key lacks at least one required scope. */
   | "insufficient_scope"
   /** The key is restricted to classes that exclude the requested one. */
-  | "class_not_allowed";
+  | "class_not_allowed"
+  /** Envoy Check: no route rule matched and the default is to deny. */
+  | "route_not_allowed"
+  /** Envoy Check: the key was sent in the query string, where it leaks into logs; never accepted. */
+  | "credential_in_query";
 
 /** The HTTP status a gateway should answer for a reason. */
 export function httpStatusOf(reason: Reason): 200 | 401 | 403 | 429 {
@@ -48,6 +52,10 @@ export function httpStatusOf(reason: Reason): 200 | 401 | 403 | 429 {
       return 403; // Forbidden: authenticated, not permitted
     case "class_not_allowed":
       return 403; // Forbidden: authenticated, not permitted
+    case "route_not_allowed":
+      return 403; // Forbidden: nothing allows this route
+    case "credential_in_query":
+      return 401; // Unauthorized: present the key in a header instead
   }
 }
 
@@ -74,5 +82,9 @@ export function describeReason(reason: Reason): string {
       return "API key lacks a required scope";
     case "class_not_allowed":
       return "API key is not allowed for this class";
+    case "route_not_allowed":
+      return "No route policy allows this request";
+    case "credential_in_query":
+      return "API keys are not accepted in the query string, where they leak into logs: send the key in the x-api-key header or as authorization: Bearer <key>";
   }
 }

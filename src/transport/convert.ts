@@ -107,6 +107,10 @@ export function reasonToProto(reason: DomainReason): Reason {
       return Reason.INSUFFICIENT_SCOPE;
     case "class_not_allowed":
       return Reason.CLASS_NOT_ALLOWED;
+    case "route_not_allowed":
+      return Reason.ROUTE_NOT_ALLOWED;
+    case "credential_in_query":
+      return Reason.CREDENTIAL_IN_QUERY;
   }
 }
 

@@ -266,6 +266,8 @@ describe("httpStatusOf", () => {
     key_suspended: 403,
     insufficient_scope: 403,
     class_not_allowed: 403,
+    route_not_allowed: 403,
+    credential_in_query: 401,
   };
 
   it.each(Object.entries(statuses))("maps %s to %i", (reason, status) => {

@@ -37,6 +37,7 @@ describe("reflection with buf curl (strict linking, reflection v1)", () => {
   it("lists every method of every service", async () => {
     const { stdout } = await bufCurl("--list-methods", `http://${server.grpcAddress}`);
     expect(stdout.trim().split("\n").sort()).toEqual([
+      "envoy.service.auth.v3.Authorization/Check",
       "grpc.health.v1.Health/Check",
       "grpc.health.v1.Health/Watch",
       "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",

@@ -1,0 +1,155 @@
+import { authorize, type Decision } from "./authorize.js";
+import { bearerToken } from "./credential.js";
+import { parseKey } from "./key-format.js";
+import type { KeyResolver } from "./key-store.js";
+import { matchRoute, type RoutePolicy, type RouteRequirements } from "./route-policy.js";
+import { scopeError } from "./scope.js";
+
+/** What to do when neither the route nor the policy file says anything. */
+export type DefaultRoute = "deny" | "allow-authenticated";
+
+export interface CheckSettings {
+  /** Lower-case header names that may carry the key, in order; `authorization` means a Bearer token. */
+  readonly credentialHeaders: readonly string[];
+  /** The policy file in force, if any (it may be reloaded between calls). */
+  readonly policy: () => RoutePolicy | undefined;
+  readonly defaultRoute: DefaultRoute;
+}
+
+/** An Envoy CheckRequest, reduced to what the decision reads. */
+export interface CheckInput {
+  readonly method: string;
+  /** As Envoy sends it: with the query string. */
+  readonly path: string;
+  /** A request header by lower-case name. */
+  readonly header: (name: string) => string | undefined;
+  readonly contextExtensions: Readonly<Record<string, string>>;
+}
+
+export interface CheckResult {
+  readonly decision: Decision;
+  /** The route is public: allowed without looking at credentials. */
+  readonly public: boolean;
+  /** The header that carried the key, so that it can be kept from the upstream. */
+  readonly credentialHeader: string | undefined;
+  /** What the route required. */
+  readonly requirements: RouteRequirements;
+}
+
+const NONE: readonly string[] = Object.freeze([]);
+const EXTENSION_KEYS = ["keyward.scopes", "keyward.class", "keyward.workspace", "keyward.public"] as const;
+const QUERY_KEY_NAMES = new Set(["api_key", "apikey", "api-key", "x-api-key", "access_token"]);
+const AUTHENTICATED: RouteRequirements = { public: false, scopes: NONE, className: "", workspace: "" };
+
+/** A route's requirements were configured wrongly (a bad scope in context_extensions). */
+export class RouteConfigError extends Error {}
+
+/**
+ * Decides an Envoy Check: the route's requirements come from the route's
+ * context_extensions, else the first matching policy rule, else the default.
+ * Public routes are allowed without a key; a key in the query string is refused.
+ */
+export function decideCheck(
+  input: CheckInput,
+  settings: CheckSettings,
+  resolver: KeyResolver,
+  now: number,
+): CheckResult | Promise<CheckResult> {
+  const requirements = routeRequirements(input, settings);
+  if (requirements === undefined) return denied("route_not_allowed", AUTHENTICATED);
+  if (requirements.public) {
+    return {
+      decision: { reason: "allowed", key: undefined, missingScopes: NONE },
+      public: true,
+      credentialHeader: undefined,
+      requirements,
+    };
+  }
+  if (credentialInQuery(input.path)) return denied("credential_in_query", requirements);
+  const [credential, credentialHeader] = findCredential(input, settings.credentialHeaders);
+  const decision = authorize(
+    {
+      credential,
+      requiredScopes: requirements.scopes,
+      className: requirements.className,
+      workspace: requirements.workspace,
+    },
+    resolver,
+    now,
+  );
+  const result = (d: Decision): CheckResult => ({
+    decision: d,
+    public: false,
+    credentialHeader,
+    requirements,
+  });
+  return decision instanceof Promise ? decision.then(result) : result(decision);
+}
+
+function denied(
+  reason: "route_not_allowed" | "credential_in_query",
+  requirements: RouteRequirements,
+): CheckResult {
+  return {
+    decision: { reason, key: undefined, missingScopes: NONE },
+    public: false,
+    credentialHeader: undefined,
+    requirements,
+  };
+}
+
+function routeRequirements(input: CheckInput, settings: CheckSettings): RouteRequirements | undefined {
+  const extensions = input.contextExtensions;
+  if (EXTENSION_KEYS.some((key) => extensions[key] !== undefined)) {
+    const scopes = (extensions["keyward.scopes"] ?? "")
+      .split(",")
+      .map((scope) => scope.trim())
+      .filter((scope) => scope !== "");
+    const bad = scopes.map(scopeError).find((error) => error !== undefined);
+    if (bad !== undefined) throw new RouteConfigError(`context_extensions keyward.scopes: ${bad}`);
+    return {
+      public: extensions["keyward.public"] === "true",
+      scopes,
+      className: extensions["keyward.class"] ?? "",
+      workspace: extensions["keyward.workspace"] ?? "",
+    };
+  }
+  const policy = settings.policy();
+  const rule = policy && matchRoute(policy, input.method, input.path);
+  if (rule !== undefined) return rule;
+  return settings.defaultRoute === "allow-authenticated" ? AUTHENTICATED : undefined;
+}
+
+function findCredential(
+  input: CheckInput,
+  names: readonly string[],
+): [string | undefined, string | undefined] {
+  for (const name of names) {
+    const value = input.header(name);
+    if (value === undefined) continue;
+    const credential = name === "authorization" ? bearerToken(value) : value.trim();
+    if (credential !== undefined && credential !== "") return [credential, name];
+  }
+  return [undefined, undefined];
+}
+
+/** Whether the query string carries something that is, or is named like, an API key. */
+function credentialInQuery(path: string): boolean {
+  const start = path.indexOf("?");
+  if (start === -1) return false;
+  for (const pair of path.slice(start + 1).split("&")) {
+    const split = pair.indexOf("=");
+    const name = safeDecode(split === -1 ? pair : pair.slice(0, split)).toLowerCase();
+    const value = split === -1 ? "" : safeDecode(pair.slice(split + 1));
+    if ((QUERY_KEY_NAMES.has(name) && value !== "") || parseKey(value) !== undefined) return true;
+  }
+  return false;
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text.replace(/\+/g, " "));
+  } catch {
+    return text;
+  }
+}

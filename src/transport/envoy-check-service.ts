@@ -1,0 +1,189 @@
+import type { JsonObject } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
+import {
+  type CheckResult,
+  type CheckSettings,
+  decideCheck,
+  RouteConfigError,
+} from "../domain/check-request.js";
+import type { Clock } from "../domain/clock.js";
+import { decisionMessage } from "../domain/decision-message.js";
+import type { KeyResolver } from "../domain/key-store.js";
+import { httpStatusOf } from "../domain/reason.js";
+import {
+  type HeaderValueOption,
+  HeaderValueOption_HeaderAppendAction,
+} from "../gen/envoy/config/core/v3/base_pb.js";
+import type { AttributeContext_HttpRequest } from "../gen/envoy/service/auth/v3/attribute_context_pb.js";
+import {
+  Authorization,
+  type CheckResponse,
+  CheckResponseSchema,
+} from "../gen/envoy/service/auth/v3/external_auth_pb.js";
+import { invalidArgument } from "./errors.js";
+import { type ServedService, served } from "./handler.js";
+
+export interface EnvoyCheckOptions extends CheckSettings {
+  /** Prefix of the identity headers added for the upstream (`x-keyward-`); client headers with it are removed. */
+  readonly headerPrefix: string;
+  /** Keep the credential header from the upstream. */
+  readonly removeCredential: boolean;
+}
+
+export interface EnvoyCheckDeps {
+  readonly resolver: KeyResolver;
+  readonly clock: Clock;
+  readonly options: EnvoyCheckOptions;
+}
+
+const GRPC_OK = 0;
+const GRPC_PERMISSION_DENIED = 7;
+const GRPC_RESOURCE_EXHAUSTED = 8;
+const GRPC_UNAUTHENTICATED = 16;
+const utf8 = new TextDecoder();
+
+/**
+ * envoy.service.auth.v3.Authorization/Check, for Envoy's ext_authz filter.
+ * Every well-formed request gets a CheckResponse; a store outage is a gRPC
+ * UNAVAILABLE so that Envoy's failure_mode_allow / status_on_error decide.
+ */
+export function envoyCheckService({ resolver, clock, options }: EnvoyCheckDeps): ServedService {
+  return served(Authorization, {
+    check(request) {
+      const attributes = request.attributes;
+      const http = attributes?.request?.http;
+      const header = headerLookup(http);
+      let result: CheckResult | Promise<CheckResult>;
+      try {
+        result = decideCheck(
+          {
+            method: http?.method ?? "",
+            path: http?.path || (header(":path") ?? ""),
+            header,
+            contextExtensions: attributes?.contextExtensions ?? {},
+          },
+          options,
+          resolver,
+          clock.now(),
+        );
+      } catch (error) {
+        if (error instanceof RouteConfigError) throw invalidArgument(error.message);
+        throw error;
+      }
+      const respond = (checked: CheckResult) => checkResponse(checked, http, options);
+      return result instanceof Promise ? result.then(respond) : respond(result);
+    },
+  });
+}
+
+/** A header by lower-case name, from `headers` or, when Envoy sends raw headers, `header_map`. No copying. */
+function headerLookup(http: AttributeContext_HttpRequest | undefined): (name: string) => string | undefined {
+  if (http === undefined) return () => undefined;
+  const map = http.headers;
+  const list = http.headerMap?.headers;
+  return (name) => {
+    const value = map[name];
+    if (value !== undefined) return value;
+    if (list !== undefined) {
+      for (const entry of list) {
+        if (entry.key === name) return entry.value !== "" ? entry.value : utf8.decode(entry.rawValue);
+      }
+    }
+    return undefined;
+  };
+}
+
+/** Names of the headers the client sent that start with the prefix (spoofing attempts). */
+function prefixedHeaders(http: AttributeContext_HttpRequest | undefined, prefix: string): string[] {
+  const names: string[] = [];
+  if (http === undefined) return names;
+  for (const name in http.headers) if (name.startsWith(prefix)) names.push(name);
+  for (const entry of http.headerMap?.headers ?? []) {
+    if (entry.key.startsWith(prefix) && !names.includes(entry.key)) names.push(entry.key);
+  }
+  return names;
+}
+
+function checkResponse(
+  checked: CheckResult,
+  http: AttributeContext_HttpRequest | undefined,
+  options: EnvoyCheckOptions,
+): CheckResponse {
+  const { decision } = checked;
+  if (decision.reason !== "allowed") return deniedResponse(checked);
+  const found = decision.key?.key;
+  const headers: HeaderValueOption[] = [];
+  if (found !== undefined) {
+    const identity: [string, string][] = [
+      ["key-id", found.keyId],
+      ["workspace", found.workspace],
+      ["scopes", found.scopes.join(",")],
+      ["owner-id", found.ownerId],
+    ];
+    for (const [suffix, value] of identity) {
+      if (value !== "") headers.push(overwrite(options.headerPrefix + suffix, value));
+    }
+  }
+  // Added headers overwrite spoofed ones; the other client-sent prefixed headers are removed.
+  // Never list an added header here: Envoy applies removals after additions.
+  const added = new Set(headers.map((h) => h.header?.key));
+  const headersToRemove = prefixedHeaders(http, options.headerPrefix).filter((name) => !added.has(name));
+  if (options.removeCredential && checked.credentialHeader !== undefined)
+    headersToRemove.push(checked.credentialHeader);
+  const response = create(CheckResponseSchema, {
+    status: { code: GRPC_OK },
+    httpResponse: { case: "okResponse", value: { headers, headersToRemove } },
+  });
+  if (found !== undefined) response.dynamicMetadata = { key_id: found.keyId, workspace: found.workspace };
+  return response;
+}
+
+function deniedResponse({ decision, requirements }: CheckResult): CheckResponse {
+  const status = httpStatusOf(decision.reason);
+  const message = decisionMessage(decision);
+  const key = decision.key?.key;
+  const details: JsonObject = {};
+  if (requirements.scopes.length > 0) details.required_scopes = [...requirements.scopes];
+  if (key !== undefined) {
+    details.key_id = key.keyId;
+    details.granted_scopes = [...key.scopes];
+    if (decision.missingScopes.length > 0) details.missing_scopes = [...decision.missingScopes];
+    if (key.expireTime !== null) details.expire_time = new Date(key.expireTime).toISOString();
+  }
+  const headers = [overwrite("content-type", "application/json")];
+  if (status === 401)
+    headers.push(overwrite("www-authenticate", 'Bearer realm="keyward", error="invalid_token"'));
+  return create(CheckResponseSchema, {
+    status: { code: grpcCodeOf(status), message },
+    httpResponse: {
+      case: "deniedResponse",
+      value: {
+        status: { code: status },
+        headers,
+        body: JSON.stringify({ error: { code: decision.reason, message, details } }),
+      },
+    },
+  });
+}
+
+function grpcCodeOf(status: 200 | 401 | 403 | 429): number {
+  switch (status) {
+    case 200:
+      return GRPC_OK;
+    case 401:
+      return GRPC_UNAUTHENTICATED;
+    case 403:
+      return GRPC_PERMISSION_DENIED;
+    case 429:
+      return GRPC_RESOURCE_EXHAUSTED;
+  }
+}
+
+function overwrite(key: string, value: string): HeaderValueOption {
+  return {
+    $typeName: "envoy.config.core.v3.HeaderValueOption",
+    header: { $typeName: "envoy.config.core.v3.HeaderValue", key, value, rawValue: new Uint8Array(0) },
+    appendAction: HeaderValueOption_HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD,
+    keepEmptyValue: false,
+  };
+}

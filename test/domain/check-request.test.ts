@@ -1,0 +1,131 @@
+import { describe, expect, it } from "vitest";
+import {
+  type CheckInput,
+  type CheckSettings,
+  decideCheck,
+  RouteConfigError,
+} from "../../src/domain/check-request.js";
+import { compilePolicy, type RoutePolicy } from "../../src/domain/route-policy.js";
+import { memoryResolver, NOW } from "./fixtures.js";
+
+function input(overrides: Partial<CheckInput> & { headers?: Record<string, string> } = {}): CheckInput {
+  const headers = overrides.headers ?? {};
+  return {
+    method: "GET",
+    path: "/v1/orders",
+    header: (name) => headers[name],
+    contextExtensions: {},
+    ...overrides,
+  };
+}
+
+const policy = (() => {
+  const compiled = compilePolicy([{ methods: ["GET"], path: "/v1/**", scopes: ["orders:read"] }]);
+  if ("error" in compiled) throw new Error(compiled.error);
+  return compiled.policy;
+})();
+
+function settings(
+  overrides: Partial<CheckSettings> = {},
+  current: RoutePolicy | undefined = policy,
+): CheckSettings {
+  return {
+    credentialHeaders: ["x-api-key", "authorization"],
+    policy: () => current,
+    defaultRoute: "deny",
+    ...overrides,
+  };
+}
+
+describe("decideCheck", () => {
+  it("uses context_extensions before the policy file, and the policy before the default", async () => {
+    const resolver = memoryResolver();
+    const key = resolver.add({ scopes: ["orders:read"] });
+    const headers = { "x-api-key": key };
+    const byPolicy = await decideCheck(input({ headers }), settings(), resolver, NOW);
+    expect(byPolicy.decision.reason).toBe("allowed");
+    expect(byPolicy.credentialHeader).toBe("x-api-key");
+    const byRoute = await decideCheck(
+      input({ headers, contextExtensions: { "keyward.scopes": "orders:read, orders:write" } }),
+      settings(),
+      resolver,
+      NOW,
+    );
+    expect(byRoute.decision).toMatchObject({ reason: "insufficient_scope", missingScopes: ["orders:write"] });
+    const unmatched = await decideCheck(input({ headers, method: "POST" }), settings(), resolver, NOW);
+    expect(unmatched.decision.reason).toBe("route_not_allowed");
+    const lenient = await decideCheck(
+      input({ headers, method: "POST" }),
+      settings({ defaultRoute: "allow-authenticated" }),
+      resolver,
+      NOW,
+    );
+    expect(lenient.decision.reason).toBe("allowed");
+  });
+
+  it("allows a public route without looking at credentials", async () => {
+    const resolver = memoryResolver();
+    const result = await decideCheck(
+      input({ path: "/healthz?api_key=whatever", contextExtensions: { "keyward.public": "true" } }),
+      settings(),
+      resolver,
+      NOW,
+    );
+    expect(result).toMatchObject({ public: true, decision: { reason: "allowed" } });
+    expect(resolver.calls).toBe(0);
+  });
+
+  it("refuses a key in the query string, by parameter name or by its shape", async () => {
+    const resolver = memoryResolver();
+    const key = resolver.add({ scopes: ["orders:read"] });
+    for (const path of [
+      `/v1/orders?api_key=${key}`,
+      `/v1/orders?token=${key}`,
+      "/v1/orders?access_token=abc",
+    ]) {
+      const result = await decideCheck(
+        input({ path, headers: { "x-api-key": key } }),
+        settings(),
+        resolver,
+        NOW,
+      );
+      expect(result.decision.reason, path).toBe("credential_in_query");
+    }
+    const harmless = await decideCheck(
+      input({ path: "/v1/orders?key=color&page=2", headers: { "x-api-key": key } }),
+      settings(),
+      resolver,
+      NOW,
+    );
+    expect(harmless.decision.reason).toBe("allowed");
+  });
+
+  it("reads the configured credential headers in order, Bearer only from authorization", async () => {
+    const resolver = memoryResolver();
+    const key = resolver.add({ scopes: ["orders:read"] });
+    const custom = settings({ credentialHeaders: ["x-custom-key", "authorization"] });
+    expect(
+      (await decideCheck(input({ headers: { "x-api-key": key } }), custom, resolver, NOW)).decision.reason,
+    ).toBe("missing_credential");
+    const viaCustom = await decideCheck(input({ headers: { "x-custom-key": key } }), custom, resolver, NOW);
+    expect(viaCustom).toMatchObject({ credentialHeader: "x-custom-key", decision: { reason: "allowed" } });
+    const viaBearer = await decideCheck(
+      input({ headers: { authorization: `Bearer ${key}` } }),
+      custom,
+      resolver,
+      NOW,
+    );
+    expect(viaBearer.credentialHeader).toBe("authorization");
+  });
+
+  it("throws RouteConfigError for an invalid scope in context_extensions", () => {
+    expect(() =>
+      decideCheck(
+        input({ contextExtensions: { "keyward.scopes": "NOT A SCOPE" } }),
+        settings(),
+        memoryResolver(),
+        NOW,
+      ),
+    ).toThrow(RouteConfigError);
+  });
+});
