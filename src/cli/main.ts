@@ -52,7 +52,9 @@ program
 
 program
   .command("bootstrap")
-  .description("write an admin key (scope keyward:admin) straight into the store and print its secret once")
+  .description(
+    "write an admin key (keyward:admin, or keyward:superadmin with --global) straight into the store and print its secret once",
+  )
   .addOption(databaseOption())
   .option("--workspace <id>", "workspace the admin key manages", DEFAULT_WORKSPACE)
   .option("--name <name>", "name of the admin key", "bootstrap admin")
