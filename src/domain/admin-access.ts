@@ -66,3 +66,11 @@ export function requireGlobal(admin: Admin): Failure | undefined {
   if (admin.global) return undefined;
   return { code: "permission_denied", message: `this call needs a global admin key (${SUPERADMIN_SCOPE})` };
 }
+
+/** The workspace a listing is about: the admin's own when none is named; a global admin must name one. */
+export function listingWorkspace(admin: Admin, requested: string): Outcome<string> {
+  const workspace = requested === "" && !admin.global ? admin.workspace : requested;
+  if (workspace === "") return fail("invalid_argument", "workspace is required for a global admin");
+  const denied = checkWorkspace(admin, workspace);
+  return denied === undefined ? ok(workspace) : { ok: false, error: denied };
+}

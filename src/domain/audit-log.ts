@@ -1,8 +1,8 @@
-import { type Admin, checkWorkspace } from "./admin-access.js";
+import { type Admin, listingWorkspace } from "./admin-access.js";
 import type { AuditAction, AuditEvent } from "./audit.js";
 import type { KeyStore } from "./key-store.js";
 import { fail, type Outcome, ok } from "./outcome.js";
-import { decodePageToken, encodePageToken, pageSize } from "./page-token.js";
+import { pageOf, pageRequest } from "./page-token.js";
 
 const ACTIONS: ReadonlySet<string> = new Set<AuditAction>([
   "key.issued",
@@ -34,41 +34,34 @@ export async function listAuditEvents(
   admin: Admin,
   input: ListAuditInput,
 ): Promise<Outcome<{ events: AuditEvent[]; nextPageToken: string }>> {
-  const workspace = input.workspace === "" && !admin.global ? admin.workspace : input.workspace;
-  if (workspace === "") return fail("invalid_argument", "workspace is required for a global admin");
-  const denied = checkWorkspace(admin, workspace);
-  if (denied !== undefined) return { ok: false, error: denied };
+  const workspace = listingWorkspace(admin, input.workspace);
+  if (!workspace.ok) return workspace;
   if (input.action !== "" && !ACTIONS.has(input.action)) {
     return fail(
       "invalid_argument",
       `unknown action "${input.action.slice(0, 40)}"; one of ${[...ACTIONS].join(", ")}`,
     );
   }
-  const size = pageSize(input.pageSize);
-  if (typeof size === "string") return fail("invalid_argument", size);
-  const fingerprint = JSON.stringify([
-    workspace,
+  const request = pageRequest(input.pageSize, input.pageToken, [
+    workspace.value,
     input.action,
     input.targetId,
     input.startTime,
     input.endTime,
   ]);
-  const position = decodePageToken(input.pageToken, fingerprint);
-  if ("error" in position) return fail("invalid_argument", position.error);
+  if (!request.ok) return request;
   const events = await store.listAuditEvents({
-    workspace,
+    workspace: workspace.value,
     action: input.action === "" ? undefined : (input.action as AuditAction),
     targetId: input.targetId,
     startTime: input.startTime,
     endTime: input.endTime,
-    after: position.cursor,
-    limit: size + 1,
+    after: request.value.cursor,
+    limit: request.value.size + 1,
   });
-  const page = events.slice(0, size);
-  const last = page.at(-1);
-  const nextPageToken =
-    events.length > size && last !== undefined
-      ? encodePageToken({ time: last.time, id: last.eventId }, fingerprint)
-      : "";
+  const { page, nextPageToken } = pageOf(events, request.value, (event) => ({
+    time: event.time,
+    id: event.eventId,
+  }));
   return ok({ events: page, nextPageToken });
 }

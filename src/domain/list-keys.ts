@@ -1,9 +1,9 @@
-import { type Admin, checkWorkspace } from "./admin-access.js";
+import { type Admin, listingWorkspace } from "./admin-access.js";
 import type { ApiKey, KeyStatus } from "./key.js";
 import type { Environment } from "./key-format.js";
 import type { KeyStore } from "./key-store.js";
-import { fail, type Outcome, ok } from "./outcome.js";
-import { decodePageToken, encodePageToken, pageSize } from "./page-token.js";
+import { type Outcome, ok } from "./outcome.js";
+import { pageOf, pageRequest } from "./page-token.js";
 
 export interface ListKeysInput {
   /** "" for the admin's own workspace. */
@@ -29,36 +29,28 @@ export async function listKeys(
   admin: Admin,
   input: ListKeysInput,
 ): Promise<Outcome<KeyPage>> {
-  const workspace = input.workspace === "" && !admin.global ? admin.workspace : input.workspace;
-  if (workspace === "") return fail("invalid_argument", "workspace is required for a global admin");
-  const denied = checkWorkspace(admin, workspace);
-  if (denied !== undefined) return { ok: false, error: denied };
-  const size = pageSize(input.pageSize);
-  if (typeof size === "string") return fail("invalid_argument", size);
-  const fingerprint = JSON.stringify([
-    workspace,
+  const workspace = listingWorkspace(admin, input.workspace);
+  if (!workspace.ok) return workspace;
+  const request = pageRequest(input.pageSize, input.pageToken, [
+    workspace.value,
     input.status,
     input.environment,
     input.namePrefix,
     input.ownerId,
   ]);
-  const position = decodePageToken(input.pageToken, fingerprint);
-  if ("error" in position) return fail("invalid_argument", position.error);
-
+  if (!request.ok) return request;
   const { keys, total } = await store.listKeys({
-    workspace,
+    workspace: workspace.value,
     status: input.status,
     environment: input.environment,
     namePrefix: input.namePrefix,
     ownerId: input.ownerId,
-    after: position.cursor,
-    limit: size + 1,
+    after: request.value.cursor,
+    limit: request.value.size + 1,
   });
-  const page = keys.slice(0, size);
-  const last = page.at(-1);
-  const nextPageToken =
-    keys.length > size && last !== undefined
-      ? encodePageToken({ time: last.createTime, id: last.keyId }, fingerprint)
-      : "";
+  const { page, nextPageToken } = pageOf(keys, request.value, (key) => ({
+    time: key.createTime,
+    id: key.keyId,
+  }));
   return ok({ keys: page, nextPageToken, totalSize: total });
 }

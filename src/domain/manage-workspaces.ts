@@ -3,7 +3,7 @@ import { auditEvent, type Caller } from "./audit.js";
 import { prefixError } from "./key-format.js";
 import type { KeyStore, StoreReader } from "./key-store.js";
 import { fail, type Outcome, ok } from "./outcome.js";
-import { decodePageToken, encodePageToken, pageSize } from "./page-token.js";
+import { pageOf, pageRequest } from "./page-token.js";
 import { REASON_MAX } from "./revoke-key.js";
 import { newWorkspace, SYSTEM_WORKSPACE, type Workspace, workspaceError } from "./workspace.js";
 
@@ -78,23 +78,19 @@ export async function listWorkspaces(
 ): Promise<Outcome<{ workspaces: WorkspaceView[]; nextPageToken: string; totalSize: number }>> {
   const denied = requireGlobal(admin);
   if (denied !== undefined) return { ok: false, error: denied };
-  const size = pageSize(requestedSize);
-  if (typeof size === "string") return fail("invalid_argument", size);
-  const position = decodePageToken(pageToken, "workspaces");
-  if ("error" in position) return fail("invalid_argument", position.error);
-  const { workspaces, total } = await store.listWorkspaces(position.cursor?.id, size + 1);
-  const page = workspaces.slice(0, size);
+  const request = pageRequest(requestedSize, pageToken, ["workspaces"]);
+  if (!request.ok) return request;
+  const { workspaces, total } = await store.listWorkspaces(request.value.cursor?.id, request.value.size + 1);
+  const { page, nextPageToken } = pageOf(workspaces, request.value, (workspace) => ({
+    time: 0,
+    id: workspace.workspaceId,
+  }));
   const views = await Promise.all(
     page.map(async (workspace) => ({
       workspace,
       activeKeys: await store.countActiveKeys(workspace.workspaceId, now),
     })),
   );
-  const last = page.at(-1);
-  const nextPageToken =
-    workspaces.length > size && last !== undefined
-      ? encodePageToken({ time: 0, id: last.workspaceId }, "workspaces")
-      : "";
   return ok({ workspaces: views, nextPageToken, totalSize: total });
 }
 

@@ -1,4 +1,5 @@
 import type { Cursor } from "./key-store.js";
+import { fail, type Outcome, ok } from "./outcome.js";
 
 /**
  * Opaque page tokens for newest-first listings. A token holds the last item's
@@ -41,4 +42,37 @@ export function pageSize(requested: number, fallback = 100, max = 1000): number 
   if (requested === 0) return fallback;
   if (!Number.isInteger(requested) || requested < 0 || requested > max) return `page_size must be 0–${max}`;
   return requested;
+}
+
+/** A validated listing request: how many items, after which position, for which query. */
+export interface PageRequest {
+  readonly size: number;
+  readonly cursor: Cursor | undefined;
+  readonly fingerprint: string;
+}
+
+/** Checks page_size and page_token against the query they must belong to. */
+export function pageRequest(
+  requestedSize: number,
+  token: string,
+  query: readonly unknown[],
+): Outcome<PageRequest> {
+  const size = pageSize(requestedSize);
+  if (typeof size === "string") return fail("invalid_argument", size);
+  const fingerprint = JSON.stringify(query);
+  const position = decodePageToken(token, fingerprint);
+  if ("error" in position) return fail("invalid_argument", position.error);
+  return ok({ size, cursor: position.cursor, fingerprint });
+}
+
+/** Cuts a page from `size + 1` fetched items; the extra one only says that another page exists. */
+export function pageOf<T>(
+  items: readonly T[],
+  request: PageRequest,
+  cursorOf: (item: T) => Cursor,
+): { page: T[]; nextPageToken: string } {
+  const page = items.slice(0, request.size);
+  const last = page.at(-1);
+  const more = items.length > request.size && last !== undefined;
+  return { page, nextPageToken: more ? encodePageToken(cursorOf(last), request.fingerprint) : "" };
 }
