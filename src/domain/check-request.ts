@@ -58,10 +58,12 @@ export function decideCheck(
   const requirements = routeRequirements(input, settings);
   if (requirements === undefined) return denied("route_not_allowed", AUTHENTICATED);
   if (requirements.public) {
+    // Credentials are not checked here, but a key that was sent is still kept from the upstream.
+    const [, credentialHeader] = findCredential(input, settings.credentialHeaders);
     return {
       decision: { reason: "allowed", key: undefined, missingScopes: NONE },
       public: true,
-      credentialHeader: undefined,
+      credentialHeader,
       requirements,
     };
   }
@@ -139,9 +141,10 @@ function credentialInQuery(path: string): boolean {
   if (start === -1) return false;
   for (const pair of path.slice(start + 1).split("&")) {
     const split = pair.indexOf("=");
-    const name = safeDecode(split === -1 ? pair : pair.slice(0, split)).toLowerCase();
+    const name = safeDecode(split === -1 ? pair : pair.slice(0, split));
     const value = split === -1 ? "" : safeDecode(pair.slice(split + 1));
-    if ((QUERY_KEY_NAMES.has(name) && value !== "") || parseKey(value) !== undefined) return true;
+    if (QUERY_KEY_NAMES.has(name.toLowerCase()) && value !== "") return true;
+    if (parseKey(value) !== undefined || parseKey(name) !== undefined) return true; // `?token=<key>`, `?<key>`
   }
   return false;
 }

@@ -42,8 +42,12 @@ export function classesError(classes: readonly string[]): string | undefined {
   return undefined;
 }
 
+// owner_id travels to upstreams as a header value (x-keyward-owner-id): no CR, LF, NUL or other controls.
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
 export function ownerIdError(ownerId: string): string | undefined {
-  return ownerId.length > LIMITS.ownerId ? `owner_id is longer than ${LIMITS.ownerId} characters` : undefined;
+  if (ownerId.length > LIMITS.ownerId) return `owner_id is longer than ${LIMITS.ownerId} characters`;
+  return CONTROL.test(ownerId) ? "owner_id must not contain control characters" : undefined;
 }
 
 export function metadataError(metadata: Readonly<Record<string, string>>): string | undefined {

@@ -1,0 +1,71 @@
+import * as grpc from "@grpc/grpc-js";
+import SQLite from "better-sqlite3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateKey } from "../../src/domain/key-format.js";
+import { sqlitePath } from "../../src/store/database.js";
+import { grpcClients, type KeyClient } from "../support/clients.js";
+import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
+import { envoyCheckRequest, envoyClient, expectAllowed, expectDenied } from "./envoy-request.js";
+
+// A store outage is not a denial: Check fails with UNAVAILABLE so that Envoy's failure_mode_allow
+// and status_on_error decide, instead of Keyward telling clients their valid keys are bad.
+
+let server: TestServer;
+let keys: KeyClient;
+let envoy: ReturnType<typeof envoyClient>;
+let sqlite: SQLite.Database;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  keys = grpcClients(server.grpcAddress, await bootstrap(server)).keys;
+  envoy = envoyClient(server.grpcAddress);
+  sqlite = new SQLite(sqlitePath(server.database) as string);
+});
+
+afterAll(async () => {
+  envoy.close();
+  sqlite.close();
+  await server.stop();
+});
+
+const ROUTE = { "keyward.scopes": "orders:read" };
+const request = (secret: string, rawHeaders = false) =>
+  envoyCheckRequest({ headers: { "x-api-key": secret }, rawHeaders, contextExtensions: ROUTE });
+
+describe("store outage", () => {
+  it("fails Check with UNAVAILABLE for an uncached key, and recovers", async () => {
+    const cached = await keys.issueKey({ name: "checked before", scopes: ["orders:read"] });
+    const uncached = await keys.issueKey({ name: "never checked", scopes: ["orders:read"] });
+    expectAllowed(await envoy.check(request(cached.secret)));
+
+    sqlite.exec("ALTER TABLE api_keys RENAME TO api_keys_away");
+    try {
+      for (const secret of [uncached.secret, generateKey("kw", "live")]) {
+        for (const rawHeaders of [false, true]) {
+          const result = await envoy.result(request(secret, rawHeaders));
+          expect(result).toEqual({
+            ok: false,
+            code: grpc.status.UNAVAILABLE,
+            details: "the key store is unavailable; retry later",
+          });
+        }
+      }
+      // Decided without the store: a cached key, a malformed key, no key at all.
+      expectAllowed(await envoy.check(request(cached.secret)));
+      expectDenied(await envoy.check(request("not-a-key")), 401, "invalid_format");
+      expectDenied(
+        await envoy.check(envoyCheckRequest({ contextExtensions: ROUTE })),
+        401,
+        "missing_credential",
+      );
+      expect(server.logs.some((line) => line.includes('"msg":"store unavailable"'))).toBe(true);
+      expect(server.logs.join("\n")).not.toContain(uncached.secret);
+    } finally {
+      sqlite.exec("ALTER TABLE api_keys_away RENAME TO api_keys");
+    }
+
+    // The failure was not remembered as "not found".
+    expectAllowed(await envoy.check(request(uncached.secret)));
+    expectDenied(await envoy.check(request(generateKey("kw", "live"))), 401, "key_not_found");
+  });
+});
