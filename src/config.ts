@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import type { DefaultRoute } from "./domain/check-request.js";
 import type { LogLevel } from "./log.js";
 import { sqlitePath } from "./store/database.js";
@@ -18,6 +19,8 @@ export interface Config {
   };
   /** How long in-flight calls may take to finish on SIGTERM before they are cut. */
   readonly drainTimeoutMs: number;
+  /** Server processes sharing the ports (node:cluster); 1 runs in this process. */
+  readonly workers: number;
   /** Envoy ext_authz (Authorization/Check). */
   readonly envoy: {
     /** Route policy file (YAML); undefined for none. */
@@ -45,6 +48,7 @@ export const DEFAULTS = {
   KEYWARD_NEGATIVE_CACHE_TTL: "5s",
   KEYWARD_DRAIN_TIMEOUT: "10s",
   KEYWARD_LOG_LEVEL: "info",
+  KEYWARD_WORKERS: "auto",
   KEYWARD_POLICY: "",
   KEYWARD_POLICY_RELOAD: "2s",
   KEYWARD_DEFAULT_ROUTE_POLICY: "deny",
@@ -79,6 +83,7 @@ export function loadConfig(
       },
       drainTimeoutMs: duration("KEYWARD_DRAIN_TIMEOUT", read("KEYWARD_DRAIN_TIMEOUT")),
       logLevel: logLevel("KEYWARD_LOG_LEVEL", read("KEYWARD_LOG_LEVEL")),
+      workers: workerCount("KEYWARD_WORKERS", read("KEYWARD_WORKERS")),
       envoy: {
         policyPath: read("KEYWARD_POLICY") === "" ? undefined : read("KEYWARD_POLICY"),
         policyReloadMs: duration("KEYWARD_POLICY_RELOAD", read("KEYWARD_POLICY_RELOAD"), 1),
@@ -136,6 +141,14 @@ function duration(name: Variable, value: string, minMs = 0): number {
     return invalid(name, value, `a duration${minMs > 0 ? " above zero" : ""} such as 500ms, 30s, 5m or 1h`);
   }
   return ms;
+}
+
+// "auto": one worker per CPU this process may use.
+function workerCount(name: Variable, value: string): number {
+  if (value === "auto") return availableParallelism();
+  const n = count(name, value);
+  if (n > 64) return invalid(name, value, "auto or a whole number from 1 to 64");
+  return n;
 }
 
 function oneOf<T extends string>(name: Variable, value: string, allowed: readonly T[]): T {

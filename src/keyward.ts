@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
 import { cachedKeyStore } from "./cache/cached-key-store.js";
+import type { InvalidationBus } from "./cache/invalidation.js";
 import { createKeyCache, type KeyCache } from "./cache/key-cache.js";
 import type { Config } from "./config.js";
 import { type Clock, systemClock } from "./domain/clock.js";
@@ -33,27 +34,39 @@ export interface Keyward {
   stop(): Promise<void>;
 }
 
+export interface KeywardOptions {
+  /** How changes reach the caches of other processes; none when this is the only one. */
+  readonly invalidations?: ((cache: KeyCache) => InvalidationBus) | undefined;
+}
+
 /** Opens and migrates the store, wires the services and starts both listeners. */
 export async function startKeyward(
   config: Config,
   log: Logger,
   clock: Clock = systemClock,
+  options: KeywardOptions = {},
 ): Promise<Keyward> {
   const db = openDatabase(config.database);
   try {
     const applied = await migrateToLatest(db);
     if (applied.length > 0) log.info("migrations applied", { migrations: applied });
-    return await serve(config, log, clock, db);
+    return await serve(config, log, clock, db, options);
   } catch (error) {
     await db.destroy();
     throw error;
   }
 }
 
-async function serve(config: Config, log: Logger, clock: Clock, db: Kysely<Database>): Promise<Keyward> {
+async function serve(
+  config: Config,
+  log: Logger,
+  clock: Clock,
+  db: Kysely<Database>,
+  options: KeywardOptions,
+): Promise<Keyward> {
   const store = createKeyStore(db);
   const cache = createKeyCache({ load: store.findKeyByHash, clock, ...config.cache });
-  const managed = cachedKeyStore(store, cache);
+  const managed = cachedKeyStore(store, cache, options.invalidations?.(cache));
   const apis = [AuthorizeService, KeyService, WorkspaceService, AuditService, Authorization];
   const policy =
     config.envoy.policyPath && watchPolicyFile(config.envoy.policyPath, log, config.envoy.policyReloadMs);

@@ -1,12 +1,17 @@
+import cluster from "node:cluster";
 import { pathToFileURL } from "node:url";
+import { clusterWorkerBus } from "./cache/invalidation.js";
 import { loadConfig } from "./config.js";
+import { systemClock } from "./domain/clock.js";
 import { startKeyward } from "./keyward.js";
 import { createLogger } from "./log.js";
 import { PolicyFileError } from "./policy/policy-file.js";
+import { runPrimary } from "./process/cluster-primary.js";
 
 /**
  * Runs the server until SIGTERM or SIGINT, then drains and exits 0.
  * An invalid configuration (or route policy file) exits 2 with one line naming the variable.
+ * With KEYWARD_WORKERS > 1 this process becomes the cluster primary and the workers run the server.
  */
 export async function main(env: Readonly<Record<string, string | undefined>> = process.env): Promise<void> {
   const loaded = loadConfig(env);
@@ -15,9 +20,15 @@ export async function main(env: Readonly<Record<string, string | undefined>> = p
     process.exit(2);
   }
   const log = createLogger(loaded.config.logLevel);
+  if (loaded.config.workers > 1 && cluster.isPrimary) {
+    await runPrimary(loaded.config, log);
+    return;
+  }
   let keyward: Awaited<ReturnType<typeof startKeyward>>;
   try {
-    keyward = await startKeyward(loaded.config, log);
+    keyward = await startKeyward(loaded.config, log, systemClock, {
+      invalidations: cluster.isWorker ? (cache) => clusterWorkerBus(cache, log) : undefined,
+    });
   } catch (error) {
     if (error instanceof PolicyFileError) {
       process.stderr.write(`keyward: KEYWARD_POLICY: ${error.message}\n`);

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
 import { type Config, loadConfig } from "../src/config.js";
 
@@ -23,6 +24,7 @@ describe("loadConfig", () => {
       cache: { maxKeys: 100_000, ttlMs: 30_000, maxMissing: 10_000, missingTtlMs: 5_000 },
       drainTimeoutMs: 10_000,
       logLevel: "info",
+      workers: availableParallelism(),
       envoy: {
         policyPath: undefined,
         policyReloadMs: 2_000,
@@ -70,6 +72,9 @@ describe("loadConfig", () => {
     ["KEYWARD_ENVOY_HEADER_PREFIX", "x keyward"],
     ["KEYWARD_ENVOY_REMOVE_CREDENTIAL", "yes"],
     ["KEYWARD_POLICY_RELOAD", "0s"],
+    ["KEYWARD_WORKERS", "0"],
+    ["KEYWARD_WORKERS", "65"],
+    ["KEYWARD_WORKERS", "many"],
   ])("rejects %s=%s, naming the variable and the value", (name, value) => {
     const error = errorOf({ [name]: value });
     expect(error).toContain(`${name}=`);
@@ -78,6 +83,11 @@ describe("loadConfig", () => {
 
   it("accepts a zero drain timeout (cut in-flight calls at once)", () => {
     expect(configOf({ KEYWARD_DRAIN_TIMEOUT: "0s" }).drainTimeoutMs).toBe(0);
+  });
+
+  it("runs one worker per CPU by default, or as many as KEYWARD_WORKERS says", () => {
+    expect(configOf({ KEYWARD_WORKERS: "3" }).workers).toBe(3);
+    expect(configOf({ KEYWARD_WORKERS: "auto" }).workers).toBe(availableParallelism());
   });
 
   it("reads the Envoy settings", () => {

@@ -19,7 +19,11 @@ export interface ServerProcess {
 /** Starts Keyward as `npm start` does, in a child process with the given environment. */
 export function spawnServer(env: Record<string, string>): ServerProcess {
   const { command, args } = startCommand();
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  // One worker unless a test asks for more: `npm start` would use one per CPU.
+  const child = spawn(command, args, {
+    env: { ...process.env, KEYWARD_WORKERS: "1", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
   child.stdout?.on("data", (chunk: Buffer) => {
     output += chunk.toString();
