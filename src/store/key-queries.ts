@@ -7,20 +7,30 @@ import type { Database } from "./schema.js";
 // Each query takes the handle first, so the caller decides whether it runs in a transaction.
 
 /** The hot-path read: the key and its workspace's status in one query. */
-export async function findResolvedKey(
-  db: Kysely<Database>,
-  keyHash: string,
-): Promise<ResolvedKey | undefined> {
-  const row = await db
+export function resolvedKeyQuery(db: Kysely<Database>, keyHash: string) {
+  return db
     .selectFrom("api_keys")
     .leftJoin("workspaces", "workspaces.workspace_id", "api_keys.workspace")
     .selectAll("api_keys")
     .select("workspaces.status as workspace_status")
-    .where("api_keys.key_hash", "=", keyHash)
-    .executeTakeFirst();
-  if (row === undefined) return undefined;
+    .where("api_keys.key_hash", "=", keyHash);
+}
+
+export type ResolvedKeyRow = NonNullable<
+  Awaited<ReturnType<ReturnType<typeof resolvedKeyQuery>["executeTakeFirst"]>>
+>;
+
+export function resolvedKeyFromRow(row: ResolvedKeyRow): ResolvedKey {
   const { workspace_status, ...key } = row;
   return { key: keyFromRow(key), workspaceSuspended: workspace_status === "suspended" };
+}
+
+export async function findResolvedKey(
+  db: Kysely<Database>,
+  keyHash: string,
+): Promise<ResolvedKey | undefined> {
+  const row = await resolvedKeyQuery(db, keyHash).executeTakeFirst();
+  return row && resolvedKeyFromRow(row);
 }
 
 export async function findKeyById(db: Kysely<Database>, keyId: string): Promise<ApiKey | undefined> {
