@@ -140,24 +140,34 @@ function isServiceError(error: unknown): error is grpc.ServiceError {
   return error instanceof Error && typeof (error as { code?: unknown }).code === "number";
 }
 
+/**
+ * The CallContext of a grpc-js call. A class rather than an object of closures:
+ * one small allocation per call, and the AbortController only when a handler asks.
+ */
+class GrpcCallContext implements CallContext {
+  private controller: AbortController | undefined;
+  constructor(private readonly call: AnyCall) {}
+
+  header(name: string): string | undefined {
+    const value = (this.call.metadata as grpc.Metadata).get(name)[0];
+    return typeof value === "string" ? value : undefined;
+  }
+
+  get peer(): string {
+    return this.call.getPeer() as string;
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      const created = new AbortController();
+      this.controller = created;
+      if (this.call.cancelled) created.abort();
+      else this.call.once("cancelled", () => created.abort());
+    }
+    return this.controller.signal;
+  }
+}
+
 function callContext(call: AnyCall): CallContext {
-  let controller: AbortController | undefined;
-  return {
-    header(name) {
-      const value = (call.metadata as grpc.Metadata).get(name)[0];
-      return typeof value === "string" ? value : undefined;
-    },
-    get peer() {
-      return call.getPeer() as string;
-    },
-    get signal() {
-      if (controller === undefined) {
-        const created = new AbortController();
-        controller = created;
-        if (call.cancelled) created.abort();
-        else call.once("cancelled", () => created.abort());
-      }
-      return controller.signal;
-    },
-  };
+  return new GrpcCallContext(call);
 }
