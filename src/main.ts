@@ -40,7 +40,12 @@ export async function main(env: Readonly<Record<string, string | undefined>> = p
     );
     process.exit(1);
   }
+  let draining = false;
   const stop = (signal: string) => {
+    // Ctrl-C reaches a cluster worker twice (from the terminal and from the primary): drain once,
+    // and keep listening so that the second signal does not kill the process mid-drain.
+    if (draining) return;
+    draining = true;
     log.info("draining", { signal });
     keyward.stop().then(
       () => process.exit(0),
@@ -50,8 +55,8 @@ export async function main(env: Readonly<Record<string, string | undefined>> = p
       },
     );
   };
-  process.once("SIGTERM", () => stop("SIGTERM"));
-  process.once("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

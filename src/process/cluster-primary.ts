@@ -49,8 +49,8 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
       }
     }, 50);
   };
-  process.once("SIGTERM", () => stop("SIGTERM"));
-  process.once("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
 
   /** Asks every other worker to evict, and confirms to the sender once all have (or the timeout passed). */
   function relay(sender: Worker, message: Extract<InvalidationMessage, { kw: "invalidate" }>) {
