@@ -1,12 +1,13 @@
-import { authorize } from "../domain/authorize.js";
+import { authorize, type Decision } from "../domain/authorize.js";
 import type { Clock } from "../domain/clock.js";
 import { credentialFromHeaders } from "../domain/credential.js";
+import type { VerifiedKey } from "../domain/key.js";
 import type { KeyResolver } from "../domain/key-store.js";
 import { scopesError } from "../domain/scope.js";
-import { AuthorizeService } from "../gen/keyward/v1/authorize_service_pb.js";
+import { type AuthorizeResponse, AuthorizeService } from "../gen/keyward/v1/authorize_service_pb.js";
 import { decisionToProto } from "./convert.js";
 import { invalidArgument } from "./errors.js";
-import { type ServedService, served } from "./handler.js";
+import { markReusable, type ServedService, served } from "./handler.js";
 
 export interface AuthorizeServiceDeps {
   readonly resolver: KeyResolver;
@@ -15,6 +16,19 @@ export interface AuthorizeServiceDeps {
 
 /** keyward.v1.AuthorizeService: the hot path. No store write, no logging per call. */
 export function authorizeService({ resolver, clock }: AuthorizeServiceDeps): ServedService {
+  // An allowed answer depends on the key alone: build and encode it once per cached key.
+  // A VerifiedKey is replaced, never changed, when its key changes, so this cannot go stale.
+  const allowed = new WeakMap<VerifiedKey, AuthorizeResponse>();
+  const respond = (decision: Decision): AuthorizeResponse => {
+    const key = decision.key;
+    if (decision.reason !== "allowed" || key === undefined) return decisionToProto(decision);
+    let response = allowed.get(key);
+    if (response === undefined) {
+      response = markReusable(decisionToProto(decision));
+      allowed.set(key, response);
+    }
+    return response;
+  };
   return served(AuthorizeService, {
     authorize(request) {
       let credential: string | undefined = request.apiKey;
@@ -32,7 +46,7 @@ export function authorizeService({ resolver, clock }: AuthorizeServiceDeps): Ser
         resolver,
         clock.now(),
       );
-      return decision instanceof Promise ? decision.then(decisionToProto) : decisionToProto(decision);
+      return decision instanceof Promise ? decision.then(respond) : respond(decision);
     },
   });
 }

@@ -8,6 +8,7 @@ import {
 } from "../domain/check-request.js";
 import type { Clock } from "../domain/clock.js";
 import { decisionMessage } from "../domain/decision-message.js";
+import type { VerifiedKey } from "../domain/key.js";
 import type { KeyResolver } from "../domain/key-store.js";
 import { httpStatusOf } from "../domain/reason.js";
 import {
@@ -21,7 +22,7 @@ import {
   CheckResponseSchema,
 } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { invalidArgument } from "./errors.js";
-import { type ServedService, served } from "./handler.js";
+import { markReusable, type ServedService, served } from "./handler.js";
 
 export interface EnvoyCheckOptions extends CheckSettings {
   /** Prefix of the identity headers added for the upstream (`x-keyward-`); client headers with it are removed. */
@@ -104,6 +105,13 @@ function prefixedHeaders(http: AttributeContext_HttpRequest | undefined, prefix:
   return names;
 }
 
+/**
+ * Allowed answers for a cached key depend only on the key and the credential
+ * header when the client sent no prefixed headers (the usual case): kept per
+ * VerifiedKey (replaced, never changed, when the key changes) and encoded once.
+ */
+const okResponses = new WeakMap<VerifiedKey, Map<string, CheckResponse>>();
+
 function checkResponse(
   checked: CheckResult,
   http: AttributeContext_HttpRequest | undefined,
@@ -111,7 +119,29 @@ function checkResponse(
 ): CheckResponse {
   const { decision } = checked;
   if (decision.reason !== "allowed") return deniedResponse(checked);
-  const found = decision.key?.key;
+  const spoofed = prefixedHeaders(http, options.headerPrefix);
+  const verified = decision.key;
+  if (verified === undefined || spoofed.length > 0) return okResponse(checked, spoofed, options);
+  let byHeader = okResponses.get(verified);
+  if (byHeader === undefined) {
+    byHeader = new Map();
+    okResponses.set(verified, byHeader);
+  }
+  const credentialHeader = checked.credentialHeader ?? "";
+  let response = byHeader.get(credentialHeader);
+  if (response === undefined) {
+    response = markReusable(okResponse(checked, spoofed, options));
+    byHeader.set(credentialHeader, response);
+  }
+  return response;
+}
+
+function okResponse(
+  checked: CheckResult,
+  spoofed: readonly string[],
+  options: EnvoyCheckOptions,
+): CheckResponse {
+  const found = checked.decision.key?.key;
   const headers: HeaderValueOption[] = [];
   if (found !== undefined) {
     const identity: [string, string][] = [
@@ -127,7 +157,7 @@ function checkResponse(
   // Added headers overwrite spoofed ones; the other client-sent prefixed headers are removed.
   // Never list an added header here: Envoy applies removals after additions.
   const added = new Set(headers.map((h) => h.header?.key));
-  const headersToRemove = prefixedHeaders(http, options.headerPrefix).filter((name) => !added.has(name));
+  const headersToRemove = spoofed.filter((name) => !added.has(name));
   if (options.removeCredential && checked.credentialHeader !== undefined)
     headersToRemove.push(checked.credentialHeader);
   const response = create(CheckResponseSchema, {

@@ -7,7 +7,7 @@ import {
 } from "@bufbuild/protobuf";
 import { Code, type ConnectError } from "@connectrpc/connect";
 import type * as grpc from "@grpc/grpc-js";
-import type { AnyHandler, CallContext, ServedService } from "./handler.js";
+import { type AnyHandler, type CallContext, encodeReusable, type ServedService } from "./handler.js";
 
 /** Converts a thrown value into the error sent to the caller (see errors.ts). */
 export type ErrorConverter = (error: unknown, method: string) => ConnectError;
@@ -46,7 +46,9 @@ class Undecodable {
 
 function serializer(schema: DescMessage) {
   return (message: unknown): Buffer => {
-    const bytes = toBinary(schema, message as MessageShape<DescMessage>);
+    const bytes = encodeReusable(message as object, () =>
+      toBinary(schema, message as MessageShape<DescMessage>),
+    );
     // grpc-js needs a Buffer; a plain Uint8Array fails every call with INTERNAL.
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   };
