@@ -20,8 +20,18 @@ export function openDatabase(url: string): Kysely<Database> {
   sqlite.pragma("foreign_keys = ON");
   const reader = path === ":memory:" ? undefined : openReader(path);
   // Kysely closes what it was given on destroy(): close the reader with it.
+  // Kysely prepares every query anew; the same SQL text is prepared once and reused instead
+  // (better-sqlite3 runs statements synchronously, so one is never in use twice at a time).
+  const statements = new Map<string, SQLite.Statement>();
   const database = {
-    prepare: (sql: string) => sqlite.prepare(sql),
+    prepare(sql: string) {
+      let statement = statements.get(sql);
+      if (statement === undefined) {
+        statement = sqlite.prepare(sql);
+        if (statements.size < MAX_CACHED_STATEMENTS) statements.set(sql, statement);
+      }
+      return statement;
+    },
     close: () => {
       reader?.close();
       sqlite.close();
@@ -31,6 +41,8 @@ export function openDatabase(url: string): Kysely<Database> {
   if (reader !== undefined) readers.set(db, reader);
   return db;
 }
+
+const MAX_CACHED_STATEMENTS = 1000;
 
 /** A single-row read, prepared once, run synchronously. */
 export type PreparedRead = (parameters: readonly unknown[]) => unknown;
