@@ -9,17 +9,22 @@ const MAX_SCOPE_LENGTH = 200;
 /** A message naming what is wrong with a scope, or undefined when it is valid. */
 export function scopeError(scope: string): string | undefined {
   if (scope === "*") return undefined;
-  const bad = (why: string) => `invalid scope "${scope.slice(0, MAX_SCOPE_LENGTH)}": ${why}`;
-  if (scope.length > MAX_SCOPE_LENGTH) return bad(`longer than ${MAX_SCOPE_LENGTH} characters`);
+  if (scope.length > MAX_SCOPE_LENGTH)
+    return invalidScope(scope, `longer than ${MAX_SCOPE_LENGTH} characters`);
   const segments = scope.split(":");
-  if (segments.length < 2) return bad("expected resource:action");
+  if (segments.length < 2) return invalidScope(scope, "expected resource:action");
   for (let i = 0; i < segments.length; i++) {
     const segment = segments[i] as string;
     if (segment === "*" && i === segments.length - 1) continue;
-    if (segment === "*") return bad("* may only be the last segment");
-    if (!SEGMENT.test(segment)) return bad("segments are made of a-z, 0-9, _, . and -");
+    if (segment === "*") return invalidScope(scope, "* may only be the last segment");
+    if (!SEGMENT.test(segment)) return invalidScope(scope, "segments are made of a-z, 0-9, _, . and -");
   }
   return undefined;
+}
+
+// Built only on the error path: scopeError runs for every required scope of every Authorize.
+function invalidScope(scope: string, why: string): string {
+  return `invalid scope "${scope.slice(0, MAX_SCOPE_LENGTH)}": ${why}`;
 }
 
 /** The first error among scopes, if any. */

@@ -1,0 +1,327 @@
+import { join } from "node:path";
+import { clone, create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { sql } from "kysely";
+import {
+  CheckRequestSchema,
+  CheckResponseSchema,
+} from "../src/gen/envoy/service/auth/v3/external_auth_pb.js";
+import {
+  AuthorizeRequestSchema,
+  AuthorizeResponseSchema,
+} from "../src/gen/keyward/v1/authorize_service_pb.js";
+import { Reason } from "../src/gen/keyward/v1/key_pb.js";
+import { IssueKeyRequestSchema, IssueKeyResponseSchema } from "../src/gen/keyward/v1/key_service_pb.js";
+import { openDatabase } from "../src/store/database.js";
+import {
+  type BenchContext,
+  type BenchRequest,
+  benchRequest,
+  checkAndCapture,
+  checkEcho,
+  h2Request,
+  ratioTarget,
+  type ScenarioResult,
+  signed,
+} from "./context.js";
+import { envoyCheckRequest } from "./envoy-request.js";
+import { alternate, type FrameSize, measureH2, type RunResult, type Side, summarize } from "./measure.js";
+import type { PinnedServer } from "./processes.js";
+import { REQUIRED_SCOPE } from "./seed.js";
+import { startEcho, startKeyward } from "./servers.js";
+
+const AUTHORIZE = "/keyward.v1.AuthorizeService/Authorize";
+const CHECK = "/envoy.service.auth.v3.Authorization/Check";
+const ISSUE_KEY = "/keyward.v1.KeyService/IssueKey";
+
+// h2load's shape for capacity, as in the measuring notes: 8 connections × 16 streams.
+const CLIENTS = 8;
+const STREAMS = 16;
+
+type Servers = Record<Side, PinnedServer>;
+
+/** Starts Keyward, captures its answer to the request, and starts an echo server giving that answer. */
+async function startPair(
+  context: BenchContext,
+  name: string,
+  request: BenchRequest,
+): Promise<{ servers: Servers; answer: Buffer }> {
+  const keyward = await startKeyward({ tempDir: context.tempDir, database: context.database, name });
+  try {
+    const answer = await checkAndCapture(keyward, request);
+    const echo = await startEcho({ tempDir: context.tempDir, name, answers: { [request.path]: answer } });
+    await checkEcho(echo, request, answer);
+    return { servers: { keyward, echo }, answer };
+  } catch (error) {
+    await keyward.stop();
+    throw error;
+  }
+}
+
+async function stopPair(servers: Servers): Promise<void> {
+  await Promise.all([servers.keyward.stop(), servers.echo.stop()]);
+}
+
+/** Warm-up of both sides, then n sized per side to run about runSeconds, then alternating rounds. */
+async function h2Rounds(
+  context: BenchContext,
+  id: string,
+  servers: Servers,
+  request: BenchRequest,
+  frames: Record<Side, FrameSize>,
+  warmRequests: number,
+  check: (side: Side, result: RunResult) => Promise<RunResult> = async (_side, result) => result,
+): Promise<Record<Side, RunResult[]>> {
+  const { config } = context;
+  const run = async (side: Side, requests: number, label: string) => {
+    const server = servers[side];
+    const result = await check(
+      side,
+      await measureH2(
+        server,
+        h2Request(server, request),
+        {
+          requests,
+          clients: CLIENTS,
+          streams: STREAMS,
+          logFile: join(context.tempDir, `h2load-${id}.tsv`),
+          timeoutSeconds: 180,
+        },
+        frames[side],
+      ),
+    );
+    context.progress(describe(id, side, label, result));
+    return result;
+  };
+  const sized = (warm: RunResult) =>
+    Math.round(
+      Math.min(config.maxRequests, Math.max(config.minRequests, warm.callsPerSecond * config.runSeconds)),
+    );
+  const n = {
+    keyward: sized(await run("keyward", warmRequests, "warm-up")),
+    echo: sized(await run("echo", warmRequests, "warm-up")),
+  };
+  return alternate(config.rounds, (side, round) => run(side, n[side], `round ${round + 1}`));
+}
+
+export function describe(id: string, side: Side, label: string, result: RunResult): string {
+  const problems = result.problems.length > 0 ? `  INVALID: ${result.problems.join("; ")}` : "";
+  const others =
+    result.otherLoadPercent >= 5
+      ? `  OTHER PROCESSES took ${Math.round(result.otherLoadPercent)} % of CPU 0`
+      : "";
+  return (
+    `scenario ${id} ${side.padEnd(7)} ${label.padEnd(8)} ${Math.round(result.callsPerSecond).toLocaleString("en-US").padStart(7)} calls/s` +
+    `  p50 ${(result.p50Us / 1000).toFixed(2)} ms  p99 ${(result.p99Us / 1000).toFixed(2)} ms` +
+    `  server CPU ${Math.round(result.cpuUsPerCall)} µs/call${problems}${others}`
+  );
+}
+
+const exact = (bytes: Buffer): FrameSize => ({ min: 5 + bytes.length, max: 5 + bytes.length });
+
+/**
+ * Scenario 1 (Authorize with a cached key, allowed) and scenario 6 (latency at a fixed open-loop
+ * rate of half of scenario 1's maximum), on the same pair of servers.
+ */
+export async function authorizeScenarios(context: BenchContext): Promise<ScenarioResult[]> {
+  const request = authorizeCachedRequest(context);
+  const { servers, answer } = await startPair(context, "authorize", request);
+  try {
+    const reason = fromBinary(AuthorizeResponseSchema, answer).reason;
+    if (reason !== Reason.ALLOWED)
+      throw new Error(`scenario 1: Keyward answered ${Reason[reason]}, not ALLOWED`);
+    const frames = { keyward: exact(answer), echo: exact(answer) };
+    const runs = await h2Rounds(context, "1", servers, request, frames, context.config.warmRequests);
+    const keyward = summarize(runs.keyward);
+    const echo = summarize(runs.echo);
+    const s1: ScenarioResult = {
+      id: "1",
+      name: "Authorize, cached key, allowed",
+      tool: `h2load -c ${CLIENTS} -m ${STREAMS}`,
+      keyward,
+      echo,
+      ...ratioTarget(runs, keyward, echo, 0.9),
+      runs,
+      details: { responseFrameBytes: 5 + answer.length, requestFrameBytes: request.frame.length },
+    };
+    const s6 = await latencyScenario(context, servers, request, frames, keyward.callsPerSecond / 2);
+    return [s1, s6];
+  } finally {
+    await stopPair(servers);
+  }
+}
+
+async function latencyScenario(
+  context: BenchContext,
+  servers: Servers,
+  request: BenchRequest,
+  frames: Record<Side, FrameSize>,
+  rate: number,
+): Promise<ScenarioResult> {
+  const rpsPerClient = Math.max(1, Math.round(rate / CLIENTS));
+  const offered = rpsPerClient * CLIENTS;
+  const requests = Math.round(offered * context.config.latencySeconds);
+  const logFile = join(context.tempDir, "h2load-6.tsv");
+  const concurrencyOne: Record<Side, RunResult[]> = { keyward: [], echo: [] };
+  const runs = await alternate(context.config.rounds, async (side, round) => {
+    const server = servers[side];
+    const target = h2Request(server, request);
+    const options = {
+      requests,
+      clients: CLIENTS,
+      streams: STREAMS,
+      rpsPerClient,
+      logFile,
+      timeoutSeconds: 180,
+    };
+    const result = await measureH2(server, target, options, frames[side]);
+    context.progress(describe("6", side, `round ${round + 1}`, result));
+    // Also one call at a time (no queueing at all): the latency a single caller sees.
+    const single = {
+      requests: concurrencyOneRequests(context),
+      clients: 1,
+      streams: 1,
+      logFile,
+      timeoutSeconds: 180,
+    };
+    const alone = await measureH2(server, target, single, frames[side]);
+    context.progress(describe("6", side, "1 × 1", alone));
+    concurrencyOne[side].push(alone);
+    return result;
+  });
+  const keyward = summarize(runs.keyward);
+  const echo = summarize(runs.echo);
+  return {
+    id: "6",
+    name: `Authorize latency at ${offered.toLocaleString("en-US")} calls/s (half of scenario 1)`,
+    tool: `h2load -c ${CLIENTS} -m ${STREAMS} --rps ${rpsPerClient}`,
+    keyward,
+    echo,
+    target: "p99 < 1 ms",
+    met: keyward.valid ? keyward.p99Us < 1000 : undefined,
+    margin: `${signed((keyward.p99Us - 1000) / 1000)} ms`,
+    runs,
+    details: {
+      offeredCallsPerSecond: offered,
+      rpsPerClient,
+      clients: CLIENTS,
+      concurrencyOne: { keyward: summarize(concurrencyOne.keyward), echo: summarize(concurrencyOne.echo) },
+      concurrencyOneRuns: concurrencyOne,
+    },
+  };
+}
+
+function concurrencyOneRequests(context: BenchContext): number {
+  return Math.round(1500 * context.config.latencySeconds);
+}
+
+/** Scenario 1's request: Authorize with the first seeded key (cached after the first call). */
+export function authorizeCachedRequest(context: BenchContext): BenchRequest {
+  const message = create(AuthorizeRequestSchema, {
+    apiKey: context.secrets.first,
+    requiredScopes: [REQUIRED_SCOPE],
+  });
+  return benchRequest(context, "authorize-cached", AUTHORIZE, toBinary(AuthorizeRequestSchema, message));
+}
+
+/** Scenario 5's request: IssueKey with the admin key; every call creates a key. */
+export function issueKeyRequest(context: BenchContext): BenchRequest {
+  const message = create(IssueKeyRequestSchema, { name: "bench issued", scopes: [REQUIRED_SCOPE] });
+  return benchRequest(context, "issue-key", ISSUE_KEY, toBinary(IssueKeyRequestSchema, message), {
+    authorization: `Bearer ${context.adminSecret}`,
+  });
+}
+
+/** Scenario 2: Envoy's Check with a realistic request and a cached key, allowed. */
+export async function checkScenario(context: BenchContext): Promise<ScenarioResult> {
+  const message = toBinary(CheckRequestSchema, envoyCheckRequest(context.secrets.first, REQUIRED_SCOPE));
+  const request = benchRequest(context, "check-cached", CHECK, message);
+  const { servers, answer } = await startPair(context, "check", request);
+  try {
+    const response = fromBinary(CheckResponseSchema, answer);
+    if (response.status?.code !== 0 || response.httpResponse.case !== "okResponse")
+      throw new Error(`scenario 2: Keyward did not allow: ${response.status?.message}`);
+    const frames = { keyward: exact(answer), echo: exact(answer) };
+    const runs = await h2Rounds(context, "2", servers, request, frames, context.config.warmRequests);
+    const keyward = summarize(runs.keyward);
+    const echo = summarize(runs.echo);
+    return {
+      id: "2",
+      name: "Envoy Check, cached key, allowed",
+      tool: `h2load -c ${CLIENTS} -m ${STREAMS}`,
+      keyward,
+      echo,
+      ...ratioTarget(runs, keyward, echo, 0.85),
+      runs,
+      details: { requestFrameBytes: request.frame.length, responseFrameBytes: 5 + answer.length },
+    };
+  } finally {
+    await stopPair(servers);
+  }
+}
+
+/**
+ * Scenario 5: IssueKey throughput, every call creating a key. IssueKey answers differ in size
+ * (timestamps' nanos), so Keyward's DATA is checked against a range, and every run must have
+ * added exactly n keys to the store.
+ */
+export async function issueKeyScenario(context: BenchContext): Promise<ScenarioResult> {
+  const request = issueKeyRequest(context);
+  const { servers, answer } = await startPair(context, "issue-key", request);
+  const db = openDatabase(context.database);
+  const countKeys = async () =>
+    Number((await sql<{ n: number }>`select count(*) as n from api_keys`.execute(db)).rows[0]?.n);
+  try {
+    const issued = fromBinary(IssueKeyResponseSchema, answer);
+    if (issued.secret === "" || issued.key === undefined) throw new Error("scenario 5: no key issued");
+    const frames = { keyward: issueKeyFrameRange(answer), echo: exact(answer) };
+    let before = await countKeys();
+    const runs = await h2Rounds(
+      context,
+      "5",
+      servers,
+      request,
+      frames,
+      context.config.issueWarmRequests,
+      async (side, result) => {
+        if (side === "echo") return result;
+        const after = await countKeys();
+        const added = after - before;
+        before = after;
+        return added === result.requests
+          ? result
+          : {
+              ...result,
+              problems: [...result.problems, `${added} keys stored for ${result.requests} calls`],
+            };
+      },
+    );
+    const keyward = summarize(runs.keyward);
+    const echo = summarize(runs.echo);
+    return {
+      id: "5",
+      name: "IssueKey (every call stores a key)",
+      tool: `h2load -c ${CLIENTS} -m ${STREAMS}`,
+      keyward,
+      echo,
+      ratio: keyward.callsPerSecond / echo.callsPerSecond,
+      target: "≥ 2,000 keys/s",
+      met: keyward.valid ? keyward.callsPerSecond >= 2000 : undefined,
+      margin: `${signed(keyward.callsPerSecond - 2000, 0)} keys/s`,
+      runs,
+      details: { responseFrameBytes: frames.keyward },
+    };
+  } finally {
+    await db.destroy();
+    await stopPair(servers);
+  }
+}
+
+/** Smallest and largest IssueKeyResponse frame: create_time and update_time nanos take 0–5 bytes. */
+function issueKeyFrameRange(answer: Buffer): FrameSize {
+  const sized = (nanos: number) => {
+    const response = clone(IssueKeyResponseSchema, fromBinary(IssueKeyResponseSchema, answer));
+    for (const time of [response.key?.createTime, response.key?.updateTime]) if (time) time.nanos = nanos;
+    return 5 + toBinary(IssueKeyResponseSchema, response).length;
+  };
+  return { min: sized(0), max: sized(999_000_000) };
+}

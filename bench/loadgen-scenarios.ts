@@ -1,0 +1,159 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { generateKey } from "../src/domain/key-format.js";
+import {
+  AuthorizeRequestSchema,
+  AuthorizeResponseSchema,
+} from "../src/gen/keyward/v1/authorize_service_pb.js";
+import { Reason } from "../src/gen/keyward/v1/key_pb.js";
+import {
+  type BenchContext,
+  benchRequest,
+  checkAndCapture,
+  checkEcho,
+  ratioTarget,
+  type ScenarioResult,
+} from "./context.js";
+import { describe } from "./h2load-scenarios.js";
+import { alternate, measureLoadgen, type RunResult, type Side, summarize } from "./measure.js";
+import { type PinnedServer, readSyscalls } from "./processes.js";
+import { REQUIRED_SCOPE } from "./seed.js";
+import { startEcho, startKeyward } from "./servers.js";
+
+const AUTHORIZE = "/keyward.v1.AuthorizeService/Authorize";
+
+type Servers = Record<Side, PinnedServer>;
+
+/** Keyward plus an echo server giving Keyward's answer for `apiKey` (which must be `expect`). */
+async function startPair(context: BenchContext, name: string, apiKey: string, expect: Reason) {
+  const message = toBinary(
+    AuthorizeRequestSchema,
+    create(AuthorizeRequestSchema, { apiKey, requiredScopes: [REQUIRED_SCOPE] }),
+  );
+  const request = benchRequest(context, name, AUTHORIZE, message);
+  const keyward = await startKeyward({ tempDir: context.tempDir, database: context.database, name });
+  try {
+    const answer = await checkAndCapture(keyward, request);
+    const reason = fromBinary(AuthorizeResponseSchema, answer).reason;
+    if (reason !== expect)
+      throw new Error(`${name}: Keyward answered ${Reason[reason]}, not ${Reason[expect]}`);
+    const echo = await startEcho({ tempDir: context.tempDir, name, answers: { [AUTHORIZE]: answer } });
+    await checkEcho(echo, request, answer);
+    return { keyward, echo } satisfies Servers;
+  } catch (error) {
+    await keyward.stop();
+    throw error;
+  }
+}
+
+/** Warm-up of both sides, then alternating rounds; each run also reports read syscalls per call. */
+async function loadgenRounds(
+  context: BenchContext,
+  id: string,
+  servers: Servers,
+  args: (side: Side, count: number, seconds: number) => string[],
+): Promise<Record<Side, RunResult[]>> {
+  const { config } = context;
+  const run = async (side: Side, count: number, seconds: number, label: string) => {
+    const server = servers[side];
+    const syscalls = readSyscalls(server.pid);
+    const result = await measureLoadgen(server, args(side, count, seconds));
+    const reads = (readSyscalls(server.pid) - syscalls) / Math.max(1, result.requests);
+    context.progress(
+      `${describe(id, side, label, result)}  generator ${Math.round(result.generatorCpuPercent ?? 0)} % CPU`,
+    );
+    return { ...result, readSyscallsPerCall: reads };
+  };
+  await run("keyward", config.loadgenWarmCount, config.loadgenWarmSeconds, "warm-up");
+  await run("echo", config.loadgenWarmCount, config.loadgenWarmSeconds, "warm-up");
+  return alternate(config.rounds, (side, round) =>
+    run(side, config.loadgenCount, config.loadgenSeconds, `round ${round + 1}`),
+  );
+}
+
+/** Medians of read syscalls per call, the proxy for store reads. */
+function readsPerCall(runs: Record<Side, RunResult[]>): Record<Side, number> {
+  const of = (list: RunResult[]) => {
+    const values = list.map((r) => r.readSyscallsPerCall ?? 0).sort((a, b) => a - b);
+    return values[values.length >> 1] ?? 0;
+  };
+  return { keyward: of(runs.keyward), echo: of(runs.echo) };
+}
+
+const STORE_READS =
+  "one per call by construction: every key is distinct and never repeated in the Keyward process, " +
+  "so neither the key cache nor the negative cache can answer (not counted: Keyward logs no store read)";
+
+/**
+ * Scenario 3: Authorize with keys that are not cached, each request a different key of the
+ * seeded store, so every call is a store lookup.
+ */
+export async function notCachedScenario(context: BenchContext, seededKeys: number): Promise<ScenarioResult> {
+  const servers = await startPair(context, "not-cached", context.secrets.last, Reason.ALLOWED);
+  // Keyward runs take fresh slices of lines 1 … seededKeys−2 (line 0 is scenario 1's cached key,
+  // the last line the capture above); echo runs may reuse any.
+  let next = 1;
+  const take = (count: number) => {
+    const from = next;
+    next += count;
+    if (next > seededKeys - 1) throw new Error(`scenario 3 needs more than ${seededKeys} seeded keys`);
+    return from;
+  };
+  try {
+    const runs = await loadgenRounds(context, "3", servers, (side, count, seconds) => [
+      "--keys",
+      context.secretsFile,
+      "--from",
+      String(side === "keyward" ? take(count) : 1),
+      "--count",
+      String(count),
+      "--seconds",
+      String(seconds),
+      "--expect",
+      "ALLOWED",
+    ]);
+    const keyward = summarize(runs.keyward);
+    const echo = summarize(runs.echo);
+    return {
+      id: "3",
+      name: `Authorize, key not cached (${seededKeys.toLocaleString("en-US")} keys stored)`,
+      tool: "bench/loadgen.ts",
+      keyward,
+      echo,
+      ...ratioTarget(runs, keyward, echo, 0.6),
+      runs,
+      details: { storeReads: STORE_READS, readSyscallsPerCall: readsPerCall(runs) },
+    };
+  } finally {
+    await Promise.all([servers.keyward.stop(), servers.echo.stop()]);
+  }
+}
+
+/** Scenario 4: a flood of well-formed (valid checksum) but unknown keys, all distinct. */
+export async function bogusScenario(context: BenchContext): Promise<ScenarioResult> {
+  const servers = await startPair(context, "bogus", generateKey("kw", "live"), Reason.KEY_NOT_FOUND);
+  try {
+    const runs = await loadgenRounds(context, "4", servers, (_side, count, seconds) => [
+      "--bogus",
+      "--count",
+      String(count),
+      "--seconds",
+      String(seconds),
+      "--expect",
+      "KEY_NOT_FOUND",
+    ]);
+    const keyward = summarize(runs.keyward);
+    const echo = summarize(runs.echo);
+    return {
+      id: "4",
+      name: "Authorize, flood of distinct bogus keys (negative cache 10,000)",
+      tool: "bench/loadgen.ts",
+      keyward,
+      echo,
+      ...ratioTarget(runs, keyward, echo, 0.8),
+      runs,
+      details: { storeReads: STORE_READS, readSyscallsPerCall: readsPerCall(runs) },
+    };
+  } finally {
+    await Promise.all([servers.keyward.stop(), servers.echo.stop()]);
+  }
+}

@@ -1,0 +1,141 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { openSync, readdirSync, readFileSync } from "node:fs";
+import net from "node:net";
+
+/** A server process pinned to one CPU, with its CPU time readable from /proc. */
+export interface PinnedServer {
+  readonly name: string;
+  readonly pid: number;
+  readonly address: string;
+  /** utime + stime of the process and all its descendants, in clock ticks (see CLOCK_TICK_US). */
+  cpuTicks(): number;
+  /** SIGTERM, then SIGKILL after timeoutMs; resolves when it has exited. */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+/** Linux reports CPU time in ticks of 1/100 s (USER_HZ) on every architecture Node runs on. */
+export const CLOCK_TICK_US = 10_000;
+
+/** A TCP port free right now on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts `taskset -c <cpu> <command…>` (taskset execs the command, so the pid is the
+ * server's), its output into logFile, and waits until 127.0.0.1:port accepts connections.
+ */
+export async function startPinned(options: {
+  readonly name: string;
+  readonly cpu: number;
+  readonly command: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly port: number;
+  readonly logFile: string;
+  readonly timeoutMs?: number;
+}): Promise<PinnedServer> {
+  const log = openSync(options.logFile, "a");
+  const child = spawn("taskset", ["-c", String(options.cpu), ...options.command], {
+    env: { ...process.env, ...options.env },
+    stdio: ["ignore", log, log],
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const address = `127.0.0.1:${options.port}`;
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  while (!(await accepts(options.port))) {
+    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
+      child.kill("SIGKILL");
+      const tail = readFileSync(options.logFile, "utf8").slice(-2000);
+      throw new Error(`${options.name} did not start on ${address}:\n${tail}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const pid = child.pid as number;
+  return {
+    name: options.name,
+    pid,
+    address,
+    cpuTicks: () => treeTicks(pid),
+    stop: (timeoutMs = 15_000) => stopChild(child, exited, timeoutMs),
+  };
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+async function stopChild(child: ChildProcess, exited: Promise<void>, timeoutMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** utime + stime (fields 14 and 15 of /proc/PID/stat) summed over a process and its descendants. */
+export function treeTicks(root: number): number {
+  return sumOverTree(root, (pid) => readStat(pid)?.ticks ?? 0);
+}
+
+/** Busy time of one CPU (user, nice, system, irq, softirq from /proc/stat), in clock ticks. */
+export function cpuBusyTicks(cpu: number): number {
+  const line = new RegExp(`^cpu${cpu} (.*)$`, "m").exec(readFileSync("/proc/stat", "utf8"))?.[1];
+  const [user, nice, system, , , irq, softirq] = (line ?? "").split(" ").map(Number);
+  return (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0);
+}
+
+/** Read system calls (`syscr` of /proc/PID/io: socket and file reads alike) of a process tree. */
+export function readSyscalls(root: number): number {
+  return sumOverTree(root, (pid) => {
+    const match = /^syscr: (\d+)$/m.exec(readProc(pid, "io") ?? "");
+    return match ? Number(match[1]) : 0;
+  });
+}
+
+function sumOverTree(root: number, value: (pid: number) => number): number {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = readStat(Number(entry));
+    if (stat !== undefined) parents.set(Number(entry), stat.ppid);
+  }
+  let total = 0;
+  const pending = [root];
+  while (pending.length > 0) {
+    const pid = pending.pop() as number;
+    total += value(pid);
+    for (const [child, parent] of parents) if (parent === pid) pending.push(child);
+  }
+  return total;
+}
+
+function readProc(pid: number, file: string): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, "utf8");
+  } catch {
+    return undefined; // exited meanwhile
+  }
+}
+
+function readStat(pid: number): { ppid: number; ticks: number } | undefined {
+  const text = readProc(pid, "stat");
+  if (text === undefined) return undefined;
+  // The command name (field 2) is in parentheses and may contain spaces: split after the last ')'.
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  // fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15.
+  return { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
+}

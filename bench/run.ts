@@ -1,0 +1,184 @@
+import { execFile, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { type BenchContext, FULL, QUICK, type ScenarioResult, signed } from "./context.js";
+import { requireNghttp2Client } from "./h2load.js";
+import {
+  authorizeCachedRequest,
+  authorizeScenarios,
+  checkScenario,
+  issueKeyRequest,
+  issueKeyScenario,
+} from "./h2load-scenarios.js";
+import { bogusScenario, notCachedScenario } from "./loadgen-scenarios.js";
+import { machineInfo } from "./machine.js";
+import { measureLoadgen } from "./measure.js";
+import { h2Load, type Profile, profileKeyward } from "./profile.js";
+import { type BenchReport, table, writeReport } from "./report.js";
+import type { RssResult } from "./rss.js";
+import { seedDatabase } from "./seed.js";
+import { LOAD_CPU, SERVER_CPU } from "./servers.js";
+
+// npm run bench [-- --quick] [-- --profile] [-- --keep-temp]
+// Keyward against an echo server on the same grpc-js stack, both pinned to CPU 0, the load
+// generators (h2load, bench/loadgen.ts) on CPU 1; see bench/README.md for the method.
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    profile: { type: "boolean", default: false },
+    "keep-temp": { type: "boolean", default: false },
+  },
+});
+requireNghttp2Client();
+if (spawnSync("taskset", ["-V"]).status !== 0) {
+  process.stderr.write("bench: taskset not found; install it with: apt-get install util-linux\n");
+  process.exit(1);
+}
+
+const config = values.quick ? QUICK : FULL;
+const started = performance.now();
+const progress = (line: string) => {
+  const seconds = ((performance.now() - started) / 1000).toFixed(0).padStart(4);
+  process.stderr.write(`[bench ${seconds} s] ${line}\n`);
+};
+const tempDir = mkdtempSync(join(tmpdir(), "keyward-bench-"));
+
+/** Scenario 7: Keyward's cache holding every seeded key, measured in a process of its own. */
+async function rssScenario(context: BenchContext): Promise<ScenarioResult> {
+  const stdout = await new Promise<string>((resolve, reject) =>
+    execFile(
+      "taskset",
+      ["-c", String(SERVER_CPU), process.execPath, "--expose-gc", "--import", "tsx", "bench/rss.ts"].concat([
+        "--database",
+        context.database,
+        "--max-keys",
+        String(context.config.keys),
+      ]),
+      { timeout: 300_000, killSignal: "SIGKILL" },
+      (error, out, err) =>
+        error ? reject(new Error(`rss.ts failed: ${error.message}\n${err}`)) : resolve(out),
+    ),
+  );
+  const rss = JSON.parse(stdout) as RssResult;
+  progress(
+    `scenario 7 ${rss.keysCached} keys cached: RSS ${rss.rssMb.toFixed(0)} MB, heap ${rss.heapUsedMb.toFixed(0)} MB`,
+  );
+  const full = rss.keysCached >= 1_000_000;
+  return {
+    id: "7",
+    name: `RSS with ${rss.keysCached.toLocaleString("en-US")} keys cached`,
+    tool: "bench/rss.ts (node --expose-gc)",
+    target: "RSS < 400 MB at 1,000,000 keys",
+    met: full ? rss.rssMb < 400 : undefined,
+    margin: full
+      ? `${signed(rss.rssMb - 400, 0)} MB`
+      : `n/a at ${rss.keysCached.toLocaleString("en-US")} keys`,
+    details: {
+      ...rss,
+      keyward: `${rss.rssMb.toFixed(0)} MB RSS (heap ${rss.heapUsedMb.toFixed(0)} MB)`,
+      bytesPerKey: Math.round(((rss.rssMb - rss.rssBeforeMb) * 2 ** 20) / rss.keysCached),
+    },
+  };
+}
+
+async function main(): Promise<BenchReport> {
+  const machine = machineInfo([SERVER_CPU, LOAD_CPU]);
+  progress(`${machine.cpuModel}, ${machine.nproc} CPUs, node ${machine.node}; temp dir ${tempDir}`);
+  const database = `sqlite:${join(tempDir, "keyward.db")}`;
+  const secretsFile = join(tempDir, "secrets.txt");
+  progress(`seeding ${config.keys.toLocaleString("en-US")} keys`);
+  const seeded = await seedDatabase({ database, keys: config.keys, secretsFile });
+  progress(`seeded in ${seeded.seconds.toFixed(1)} s`);
+  const lines = readFileSync(secretsFile, "utf8").split("\n", config.keys);
+  const context: BenchContext = {
+    config,
+    tempDir,
+    database,
+    secretsFile,
+    secrets: { first: lines[0] as string, last: lines[config.keys - 1] as string },
+    adminSecret: seeded.adminSecret,
+    progress,
+  };
+  const scenarios: ScenarioResult[] = [];
+  scenarios.push(await rssScenario(context));
+  scenarios.push(...(await authorizeScenarios(context)));
+  scenarios.push(await checkScenario(context));
+  scenarios.push(await notCachedScenario(context, config.keys));
+  scenarios.push(await bogusScenario(context));
+  scenarios.push(await issueKeyScenario(context));
+  scenarios.sort((a, b) => a.id.localeCompare(b.id));
+  const notes = [...generatorNotes(scenarios), ...disturbanceNotes(scenarios)];
+  const profiles: Record<string, Profile> = {};
+  if (values.profile) {
+    progress("profiling Keyward under the loads of scenarios 1, 3 and 5 (--cpu-prof)");
+    const authorize = h2Load(context, authorizeCachedRequest(context), 100_000);
+    profiles.authorizeCached = await profileKeyward(context, "authorize", authorize);
+    // A fresh process has cached nothing: every key of the slice is a store lookup.
+    const notCached = ["--keys", secretsFile, "--from", "1", "--count", "60000", "--seconds", "10"];
+    profiles.authorizeNotCached = await profileKeyward(context, "not-cached", (keyward) =>
+      measureLoadgen(keyward, [...notCached, "--expect", "ALLOWED"]),
+    );
+    const issue = h2Load(context, issueKeyRequest(context), 5_000);
+    profiles.issueKey = await profileKeyward(context, "issue-key", issue);
+  }
+  return {
+    machine,
+    config,
+    command: `npm run bench${values.quick ? " -- --quick" : ""}`,
+    durationSeconds: (performance.now() - started) / 1000,
+    scenarios,
+    notes,
+    ...(values.profile && { profiles }),
+  };
+}
+
+/** How close bench/loadgen.ts came to h2load on the same echo server: its own ceiling. */
+function generatorNotes(scenarios: readonly ScenarioResult[]): string[] {
+  const s1 = scenarios.find((s) => s.id === "1")?.echo;
+  const s3 = scenarios.find((s) => s.id === "3")?.echo;
+  if (s1 === undefined || s3 === undefined) return [];
+  return [
+    `bench/loadgen.ts reached ${Math.round(s3.callsPerSecond)} calls/s on the echo server (h2load: ${Math.round(s1.callsPerSecond)}, ` +
+      `${((s3.callsPerSecond / s1.callsPerSecond) * 100).toFixed(0)} %) at ${Math.round(s3.generatorCpuPercent ?? 0)} % of its CPU: ` +
+      "where it is near 100 %, the echo side of scenarios 3 and 4 is limited by the generator and their ratios read high.",
+  ];
+}
+
+/** Runs during which other processes took a noticeable share of the server's CPU. */
+function disturbanceNotes(scenarios: readonly ScenarioResult[]): string[] {
+  const disturbed: string[] = [];
+  for (const scenario of scenarios) {
+    for (const side of ["keyward", "echo"] as const) {
+      scenario.runs?.[side].forEach((run, round) => {
+        if (run.otherLoadPercent >= 10)
+          disturbed.push(`${scenario.id} ${side} round ${round + 1} (${Math.round(run.otherLoadPercent)} %)`);
+      });
+    }
+  }
+  if (disturbed.length === 0) return [];
+  return [
+    `other processes took ≥ 10 % of the server CPU during: ${disturbed.join(", ")}; ` +
+      "those rounds measured a shared CPU, re-run on a quiet machine before trusting them.",
+  ];
+}
+
+try {
+  const report = await main();
+  const output = values.quick ? "bench/results/quick.json" : "bench/results/latest.json";
+  writeReport(output, report);
+  process.stdout.write(`${table(report)}\n\n`);
+  for (const note of report.notes) process.stdout.write(`note: ${note}\n`);
+  for (const [name, { top, byArea }] of Object.entries(report.profiles ?? {})) {
+    const areas = Object.entries(byArea).map(([where, percent]) => `${where} ${percent} %`);
+    process.stdout.write(`\nprofile ${name}, self time by area: ${areas.join(", ")}\ntop functions:\n`);
+    for (const t of top)
+      process.stdout.write(`  ${t.percent.toFixed(1).padStart(5)} %  ${t.function}  ${t.location}\n`);
+  }
+  process.stdout.write(`\n${JSON.stringify(report)}\n`);
+  progress(`done in ${report.durationSeconds.toFixed(0)} s; results in ${output}`);
+} finally {
+  if (!values["keep-temp"]) rmSync(tempDir, { recursive: true, force: true });
+}

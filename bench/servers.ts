@@ -1,0 +1,73 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { freePort, type PinnedServer, startPinned } from "./processes.js";
+
+/** Both servers are pinned to this CPU, the load generators to LOAD_CPU. */
+export const SERVER_CPU = 0;
+export const LOAD_CPU = 1;
+
+/** The command `npm start` runs, read from package.json so that the bench runs exactly that. */
+function startCommand(): string[] {
+  const pkg = JSON.parse(readFileSync("package.json", "utf8")) as { scripts: { start: string } };
+  const [command, ...args] = pkg.scripts.start.split(" ");
+  return [command === "node" ? process.execPath : (command as string), ...args];
+}
+
+/**
+ * Starts Keyward as `npm start` does, on 127.0.0.1 with the Connect listener off, one
+ * worker (KEYWARD_WORKERS; ignored by versions without it) and its log in the temp dir.
+ * `nodeOptions` go before the entry point (e.g. --cpu-prof).
+ */
+export async function startKeyward(options: {
+  readonly tempDir: string;
+  readonly database: string;
+  readonly name: string;
+  readonly nodeOptions?: readonly string[];
+}): Promise<PinnedServer> {
+  const port = await freePort();
+  const [node, ...args] = startCommand();
+  return startPinned({
+    name: `keyward (${options.name})`,
+    cpu: SERVER_CPU,
+    command: [node as string, ...(options.nodeOptions ?? []), ...args],
+    env: {
+      KEYWARD_LISTEN: `127.0.0.1:${port}`,
+      KEYWARD_HTTP_LISTEN: "off",
+      KEYWARD_DATABASE: options.database,
+      KEYWARD_WORKERS: "1",
+    },
+    port,
+    logFile: join(options.tempDir, `keyward-${options.name}.log`),
+  });
+}
+
+/** Starts bench/echo-server.ts answering each path with the given message bytes. */
+export async function startEcho(options: {
+  readonly tempDir: string;
+  readonly name: string;
+  readonly answers: Readonly<Record<string, Uint8Array>>;
+}): Promise<PinnedServer> {
+  const port = await freePort();
+  const answersFile = join(options.tempDir, `echo-${options.name}.json`);
+  const encoded = Object.fromEntries(
+    Object.entries(options.answers).map(([path, bytes]) => [path, Buffer.from(bytes).toString("base64")]),
+  );
+  writeFileSync(answersFile, JSON.stringify(encoded));
+  return startPinned({
+    name: `echo (${options.name})`,
+    cpu: SERVER_CPU,
+    command: [
+      process.execPath,
+      "--import",
+      "tsx",
+      "bench/echo-server.ts",
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--responses",
+      answersFile,
+    ],
+    env: {},
+    port,
+    logFile: join(options.tempDir, `echo-${options.name}.log`),
+  });
+}
