@@ -42,12 +42,18 @@ export function classesError(classes: readonly string[]): string | undefined {
   return undefined;
 }
 
-// owner_id travels to upstreams as a header value (x-keyward-owner-id): no CR, LF, NUL or other controls.
-const CONTROL = /[\u0000-\u001f\u007f]/;
-
 export function ownerIdError(ownerId: string): string | undefined {
   if (ownerId.length > LIMITS.ownerId) return `owner_id is longer than ${LIMITS.ownerId} characters`;
-  return CONTROL.test(ownerId) ? "owner_id must not contain control characters" : undefined;
+  return hasControlCharacter(ownerId) ? "owner_id must not contain control characters" : undefined;
+}
+
+// owner_id travels to upstreams as a header value (x-keyward-owner-id): no CR, LF, NUL or other controls.
+function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return true;
+  }
+  return false;
 }
 
 export function metadataError(metadata: Readonly<Record<string, string>>): string | undefined {
