@@ -1,6 +1,6 @@
 import { authorize } from "./authorize.js";
 import type { KeyResolver } from "./key-store.js";
-import { type Failure, fail, type Outcome, ok } from "./outcome.js";
+import { fail, type Outcome, ok, type Refusal } from "./outcome.js";
 import { describeReason, httpStatusOf } from "./reason.js";
 import { grantsScope } from "./scope.js";
 import { SYSTEM_WORKSPACE } from "./workspace.js";
@@ -53,24 +53,20 @@ export async function authenticateAdmin(
 }
 
 /** Refuses access to another workspace than the admin's own, unless the admin is global. */
-export function checkWorkspace(admin: Admin, workspace: string): Failure | undefined {
+export function checkWorkspace(admin: Admin, workspace: string): Refusal | undefined {
   if (admin.global || admin.workspace === workspace) return undefined;
-  return {
-    code: "permission_denied",
-    message: `the admin key may only manage workspace "${admin.workspace}"`,
-  };
+  return fail("permission_denied", `the admin key may only manage workspace "${admin.workspace}"`);
 }
 
 /** Refuses a call that only a global admin may make. */
-export function requireGlobal(admin: Admin): Failure | undefined {
+export function requireGlobal(admin: Admin): Refusal | undefined {
   if (admin.global) return undefined;
-  return { code: "permission_denied", message: `this call needs a global admin key (${SUPERADMIN_SCOPE})` };
+  return fail("permission_denied", `this call needs a global admin key (${SUPERADMIN_SCOPE})`);
 }
 
 /** The workspace a listing is about: the admin's own when none is named; a global admin must name one. */
 export function listingWorkspace(admin: Admin, requested: string): Outcome<string> {
   const workspace = requested === "" && !admin.global ? admin.workspace : requested;
   if (workspace === "") return fail("invalid_argument", "workspace is required for a global admin");
-  const denied = checkWorkspace(admin, workspace);
-  return denied === undefined ? ok(workspace) : { ok: false, error: denied };
+  return checkWorkspace(admin, workspace) ?? ok(workspace);
 }

@@ -110,7 +110,7 @@ export async function issueKey(
 ): Promise<Outcome<IssuedKey>> {
   const workspaceId = input.workspace === "" ? DEFAULT_WORKSPACE : input.workspace;
   const denied = checkWorkspace(admin, workspaceId);
-  if (denied !== undefined) return { ok: false, error: denied };
+  if (denied !== undefined) return denied;
   return store.transaction(async (tx) => {
     const workspace = await tx.findWorkspace(workspaceId);
     if (workspace === undefined)
@@ -121,7 +121,7 @@ export async function issueKey(
     });
     if (!prepared.ok) return prepared;
     const limited = await checkKeyLimit(tx, workspace, now, 1);
-    if (limited !== undefined) return { ok: false, error: limited };
+    if (limited !== undefined) return limited;
     const key = prepared.value.key;
     await tx.insertKey(key);
     await tx.recordEvent(

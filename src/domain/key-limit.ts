@@ -1,5 +1,5 @@
 import type { StoreReader } from "./key-store.js";
-import type { Failure } from "./outcome.js";
+import { fail, type Refusal } from "./outcome.js";
 import type { Workspace } from "./workspace.js";
 
 /**
@@ -11,12 +11,12 @@ export async function checkKeyLimit(
   workspace: Workspace,
   now: number,
   adding: number,
-): Promise<Failure | undefined> {
+): Promise<Refusal | undefined> {
   if (workspace.maxKeys <= 0) return undefined;
   const active = await tx.countActiveKeys(workspace.workspaceId, now);
   if (active + adding <= workspace.maxKeys) return undefined;
-  return {
-    code: "resource_exhausted",
-    message: `account key limit reached: workspace "${workspace.workspaceId}" allows ${workspace.maxKeys} active keys`,
-  };
+  return fail(
+    "resource_exhausted",
+    `account key limit reached: workspace "${workspace.workspaceId}" allows ${workspace.maxKeys} active keys`,
+  );
 }

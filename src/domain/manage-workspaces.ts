@@ -41,7 +41,7 @@ export async function createWorkspace(
   now: number,
 ): Promise<Outcome<WorkspaceView>> {
   const denied = requireGlobal(admin);
-  if (denied !== undefined) return { ok: false, error: denied };
+  if (denied !== undefined) return denied;
   const error = workspaceError(workspaceId) ?? settingsError(settings);
   if (error !== undefined) return fail("invalid_argument", error);
   return store.transaction(async (tx) => {
@@ -65,7 +65,7 @@ export async function getWorkspace(
   now: number,
 ): Promise<Outcome<WorkspaceView>> {
   const denied = checkWorkspace(admin, workspaceId);
-  if (denied !== undefined) return { ok: false, error: denied };
+  if (denied !== undefined) return denied;
   return view(store, workspaceId, now);
 }
 
@@ -77,7 +77,7 @@ export async function listWorkspaces(
   now: number,
 ): Promise<Outcome<{ workspaces: WorkspaceView[]; nextPageToken: string; totalSize: number }>> {
   const denied = requireGlobal(admin);
-  if (denied !== undefined) return { ok: false, error: denied };
+  if (denied !== undefined) return denied;
   const request = pageRequest(requestedSize, pageToken, ["workspaces"]);
   if (!request.ok) return request;
   const { workspaces, total } = await store.listWorkspaces(request.value.cursor?.id, request.value.size + 1);
@@ -103,7 +103,7 @@ export async function updateWorkspace(
   now: number,
 ): Promise<Outcome<WorkspaceView>> {
   const denied = requireGlobal(admin);
-  if (denied !== undefined) return { ok: false, error: denied };
+  if (denied !== undefined) return denied;
   const error = settingsError(settings);
   if (error !== undefined) return fail("invalid_argument", error);
   return change(store, caller, workspaceId, now, (workspace) => {
@@ -123,7 +123,7 @@ export async function suspendWorkspace(
   now: number,
 ): Promise<Outcome<WorkspaceView>> {
   const denied = requireGlobal(admin);
-  if (denied !== undefined) return { ok: false, error: denied };
+  if (denied !== undefined) return denied;
   if (reason.length > REASON_MAX)
     return fail("invalid_argument", `reason is longer than ${REASON_MAX} characters`);
   if (workspaceId === SYSTEM_WORKSPACE) {
@@ -148,7 +148,7 @@ export async function resumeWorkspace(
   now: number,
 ): Promise<Outcome<WorkspaceView>> {
   const denied = requireGlobal(admin);
-  if (denied !== undefined) return { ok: false, error: denied };
+  if (denied !== undefined) return denied;
   return change(store, caller, workspaceId, now, (workspace) =>
     workspace.status === "active"
       ? undefined

@@ -8,8 +8,7 @@ export async function managedKey(reader: StoreReader, admin: Admin, keyId: strin
   if (keyId === "") return fail("invalid_argument", "key_id is required");
   const key = await reader.findKeyById(keyId);
   if (key === undefined) return fail("not_found", `key "${keyId.slice(0, 64)}" not found`);
-  const denied = checkWorkspace(admin, key.workspace);
-  return denied === undefined ? ok(key) : { ok: false, error: denied };
+  return checkWorkspace(admin, key.workspace) ?? ok(key);
 }
 
 /** Refuses changes to a revoked key: revocation is final. */

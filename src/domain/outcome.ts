@@ -24,15 +24,16 @@ export interface Failure {
   readonly message: string;
 }
 
+/** A failed Outcome: assignable to every Outcome<T>, so a check's refusal is returned as it is. */
+export type Refusal = { readonly ok: false; readonly error: Failure };
+
 /** The result of a call that can fail in an expected way. */
-export type Outcome<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: Failure };
+export type Outcome<T> = { readonly ok: true; readonly value: T } | Refusal;
 
 export function ok<T>(value: T): Outcome<T> {
   return { ok: true, value };
 }
 
-export function fail<T = never>(code: FailureCode, message: string): Outcome<T> {
+export function fail(code: FailureCode, message: string): Refusal {
   return { ok: false, error: { code, message } };
 }

@@ -48,7 +48,7 @@ export async function rotateKey(
     const workspace = await tx.findWorkspace(old.workspace);
     if (workspace === undefined) return fail("not_found", `workspace "${old.workspace}" not found`);
     const limited = await checkKeyLimit(tx, workspace, now, 1);
-    if (limited !== undefined) return { ok: false, error: limited };
+    if (limited !== undefined) return limited;
 
     const prepared = prepareKey(
       {

@@ -137,22 +137,22 @@ describe("checkWorkspace", () => {
 
   it("refuses another workspace, naming the admin's own", () => {
     const denied = checkWorkspace(admin, "other");
-    expect(denied?.code).toBe("permission_denied");
-    expect(denied?.message).toContain('"acme"');
+    expect(denied?.error.code).toBe("permission_denied");
+    expect(denied?.error.message).toContain('"acme"');
   });
 
   it("refuses an admin authenticated in another workspace", async () => {
     const outcome = await adminFor({ workspace: "other", scopes: [ADMIN_SCOPE] });
     if (!outcome.ok) throw new Error(outcome.error.message);
-    expect(checkWorkspace(outcome.value, "acme")?.code).toBe("permission_denied");
+    expect(checkWorkspace(outcome.value, "acme")?.error.code).toBe("permission_denied");
   });
 
   it("refuses a tenant's `*` admin in any workspace but its own", async () => {
     const outcome = await adminFor({ workspace: "acme", scopes: ["*"] });
     if (!outcome.ok) throw new Error(outcome.error.message);
     expect(checkWorkspace(outcome.value, "acme")).toBeUndefined();
-    expect(checkWorkspace(outcome.value, "other")?.code).toBe("permission_denied");
-    expect(checkWorkspace(outcome.value, SYSTEM_WORKSPACE)?.code).toBe("permission_denied");
+    expect(checkWorkspace(outcome.value, "other")?.error.code).toBe("permission_denied");
+    expect(checkWorkspace(outcome.value, SYSTEM_WORKSPACE)?.error.code).toBe("permission_denied");
   });
 
   it("lets a global admin manage any workspace", () => {
@@ -170,8 +170,8 @@ describe("requireGlobal", () => {
   it("refuses a workspace admin, naming the superadmin scope", () => {
     for (const workspace of ["acme", SYSTEM_WORKSPACE]) {
       const denied = requireGlobal({ keyId: "key_admin", workspace, global: false });
-      expect(denied?.code).toBe("permission_denied");
-      expect(denied?.message).toContain(SUPERADMIN_SCOPE);
+      expect(denied?.error.code).toBe("permission_denied");
+      expect(denied?.error.message).toContain(SUPERADMIN_SCOPE);
     }
   });
 });
