@@ -1,12 +1,14 @@
 import { parseArgs } from "node:util";
 import { createKeyCache } from "../src/cache/key-cache.js";
 import { systemClock } from "../src/domain/clock.js";
+import { digestOfHash } from "../src/domain/key-hash.js";
 import { openDatabase } from "../src/store/database.js";
 import { createKeyStore } from "../src/store/key-store.js";
 
 // Scenario 7: the memory of Keyward's verified-key cache holding every seeded key. Builds the
 // cache exactly as src/keyward.ts does (createKeyCache with the store's findKeyByHash as load),
-// resolves every key hash in the database once, then reports RSS and heap after a full GC.
+// resolves every key hash in the database once, then reports RSS and heap after full GCs and again
+// after 20 s idle (the number judged: see RssResult.rssMb).
 //
 //   node --expose-gc --import tsx bench/rss.ts --database sqlite:<path> [--max-keys 1000000]
 //
@@ -19,13 +21,23 @@ export interface RssResult {
   /** Before the cache was filled: the process itself (Node, tsx, Kysely, SQLite). */
   readonly rssBeforeMb: number;
   readonly heapUsedBeforeMb: number;
-  /** After every key was resolved once and a full GC: what the target is about. */
+  /** Right after every key was resolved once and full GCs: the fill's empty pages still held. */
+  readonly rssAfterFillMb: number;
+  /**
+   * What the target is about: the same process idle for SETTLE_SECONDS more, after V8's memory
+   * reducer (which starts about 8 s after allocation stops) gave back the pages the fill left empty.
+   */
   readonly rssMb: number;
   readonly heapUsedMb: number;
+  /** What V8 reserved for the heap, and memory outside it (ArrayBuffers such as the LRU's index arrays). */
+  readonly heapTotalMb: number;
+  readonly externalMb: number;
   readonly fillSeconds: number;
 }
 
 const BATCH = 10_000;
+const SETTLE_SECONDS = 20;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const MB = 1024 * 1024;
 
 async function main(): Promise<void> {
@@ -63,23 +75,37 @@ async function main(): Promise<void> {
       .execute();
     if (rows.length === 0) break;
     for (const { key_hash } of rows) {
-      if ((await cache.resolve(key_hash)) === null) throw new Error("a stored key did not resolve");
+      if ((await cache.resolve(digestOfHash(key_hash))) === null)
+        throw new Error("a stored key did not resolve");
       resolved++;
     }
     after = (rows[rows.length - 1] as { key_hash: string }).key_hash;
   }
   const fillSeconds = (performance.now() - started) / 1000;
   await db.destroy();
-  gc();
-  gc();
-  const memory = process.memoryUsage();
+  // Settle as an idle server would: full GCs with pauses between them, so V8 can also give back
+  // the pages the fill's garbage left empty (it unmaps them on a background thread).
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await sleep(500);
+  }
+  const afterFill = process.memoryUsage();
+  // Idle, as a server between bursts: sample each second and keep the last reading.
+  let memory = afterFill;
+  for (let second = 0; second < SETTLE_SECONDS; second++) {
+    await sleep(1000);
+    memory = process.memoryUsage();
+  }
   const result: RssResult = {
     keysResolved: resolved,
     keysCached: cache.size.keys,
     rssBeforeMb: before.rss / MB,
     heapUsedBeforeMb: before.heapUsed / MB,
+    rssAfterFillMb: afterFill.rss / MB,
     rssMb: memory.rss / MB,
     heapUsedMb: memory.heapUsed / MB,
+    heapTotalMb: memory.heapTotal / MB,
+    externalMb: memory.external / MB,
     fillSeconds,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -1,13 +1,12 @@
 import { LRUCache } from "lru-cache";
 import type { Clock } from "../domain/clock.js";
-import type { ResolvedKey, VerifiedKey } from "../domain/key.js";
-import { verifiedKey } from "../domain/key.js";
-import { sameHash } from "../domain/key-hash.js";
+import type { VerifiedKey } from "../domain/key.js";
+import { digestOfHash, hashOfDigest } from "../domain/key-hash.js";
 import type { KeyResolver } from "../domain/key-store.js";
 
 export interface KeyCacheOptions {
   /** Reads a key by hash from the store; called on a miss, once per hash at a time. */
-  readonly load: (keyHash: string) => Promise<ResolvedKey | undefined>;
+  readonly load: (keyHash: string) => Promise<VerifiedKey | undefined>;
   /** Most verified keys held. */
   readonly maxKeys: number;
   /** Backstop for staleness when another process changed a key; local changes evict at once. */
@@ -19,9 +18,12 @@ export interface KeyCacheOptions {
   readonly clock: Clock;
 }
 
-/** A KeyResolver that remembers verified keys and absent hashes, with explicit eviction. */
+/**
+ * A KeyResolver that remembers verified keys and absent hashes, with explicit eviction. Indexed by
+ * digest (see digestKey); loads and evictions speak the store's hex hash.
+ */
 export interface KeyCache extends KeyResolver {
-  /** Forgets everything about a hash, including a load in flight; call after any change to its key. */
+  /** Forgets everything about a stored hash, including a load in flight; call after any change to its key. */
   evict(keyHash: string): void;
   clear(): void;
   readonly size: { readonly keys: number; readonly missing: number };
@@ -46,39 +48,40 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
   // or a revoke racing with a miss could leave the pre-revoke record cached.
   let epoch = 0;
 
-  function load(keyHash: string): Promise<VerifiedKey | null> {
+  function load(digest: string): Promise<VerifiedKey | null> {
     const startEpoch = epoch;
-    const pending = options.load(keyHash).then(
+    const pending = options.load(hashOfDigest(digest)).then(
       (key) => {
-        if (loading.get(keyHash) === pending) loading.delete(keyHash);
-        const found = key !== undefined && sameHash(key.key.keyHash, keyHash) ? verifiedKey(key) : null;
+        if (loading.get(digest) === pending) loading.delete(digest);
+        const found = key ?? null;
         if (epoch === startEpoch) {
-          if (found === null) missing.set(keyHash, true);
-          else known.set(keyHash, found);
+          if (found === null) missing.set(digest, true);
+          else known.set(digest, found);
         }
         return found;
       },
       (error: unknown) => {
-        if (loading.get(keyHash) === pending) loading.delete(keyHash);
+        if (loading.get(digest) === pending) loading.delete(digest);
         throw error;
       },
     );
-    loading.set(keyHash, pending);
+    loading.set(digest, pending);
     return pending;
   }
 
   return {
-    resolve(keyHash) {
-      const hit = known.get(keyHash);
+    resolve(digest) {
+      const hit = known.get(digest);
       if (hit !== undefined) return hit;
-      if (missing.get(keyHash) !== undefined) return null;
-      return loading.get(keyHash) ?? load(keyHash);
+      if (missing.get(digest) !== undefined) return null;
+      return loading.get(digest) ?? load(digest);
     },
     evict(keyHash) {
+      const digest = digestOfHash(keyHash);
       epoch++;
-      known.delete(keyHash);
-      missing.delete(keyHash);
-      loading.delete(keyHash);
+      known.delete(digest);
+      missing.delete(digest);
+      loading.delete(digest);
     },
     clear() {
       epoch++;

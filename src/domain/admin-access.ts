@@ -44,11 +44,12 @@ export async function authenticateAdmin(
       ? fail("unauthenticated", `management calls need authorization: Bearer <admin key>: ${why}`)
       : fail("permission_denied", why);
   }
-  const { keyId, workspace } = found.key;
-  if (workspace === SYSTEM_WORKSPACE && grantsScope(found.scopes, SUPERADMIN_SCOPE)) {
+  const { keyId, terms } = found;
+  const workspace = terms.workspace;
+  if (workspace === SYSTEM_WORKSPACE && grantsScope(terms.scopes, SUPERADMIN_SCOPE)) {
     return ok({ keyId, workspace, global: true });
   }
-  if (grantsScope(found.scopes, ADMIN_SCOPE)) return ok({ keyId, workspace, global: false });
+  if (grantsScope(terms.scopes, ADMIN_SCOPE)) return ok({ keyId, workspace, global: false });
   return fail("permission_denied", `the key does not hold scope ${ADMIN_SCOPE}`);
 }
 

@@ -1,6 +1,6 @@
 import type { VerifiedKey } from "./key.js";
 import { parseKey } from "./key-format.js";
-import { hashKey } from "./key-hash.js";
+import { digestKey } from "./key-hash.js";
 import type { KeyResolver } from "./key-store.js";
 import type { Reason } from "./reason.js";
 import { missingScopes } from "./scope.js";
@@ -42,24 +42,24 @@ export function authorize(
   const credential = input.credential;
   if (credential === undefined || credential === "") return MISSING;
   if (parseKey(credential) === undefined) return INVALID;
-  const found = resolver.resolve(hashKey(credential));
+  const found = resolver.resolve(digestKey(credential));
   if (found instanceof Promise) return found.then((key) => decide(input, key, now));
   return decide(input, found, now);
 }
 
 function decide(input: AuthorizeInput, found: VerifiedKey | null, now: number): Decision {
   if (found === null) return NOT_FOUND;
-  const key = found.key;
-  if (input.workspace !== "" && input.workspace !== key.workspace) return NOT_FOUND;
-  if (key.status === "revoked") return { reason: "key_revoked", key: found, missingScopes: NONE };
-  if (key.expireTime !== null && key.expireTime <= now) {
+  const terms = found.terms;
+  if (input.workspace !== "" && input.workspace !== terms.workspace) return NOT_FOUND;
+  if (terms.status === "revoked") return { reason: "key_revoked", key: found, missingScopes: NONE };
+  if (terms.expireTime !== null && terms.expireTime <= now) {
     return { reason: "key_expired", key: found, missingScopes: NONE };
   }
-  if (found.workspaceSuspended) return { reason: "workspace_suspended", key: found, missingScopes: NONE };
-  if (key.status === "suspended") return { reason: "key_suspended", key: found, missingScopes: NONE };
-  const missing = missingScopes(found.scopes, input.requiredScopes);
+  if (terms.workspaceSuspended) return { reason: "workspace_suspended", key: found, missingScopes: NONE };
+  if (terms.status === "suspended") return { reason: "key_suspended", key: found, missingScopes: NONE };
+  const missing = missingScopes(terms.scopes, input.requiredScopes);
   if (missing.length > 0) return { reason: "insufficient_scope", key: found, missingScopes: missing };
-  if (input.className !== "" && found.classes !== undefined && !found.classes.has(input.className)) {
+  if (input.className !== "" && terms.classes !== undefined && !terms.classes.has(input.className)) {
     return { reason: "class_not_allowed", key: found, missingScopes: NONE };
   }
   return { reason: "allowed", key: found, missingScopes: NONE };

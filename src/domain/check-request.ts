@@ -150,6 +150,8 @@ function credentialInQuery(path: string): boolean {
 }
 
 function safeDecode(text: string): string {
+  // Most query strings have nothing to decode: skip the regex and the decoder for them.
+  if (!text.includes("%") && !text.includes("+")) return text;
   try {
     return decodeURIComponent(text.replace(/\+/g, " "));
   } catch {

@@ -8,7 +8,7 @@ export function decisionMessage(decision: Decision): string {
     case "insufficient_scope":
       return `${base}: missing ${decision.missingScopes.join(", ")}`;
     case "key_expired": {
-      const expireTime = decision.key?.key.expireTime;
+      const expireTime = decision.key?.terms.expireTime;
       return expireTime == null ? base : `${base} (expired at ${new Date(expireTime).toISOString()})`;
     }
     default:

@@ -1,5 +1,5 @@
 import type { AuditAction, AuditEvent } from "./audit.js";
-import type { ApiKey, KeyStatus, ResolvedKey, VerifiedKey } from "./key.js";
+import type { ApiKey, KeyStatus, VerifiedKey } from "./key.js";
 import type { Environment } from "./key-format.js";
 import type { Outcome } from "./outcome.js";
 import type { Workspace } from "./workspace.js";
@@ -63,8 +63,8 @@ export interface StoreTransaction extends StoreReader {
  * failure; expected failures travel as Outcome values.
  */
 export interface KeyStore extends StoreReader {
-  /** The hot-path lookup: a key by hash, with its workspace's state. */
-  findKeyByHash(keyHash: string): Promise<ResolvedKey | undefined>;
+  /** The hot-path lookup: what decisions need of a key, by hash, with its workspace's state. */
+  findKeyByHash(keyHash: string): Promise<VerifiedKey | undefined>;
   /**
    * Runs work in one transaction. It commits when work resolves with a
    * successful Outcome, and rolls back when it fails or throws.
@@ -78,5 +78,6 @@ export interface KeyStore extends StoreReader {
  * does not wait on a promise it does not need.
  */
 export interface KeyResolver {
-  resolve(keyHash: string): VerifiedKey | null | Promise<VerifiedKey | null>;
+  /** `digest` is the key's digestKey(), not its stored hex hash. */
+  resolve(digest: string): VerifiedKey | null | Promise<VerifiedKey | null>;
 }

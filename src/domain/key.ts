@@ -38,20 +38,50 @@ export interface ResolvedKey {
   readonly workspaceSuspended: boolean;
 }
 
-/** A key found by its hash, with what every decision needs precompiled. */
-export interface VerifiedKey {
-  readonly key: ApiKey;
+/**
+ * What decisions and answers need of a key besides its id: its grants and its state. Many keys share
+ * the same terms (issued with the same settings, never expiring), so caches may share one object among
+ * them; that is what keeps a million cached keys small (bench scenario 7). Never changed: a change to a
+ * key makes new terms.
+ */
+export interface KeyTerms {
+  readonly workspace: string;
+  readonly environment: Environment;
+  readonly status: KeyStatus;
+  readonly expireTime: number | null;
+  readonly ownerId: string;
+  readonly metadata: Readonly<Record<string, string>>;
   readonly scopes: ScopeSet;
   /** undefined when the key may be used for any class. */
   readonly classes: ReadonlySet<string> | undefined;
   readonly workspaceSuspended: boolean;
 }
 
-export function verifiedKey({ key, workspaceSuspended }: ResolvedKey): VerifiedKey {
+/** A key found by its hash: only what every decision and answer needs, precompiled. */
+export interface VerifiedKey {
+  readonly keyId: string;
+  readonly terms: KeyTerms;
+}
+
+/** The terms of a key record (unshared: see the store's hot lookup for shared ones). */
+export function keyTerms(key: ApiKey, workspaceSuspended: boolean): KeyTerms {
   return {
-    key,
-    workspaceSuspended,
+    workspace: key.workspace,
+    environment: key.environment,
+    status: key.status,
+    expireTime: key.expireTime,
+    ownerId: key.ownerId,
+    metadata: key.metadata,
     scopes: compileScopes(key.scopes),
-    classes: key.classes.length > 0 ? new Set(key.classes) : undefined,
+    classes: compileClasses(key.classes),
+    workspaceSuspended,
   };
+}
+
+export function verifiedKey({ key, workspaceSuspended }: ResolvedKey): VerifiedKey {
+  return { keyId: key.keyId, terms: keyTerms(key, workspaceSuspended) };
+}
+
+export function compileClasses(classes: readonly string[]): ReadonlySet<string> | undefined {
+  return classes.length > 0 ? new Set(classes) : undefined;
 }

@@ -38,6 +38,8 @@ export function scopesError(scopes: readonly string[]): string | undefined {
 
 /** Granted scopes compiled once (when a key is cached) for cheap matching on every request. */
 export interface ScopeSet {
+  /** The scopes as granted, in their order: what answers list. */
+  readonly granted: readonly string[];
   readonly all: boolean;
   readonly exact: ReadonlySet<string>;
   /** `models:*` is kept as `models:`; a required scope starting with it is granted. */
@@ -49,7 +51,7 @@ export function compileScopes(granted: readonly string[]): ScopeSet {
   for (const scope of granted) {
     if (scope.endsWith(":*")) prefixes.push(scope.slice(0, -1));
   }
-  return { all: granted.includes("*"), exact: new Set(granted), prefixes };
+  return { granted, all: granted.includes("*"), exact: new Set(granted), prefixes };
 }
 
 /** Whether a granted set covers one required scope. */

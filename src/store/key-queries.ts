@@ -1,37 +1,10 @@
 import type { Kysely } from "kysely";
-import type { ApiKey, ResolvedKey } from "../domain/key.js";
+import type { ApiKey } from "../domain/key.js";
 import type { KeyQuery } from "../domain/key-store.js";
 import { keyFromRow, rowFromKey } from "./rows.js";
 import type { Database } from "./schema.js";
 
 // Each query takes the handle first, so the caller decides whether it runs in a transaction.
-
-/** The hot-path read: the key and its workspace's status in one query. */
-export function resolvedKeyQuery(db: Kysely<Database>, keyHash: string) {
-  return db
-    .selectFrom("api_keys")
-    .leftJoin("workspaces", "workspaces.workspace_id", "api_keys.workspace")
-    .selectAll("api_keys")
-    .select("workspaces.status as workspace_status")
-    .where("api_keys.key_hash", "=", keyHash);
-}
-
-export type ResolvedKeyRow = NonNullable<
-  Awaited<ReturnType<ReturnType<typeof resolvedKeyQuery>["executeTakeFirst"]>>
->;
-
-export function resolvedKeyFromRow(row: ResolvedKeyRow): ResolvedKey {
-  const { workspace_status, ...key } = row;
-  return { key: keyFromRow(key), workspaceSuspended: workspace_status === "suspended" };
-}
-
-export async function findResolvedKey(
-  db: Kysely<Database>,
-  keyHash: string,
-): Promise<ResolvedKey | undefined> {
-  const row = await resolvedKeyQuery(db, keyHash).executeTakeFirst();
-  return row && resolvedKeyFromRow(row);
-}
 
 export async function findKeyById(db: Kysely<Database>, keyId: string): Promise<ApiKey | undefined> {
   const row = await db.selectFrom("api_keys").selectAll().where("key_id", "=", keyId).executeTakeFirst();

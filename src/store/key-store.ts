@@ -2,18 +2,8 @@ import type { Kysely } from "kysely";
 import type { KeyStore, StoreReader, StoreTransaction } from "../domain/key-store.js";
 import type { Outcome } from "../domain/outcome.js";
 import { insertEvent, listEvents } from "./audit-queries.js";
-import { type PreparedRead, prepareRead } from "./database.js";
-import {
-  countActiveKeys,
-  findKeyById,
-  findResolvedKey,
-  insertKey,
-  listKeys,
-  type ResolvedKeyRow,
-  resolvedKeyFromRow,
-  resolvedKeyQuery,
-  updateKey,
-} from "./key-queries.js";
+import { createHotLookup } from "./hot-lookup.js";
+import { countActiveKeys, findKeyById, insertKey, listKeys, updateKey } from "./key-queries.js";
 import type { Database } from "./schema.js";
 import { StoreError } from "./store-error.js";
 import { findWorkspace, insertWorkspace, listWorkspaces, updateWorkspace } from "./workspace-queries.js";
@@ -22,24 +12,9 @@ import { findWorkspace, insertWorkspace, listWorkspaces, updateWorkspace } from 
 export function createKeyStore(db: Kysely<Database>): KeyStore {
   return {
     ...reader(db),
-    findKeyByHash: hotLookup(db),
+    findKeyByHash: createHotLookup(db),
     transaction: (work) => transaction(db, work),
   };
-}
-
-/**
- * findKeyByHash on a prepared statement when the engine offers one (see
- * prepareRead), through Kysely otherwise. Prepared on first use: after migrations.
- */
-function hotLookup(db: Kysely<Database>): KeyStore["findKeyByHash"] {
-  let prepared: PreparedRead | undefined | null = null;
-  return (keyHash) =>
-    guard("find key by hash", async () => {
-      if (prepared === null) prepared = prepareRead(db, resolvedKeyQuery(db, "").compile().sql);
-      if (prepared === undefined) return findResolvedKey(db, keyHash);
-      const row = prepared([keyHash]) as ResolvedKeyRow | undefined;
-      return row && resolvedKeyFromRow(row);
-    });
 }
 
 function reader(db: Kysely<Database>): StoreReader {

@@ -1,3 +1,4 @@
+import { LRUCache } from "lru-cache";
 import { authorize, type Decision } from "../domain/authorize.js";
 import type { Clock } from "../domain/clock.js";
 import { credentialFromHeaders } from "../domain/credential.js";
@@ -7,7 +8,7 @@ import { scopesError } from "../domain/scope.js";
 import { type AuthorizeResponse, AuthorizeService } from "../gen/keyward/v1/authorize_service_pb.js";
 import { decisionToProto } from "./convert.js";
 import { invalidArgument } from "./errors.js";
-import { markReusable, type ServedService, served } from "./handler.js";
+import { HOT_ANSWERS, markReusable, type ServedService, served } from "./handler.js";
 
 export interface AuthorizeServiceDeps {
   readonly resolver: KeyResolver;
@@ -16,9 +17,10 @@ export interface AuthorizeServiceDeps {
 
 /** keyward.v1.AuthorizeService: the hot path. No store write, no logging per call. */
 export function authorizeService({ resolver, clock }: AuthorizeServiceDeps): ServedService {
-  // An allowed answer depends on the key alone: build and encode it once per cached key.
-  // A VerifiedKey is replaced, never changed, when its key changes, so this cannot go stale.
-  const allowed = new WeakMap<VerifiedKey, AuthorizeResponse>();
+  // An allowed answer depends on the key alone: build and encode it once per key, for the most
+  // recently used keys (bounded memory). A VerifiedKey is replaced, never changed, when its key
+  // changes, so this cannot go stale.
+  const allowed = new LRUCache<VerifiedKey, AuthorizeResponse>({ max: HOT_ANSWERS });
   const respond = (decision: Decision): AuthorizeResponse => {
     const key = decision.key;
     if (decision.reason !== "allowed" || key === undefined) return decisionToProto(decision);
@@ -46,7 +48,9 @@ export function authorizeService({ resolver, clock }: AuthorizeServiceDeps): Ser
         resolver,
         clock.now(),
       );
-      return decision instanceof Promise ? decision.then(respond) : respond(decision);
+      // A key just loaded from the store may never come again (a flood of distinct keys): its
+      // answer is kept only from its second call on, once it answers from the cache.
+      return decision instanceof Promise ? decision.then(decisionToProto) : respond(decision);
     },
   });
 }

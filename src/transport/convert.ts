@@ -73,14 +73,14 @@ export function decisionToProto(decision: Decision): AuthorizeResponse {
     missingScopes: decision.missingScopes as string[],
   });
   if (found !== undefined) {
-    const key = found.key;
-    response.keyId = key.keyId;
-    response.workspace = key.workspace;
-    response.grantedScopes = key.scopes as string[];
-    response.ownerId = key.ownerId;
-    response.metadata = key.metadata as Record<string, string>;
-    response.environment = environmentToProto(key.environment);
-    if (key.expireTime !== null) response.expireTime = timestampFromMs(key.expireTime);
+    const terms = found.terms;
+    response.keyId = found.keyId;
+    response.workspace = terms.workspace;
+    response.grantedScopes = terms.scopes.granted as string[];
+    response.ownerId = terms.ownerId;
+    response.metadata = terms.metadata as Record<string, string>;
+    response.environment = environmentToProto(terms.environment);
+    if (terms.expireTime !== null) response.expireTime = timestampFromMs(terms.expireTime);
   }
   return response;
 }

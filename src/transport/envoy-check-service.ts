@@ -1,5 +1,6 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
+import { LRUCache } from "lru-cache";
 import {
   type CheckResult,
   type CheckSettings,
@@ -22,7 +23,7 @@ import {
   CheckResponseSchema,
 } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { invalidArgument } from "./errors.js";
-import { markReusable, type ServedService, served } from "./handler.js";
+import { HOT_ANSWERS, markReusable, type ServedService, served } from "./handler.js";
 
 export interface EnvoyCheckOptions extends CheckSettings {
   /** Prefix of the identity headers added for the upstream (`x-keyward-`); client headers with it are removed. */
@@ -71,8 +72,10 @@ export function envoyCheckService({ resolver, clock, options }: EnvoyCheckDeps):
         if (error instanceof RouteConfigError) throw invalidArgument(error.message);
         throw error;
       }
-      const respond = (checked: CheckResult) => checkResponse(checked, http, options);
-      return result instanceof Promise ? result.then(respond) : respond(result);
+      // As in Authorize: a key just loaded from the store gets its answer kept from its second call on.
+      if (result instanceof Promise)
+        return result.then((checked) => checkResponse(checked, http, options, false));
+      return checkResponse(result, http, options, true);
     },
   });
 }
@@ -108,20 +111,22 @@ function prefixedHeaders(http: AttributeContext_HttpRequest | undefined, prefix:
 /**
  * Allowed answers for a cached key depend only on the key and the credential
  * header when the client sent no prefixed headers (the usual case): kept per
- * VerifiedKey (replaced, never changed, when the key changes) and encoded once.
+ * VerifiedKey (replaced, never changed, when the key changes) and encoded once,
+ * for the most recently used keys only, so that memory stays bounded.
  */
-const okResponses = new WeakMap<VerifiedKey, Map<string, CheckResponse>>();
+const okResponses = new LRUCache<VerifiedKey, Map<string, CheckResponse>>({ max: HOT_ANSWERS });
 
 function checkResponse(
   checked: CheckResult,
   http: AttributeContext_HttpRequest | undefined,
   options: EnvoyCheckOptions,
+  keep: boolean,
 ): CheckResponse {
   const { decision } = checked;
   if (decision.reason !== "allowed") return deniedResponse(checked);
   const spoofed = prefixedHeaders(http, options.headerPrefix);
   const verified = decision.key;
-  if (verified === undefined || spoofed.length > 0) return okResponse(checked, spoofed, options);
+  if (!keep || verified === undefined || spoofed.length > 0) return okResponse(checked, spoofed, options);
   let byHeader = okResponses.get(verified);
   if (byHeader === undefined) {
     byHeader = new Map();
@@ -141,14 +146,14 @@ function okResponse(
   spoofed: readonly string[],
   options: EnvoyCheckOptions,
 ): CheckResponse {
-  const found = checked.decision.key?.key;
+  const found = checked.decision.key;
   const headers: HeaderValueOption[] = [];
   if (found !== undefined) {
     const identity: [string, string][] = [
       ["key-id", found.keyId],
-      ["workspace", found.workspace],
-      ["scopes", found.scopes.join(",")],
-      ["owner-id", found.ownerId],
+      ["workspace", found.terms.workspace],
+      ["scopes", found.terms.scopes.granted.join(",")],
+      ["owner-id", found.terms.ownerId],
     ];
     for (const [suffix, value] of identity) {
       if (value !== "") headers.push(overwrite(options.headerPrefix + suffix, value));
@@ -164,21 +169,24 @@ function okResponse(
     status: { code: GRPC_OK },
     httpResponse: { case: "okResponse", value: { headers, headersToRemove } },
   });
-  if (found !== undefined) response.dynamicMetadata = { key_id: found.keyId, workspace: found.workspace };
+  if (found !== undefined) {
+    response.dynamicMetadata = { key_id: found.keyId, workspace: found.terms.workspace };
+  }
   return response;
 }
 
 function deniedResponse({ decision, requirements }: CheckResult): CheckResponse {
   const status = httpStatusOf(decision.reason);
   const message = decisionMessage(decision);
-  const key = decision.key?.key;
+  const key = decision.key;
   const details: JsonObject = {};
   if (requirements.scopes.length > 0) details.required_scopes = [...requirements.scopes];
   if (key !== undefined) {
     details.key_id = key.keyId;
-    details.granted_scopes = [...key.scopes];
+    details.granted_scopes = [...key.terms.scopes.granted];
     if (decision.missingScopes.length > 0) details.missing_scopes = [...decision.missingScopes];
-    if (key.expireTime !== null) details.expire_time = new Date(key.expireTime).toISOString();
+    const expireTime = key.terms.expireTime;
+    if (expireTime !== null) details.expire_time = new Date(expireTime).toISOString();
   }
   const headers = [overwrite("content-type", "application/json")];
   if (status === 401)

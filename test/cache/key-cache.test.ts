@@ -5,7 +5,8 @@ import { createKeyCache, type KeyCache, type KeyCacheOptions } from "../../src/c
 import type { Admin } from "../../src/domain/admin-access.js";
 import { authorize } from "../../src/domain/authorize.js";
 import type { Clock } from "../../src/domain/clock.js";
-import type { ApiKey, ResolvedKey, VerifiedKey } from "../../src/domain/key.js";
+import { type ApiKey, type VerifiedKey, verifiedKey } from "../../src/domain/key.js";
+import { digestOfHash } from "../../src/domain/key-hash.js";
 import type { KeyStore } from "../../src/domain/key-store.js";
 import { resumeWorkspace, suspendWorkspace } from "../../src/domain/manage-workspaces.js";
 import { fail, ok } from "../../src/domain/outcome.js";
@@ -49,7 +50,7 @@ afterEach(async () => {
 /** The store's findKeyByHash, counting calls; `before` runs first and may hold or fail the call. */
 function countingLoad(before?: (keyHash: string) => Promise<void>) {
   const calls: string[] = [];
-  const load = async (keyHash: string): Promise<ResolvedKey | undefined> => {
+  const load = async (keyHash: string): Promise<VerifiedKey | undefined> => {
     calls.push(keyHash);
     await before?.(keyHash);
     return store.findKeyByHash(keyHash);
@@ -84,6 +85,11 @@ async function loaded(answer: VerifiedKey | null | Promise<VerifiedKey | null>):
   return answer;
 }
 
+/** What the cache holds for a stored key record. */
+function verified(key: ApiKey): VerifiedKey {
+  return verifiedKey({ key, workspaceSuspended: false });
+}
+
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve = () => {};
   const promise = new Promise<void>((r) => {
@@ -109,15 +115,15 @@ describe("createKeyCache", () => {
     const { calls, load } = countingLoad();
     const cache = newCache(load);
 
-    const first = await loaded(cache.resolve(key.keyHash));
-    expect(first?.key).toEqual(key);
-    expect(first?.workspaceSuspended).toBe(false);
-    expect(first?.classes).toEqual(new Set(["gpu"]));
+    const first = await loaded(cache.resolve(digestOfHash(key.keyHash)));
+    expect(first).toEqual(verified(key));
+    expect(first?.terms.workspaceSuspended).toBe(false);
+    expect(first?.terms.classes).toEqual(new Set(["gpu"]));
     expect(calls).toEqual([key.keyHash]);
 
-    const hit = synchronous(cache.resolve(key.keyHash));
+    const hit = synchronous(cache.resolve(digestOfHash(key.keyHash)));
     expect(hit).toBe(first);
-    synchronous(cache.resolve(key.keyHash));
+    synchronous(cache.resolve(digestOfHash(key.keyHash)));
     expect(calls).toHaveLength(1);
     expect(cache.size).toEqual({ keys: 1, missing: 0 });
   });
@@ -129,16 +135,16 @@ describe("createKeyCache", () => {
     const cache = newCache(load);
 
     const answers = [
-      cache.resolve(key.keyHash),
-      cache.resolve(key.keyHash),
-      cache.resolve(absent),
-      cache.resolve(absent),
+      cache.resolve(digestOfHash(key.keyHash)),
+      cache.resolve(digestOfHash(key.keyHash)),
+      cache.resolve(digestOfHash(absent)),
+      cache.resolve(digestOfHash(absent)),
     ];
     expect(answers[1]).toBe(answers[0]);
     expect(answers[3]).toBe(answers[2]);
     const [a, b, c, d] = await Promise.all(answers.map(loaded));
 
-    expect(a?.key).toEqual(key);
+    expect(a).toEqual(verified(key));
     expect(b).toBe(a);
     expect(c).toBeNull();
     expect(d).toBeNull();
@@ -150,18 +156,18 @@ describe("createKeyCache", () => {
     const { calls, load } = countingLoad();
     const cache = newCache(load);
 
-    expect(await loaded(cache.resolve(key.keyHash))).toBeNull();
+    expect(await loaded(cache.resolve(digestOfHash(key.keyHash)))).toBeNull();
     expect(cache.size).toEqual({ keys: 0, missing: 1 });
     // Stored behind the cache's back (not through cachedKeyStore): only the TTL can reveal it.
     await seed(store, { keys: [key] });
 
     t += MISSING_TTL_MS - 1;
-    expect(synchronous(cache.resolve(key.keyHash))).toBeNull();
+    expect(synchronous(cache.resolve(digestOfHash(key.keyHash)))).toBeNull();
     expect(calls).toHaveLength(1);
 
     t += 2;
-    const reloaded = await loaded(cache.resolve(key.keyHash));
-    expect(reloaded?.key).toEqual(key);
+    const reloaded = await loaded(cache.resolve(digestOfHash(key.keyHash)));
+    expect(reloaded).toEqual(verified(key));
     expect(calls).toHaveLength(2);
   });
 
@@ -169,16 +175,16 @@ describe("createKeyCache", () => {
     const key = await insert();
     const { calls, load } = countingLoad();
     const cache = newCache(load);
-    await loaded(cache.resolve(key.keyHash));
+    await loaded(cache.resolve(digestOfHash(key.keyHash)));
     // Revoked by another process: this cache hears of it only through the TTL.
     await revoke(store, key);
 
     t += TTL_MS - 1;
-    expect(synchronous(cache.resolve(key.keyHash))?.key.status).toBe("active");
+    expect(synchronous(cache.resolve(digestOfHash(key.keyHash)))?.terms.status).toBe("active");
 
     t += 2;
-    const reloaded = await loaded(cache.resolve(key.keyHash));
-    expect(reloaded?.key.status).toBe("revoked");
+    const reloaded = await loaded(cache.resolve(digestOfHash(key.keyHash)));
+    expect(reloaded?.terms.status).toBe("revoked");
     expect(calls).toHaveLength(2);
   });
 
@@ -187,16 +193,16 @@ describe("createKeyCache", () => {
     const absent = makeKey().key.keyHash;
     const { calls, load } = countingLoad();
     const cache = newCache(load);
-    await loaded(cache.resolve(key.keyHash));
-    await loaded(cache.resolve(absent));
+    await loaded(cache.resolve(digestOfHash(key.keyHash)));
+    await loaded(cache.resolve(digestOfHash(absent)));
     expect(cache.size).toEqual({ keys: 1, missing: 1 });
 
     cache.evict(key.keyHash);
     cache.evict(absent);
 
     expect(cache.size).toEqual({ keys: 0, missing: 0 });
-    expect((await loaded(cache.resolve(key.keyHash)))?.key).toEqual(key);
-    expect(await loaded(cache.resolve(absent))).toBeNull();
+    expect(await loaded(cache.resolve(digestOfHash(key.keyHash)))).toEqual(verified(key));
+    expect(await loaded(cache.resolve(digestOfHash(absent)))).toBeNull();
     expect(calls).toEqual([key.keyHash, absent, key.keyHash, absent]);
   });
 
@@ -206,19 +212,19 @@ describe("createKeyCache", () => {
     const { calls, load } = countingLoad(() => gate.promise);
     const cache = newCache(load);
 
-    const inFlight = cache.resolve(key.keyHash);
+    const inFlight = cache.resolve(digestOfHash(key.keyHash));
     cache.evict(key.keyHash);
     gate.resolve();
     // Its own caller still gets the answer; only the cache ignores it.
-    expect((await loaded(inFlight))?.key).toEqual(key);
+    expect(await loaded(inFlight)).toEqual(verified(key));
     expect(cache.size).toEqual({ keys: 0, missing: 0 });
 
-    const next = cache.resolve(key.keyHash);
+    const next = cache.resolve(digestOfHash(key.keyHash));
     expect(next).not.toBe(inFlight);
-    expect((await loaded(next))?.key).toEqual(key);
+    expect(await loaded(next)).toEqual(verified(key));
     expect(calls).toHaveLength(2);
     // A load that started after the evict does fill it.
-    expect(synchronous(cache.resolve(key.keyHash))?.key).toEqual(key);
+    expect(synchronous(cache.resolve(digestOfHash(key.keyHash)))).toEqual(verified(key));
   });
 
   it("does not keep a record read before a concurrent revoke", async () => {
@@ -233,13 +239,13 @@ describe("createKeyCache", () => {
     });
     const managed = cachedKeyStore(store, cache);
 
-    const racing = cache.resolve(key.keyHash);
+    const racing = cache.resolve(digestOfHash(key.keyHash));
     await read.promise; // the load holds the active record
     await revoke(managed, key);
     gate.resolve();
-    expect((await loaded(racing))?.key.status).toBe("active");
+    expect((await loaded(racing))?.terms.status).toBe("active");
 
-    expect((await loaded(cache.resolve(key.keyHash)))?.key.status).toBe("revoked");
+    expect((await loaded(cache.resolve(digestOfHash(key.keyHash))))?.terms.status).toBe("revoked");
   });
 
   it("holds at most maxKeys known keys and maxMissing absent hashes", async () => {
@@ -249,21 +255,22 @@ describe("createKeyCache", () => {
     for (let i = 0; i < 5; i++) keys.push(await insert());
 
     for (const key of keys) {
-      await loaded(cache.resolve(key.keyHash));
+      await loaded(cache.resolve(digestOfHash(key.keyHash)));
       expect(cache.size.keys).toBeLessThanOrEqual(3);
     }
     for (let i = 0; i < 4; i++) {
-      await loaded(cache.resolve(makeKey().key.keyHash));
+      await loaded(cache.resolve(digestOfHash(makeKey().key.keyHash)));
       expect(cache.size.missing).toBeLessThanOrEqual(2);
     }
     expect(cache.size).toEqual({ keys: 3, missing: 2 });
 
     // Least recently used went first: the newest three are hits, the oldest is loaded again.
-    for (const key of keys.slice(2)) expect(synchronous(cache.resolve(key.keyHash))?.key).toEqual(key);
+    for (const key of keys.slice(2))
+      expect(synchronous(cache.resolve(digestOfHash(key.keyHash)))).toEqual(verified(key));
     const [oldest] = keys;
     if (oldest === undefined) throw new Error("no keys");
     const before = calls.length;
-    await loaded(cache.resolve(oldest.keyHash));
+    await loaded(cache.resolve(digestOfHash(oldest.keyHash)));
     expect(calls.length).toBe(before + 1);
   });
 
@@ -276,13 +283,13 @@ describe("createKeyCache", () => {
     });
     const cache = newCache(load);
 
-    const first = cache.resolve(key.keyHash);
-    const second = cache.resolve(key.keyHash);
+    const first = cache.resolve(digestOfHash(key.keyHash));
+    const second = cache.resolve(digestOfHash(key.keyHash));
     await expect(loaded(first)).rejects.toBeInstanceOf(StoreError);
     await expect(loaded(second)).rejects.toBeInstanceOf(StoreError);
     expect(cache.size).toEqual({ keys: 0, missing: 0 });
 
-    expect((await loaded(cache.resolve(key.keyHash)))?.key).toEqual(key);
+    expect(await loaded(cache.resolve(digestOfHash(key.keyHash)))).toEqual(verified(key));
     expect(calls).toHaveLength(2);
   });
 });
@@ -293,8 +300,8 @@ describe("cachedKeyStore", () => {
     const { calls, load } = countingLoad();
     const cache = newCache(load);
     const managed = cachedKeyStore(store, cache);
-    expect(await loaded(cache.resolve(key.keyHash))).toBeNull();
-    expect(synchronous(cache.resolve(key.keyHash))).toBeNull();
+    expect(await loaded(cache.resolve(digestOfHash(key.keyHash)))).toBeNull();
+    expect(synchronous(cache.resolve(digestOfHash(key.keyHash)))).toBeNull();
 
     unwrap(
       await managed.transaction(async (tx) => {
@@ -303,7 +310,7 @@ describe("cachedKeyStore", () => {
       }),
     );
 
-    expect((await loaded(cache.resolve(key.keyHash)))?.key).toEqual(key);
+    expect(await loaded(cache.resolve(digestOfHash(key.keyHash)))).toEqual(verified(key));
     expect(calls).toHaveLength(2);
   });
 
@@ -312,14 +319,14 @@ describe("cachedKeyStore", () => {
     const { calls, load } = countingLoad();
     const cache = newCache(load);
     const managed = cachedKeyStore(store, cache);
-    await loaded(cache.resolve(key.keyHash));
-    expect(synchronous(cache.resolve(key.keyHash))?.key.status).toBe("active");
+    await loaded(cache.resolve(digestOfHash(key.keyHash)));
+    expect(synchronous(cache.resolve(digestOfHash(key.keyHash)))?.terms.status).toBe("active");
 
     const revoked = await revoke(managed, key);
 
     expect(revoked.status).toBe("revoked");
-    const reloaded = await loaded(cache.resolve(key.keyHash));
-    expect(reloaded?.key).toEqual(revoked);
+    const reloaded = await loaded(cache.resolve(digestOfHash(key.keyHash)));
+    expect(reloaded).toEqual(verified(revoked));
     expect(calls).toHaveLength(2);
   });
 
@@ -329,8 +336,8 @@ describe("cachedKeyStore", () => {
     const { calls, load } = countingLoad();
     const cache = newCache(load);
     const managed = cachedKeyStore(store, cache);
-    await loaded(cache.resolve(touched.keyHash));
-    await loaded(cache.resolve(bystander.keyHash));
+    await loaded(cache.resolve(digestOfHash(touched.keyHash)));
+    await loaded(cache.resolve(digestOfHash(bystander.keyHash)));
 
     const outcome = await managed.transaction(async (tx) => {
       await tx.updateKey({ ...touched, name: "never committed" });
@@ -338,8 +345,8 @@ describe("cachedKeyStore", () => {
     });
 
     expect(outcome.ok).toBe(false);
-    expect(synchronous(cache.resolve(bystander.keyHash))?.key).toEqual(bystander);
-    expect((await loaded(cache.resolve(touched.keyHash)))?.key).toEqual(touched);
+    expect(synchronous(cache.resolve(digestOfHash(bystander.keyHash)))).toEqual(verified(bystander));
+    expect(await loaded(cache.resolve(digestOfHash(touched.keyHash)))).toEqual(verified(touched));
     expect(calls).toEqual([touched.keyHash, bystander.keyHash, touched.keyHash]);
   });
 
@@ -352,9 +359,9 @@ describe("cachedKeyStore", () => {
     const { load } = countingLoad();
     const cache = newCache(load);
     const managed = cachedKeyStore(store, cache);
-    expect((await loaded(cache.resolve(key.keyHash)))?.workspaceSuspended).toBe(false);
-    await loaded(cache.resolve(unrelated.keyHash));
-    await loaded(cache.resolve(absent));
+    expect((await loaded(cache.resolve(digestOfHash(key.keyHash))))?.terms.workspaceSuspended).toBe(false);
+    await loaded(cache.resolve(digestOfHash(unrelated.keyHash)));
+    await loaded(cache.resolve(digestOfHash(absent)));
     expect(cache.size).toEqual({ keys: 2, missing: 1 });
 
     unwrap(
@@ -365,10 +372,12 @@ describe("cachedKeyStore", () => {
     );
 
     expect(cache.size).toEqual({ keys: 0, missing: 0 });
-    const reloaded = await loaded(cache.resolve(key.keyHash));
-    expect(reloaded?.workspaceSuspended).toBe(true);
-    expect(reloaded?.key).toEqual(key);
-    expect((await loaded(cache.resolve(unrelated.keyHash)))?.workspaceSuspended).toBe(false);
+    const reloaded = await loaded(cache.resolve(digestOfHash(key.keyHash)));
+    expect(reloaded?.terms.workspaceSuspended).toBe(true);
+    expect(reloaded?.keyId).toBe(key.keyId);
+    expect((await loaded(cache.resolve(digestOfHash(unrelated.keyHash))))?.terms.workspaceSuspended).toBe(
+      false,
+    );
   });
 
   it("denies a cached key as soon as SuspendWorkspace returns, and allows it once resumed", async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { type AuthorizeInput, authorize, type Decision } from "../../src/domain/authorize.js";
 import { decisionMessage } from "../../src/domain/decision-message.js";
 import { generateKey } from "../../src/domain/key-format.js";
-import { hashKey } from "../../src/domain/key-hash.js";
+import { digestKey, hashKey } from "../../src/domain/key-hash.js";
 import type { KeyResolver } from "../../src/domain/key-store.js";
 import { httpStatusOf, type Reason } from "../../src/domain/reason.js";
 import { type KeyCase, memoryResolver, NOW } from "./fixtures.js";
@@ -59,7 +59,7 @@ describe("authorize: each check", () => {
         return null;
       },
     });
-    expect(asked).toEqual([hashKey(secret)]);
+    expect(asked).toEqual([digestKey(secret)]);
   });
 
   it("is key_not_found, revealing no key, when the key belongs to another workspace", () => {
@@ -83,8 +83,8 @@ describe("authorize: each check", () => {
     const secret = resolver.add({ scopes: ["models:read"], workspaceSuspended: true });
     const decision = decide(request(secret, { requiredScopes: ["models:read"] }), resolver);
     expect(decision.reason).toBe("workspace_suspended");
-    expect(decision.key?.key.keyId).toBe("key_test");
-    expect(decision.key?.workspaceSuspended).toBe(true);
+    expect(decision.key?.keyId).toBe("key_test");
+    expect(decision.key?.terms.workspaceSuspended).toBe(true);
     expect(reasonFor({ workspaceSuspended: false })).toBe("allowed");
   });
 
@@ -108,7 +108,7 @@ describe("authorize: each check", () => {
     );
     expect(decision.reason).toBe("insufficient_scope");
     expect(decision.missingScopes).toEqual(["b:write", "a:write"]);
-    expect(decision.key?.key.keyId).toBe("key_test");
+    expect(decision.key?.keyId).toBe("key_test");
   });
 
   it("is class_not_allowed when the key's classes exclude the requested one", () => {
@@ -132,7 +132,7 @@ describe("authorize: each check", () => {
       resolver,
     );
     expect(decision.reason).toBe("allowed");
-    expect(decision.key?.key.workspace).toBe("acme");
+    expect(decision.key?.terms.workspace).toBe("acme");
     expect(decision.missingScopes).toEqual([]);
   });
 });

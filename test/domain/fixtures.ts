@@ -1,7 +1,7 @@
 import type { ApiKey, VerifiedKey } from "../../src/domain/key.js";
 import { verifiedKey } from "../../src/domain/key.js";
 import { generateKey } from "../../src/domain/key-format.js";
-import { hashKey } from "../../src/domain/key-hash.js";
+import { digestKey, hashKey } from "../../src/domain/key-hash.js";
 import type { KeyResolver } from "../../src/domain/key-store.js";
 
 /** The fixed "now" of domain tests: no test reads the wall clock. */
@@ -55,12 +55,13 @@ export function memoryResolver(options: { readonly async?: boolean } = {}): Memo
     add({ workspaceSuspended = false, ...overrides } = {}) {
       const secret = generateKey("kw", "live");
       const keyHash = hashKey(secret);
-      keys.set(keyHash, verifiedKey({ key: apiKey({ ...overrides, keyHash }), workspaceSuspended }));
+      const digest = digestKey(secret);
+      keys.set(digest, verifiedKey({ key: apiKey({ ...overrides, keyHash }), workspaceSuspended }));
       return secret;
     },
-    resolve(keyHash) {
+    resolve(digest) {
       calls++;
-      const found = keys.get(keyHash) ?? null;
+      const found = keys.get(digest) ?? null;
       return options.async ? Promise.resolve(found) : found;
     },
     get calls() {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Admin } from "../../src/domain/admin-access.js";
 import { type IssueKeyInput, issueKey } from "../../src/domain/issue-key.js";
+import { verifiedKey } from "../../src/domain/key.js";
 import { parseKey } from "../../src/domain/key-format.js";
 import { hashKey } from "../../src/domain/key-hash.js";
 import type { KeyStore } from "../../src/domain/key-store.js";
@@ -240,7 +241,7 @@ describe("issueKey", () => {
 
     expect(parseKey(secret)).toEqual({ prefix: "dflt", environment: "test" });
     expect(key.keyHash).toBe(hashKey(secret));
-    expect(await store.findKeyByHash(key.keyHash)).toEqual({ key, workspaceSuspended: false });
+    expect(await store.findKeyByHash(key.keyHash)).toEqual(verifiedKey({ key, workspaceSuspended: false }));
     expect(await eventsOf(store)).toEqual([
       expect.objectContaining({ action: "key.issued", targetId: key.keyId, workspace: "default" }),
     ]);

@@ -3,6 +3,7 @@ import { type Kysely, sql } from "kysely";
 import { describe, expect, it } from "vitest";
 import { auditEvent } from "../../src/domain/audit.js";
 import type { ApiKey } from "../../src/domain/key.js";
+import { verifiedKey } from "../../src/domain/key.js";
 import type { KeyStore } from "../../src/domain/key-store.js";
 import { fail, ok } from "../../src/domain/outcome.js";
 import { revokeKey } from "../../src/domain/revoke-key.js";
@@ -117,7 +118,9 @@ describe("migrations", () => {
     expect(await store.findKeyById(acmeOld.keyId)).toEqual(acmeOld);
     expect(await store.findKeyById(acmeNew.keyId)).toEqual(acmeNew);
     expect(await store.findKeyById(revoked.keyId)).toEqual({ ...revoked, updateTime: FIXTURE_NOW + 2000 });
-    expect(await store.findKeyByHash(acmeNew.keyHash)).toEqual({ key: acmeNew, workspaceSuspended: false });
+    expect(await store.findKeyByHash(acmeNew.keyHash)).toEqual(
+      verifiedKey({ key: acmeNew, workspaceSuspended: false }),
+    );
     expect(await eventsOf(store, "acme")).toEqual([]);
   });
 
@@ -142,7 +145,7 @@ describe("createKeyStore: records", () => {
 
     await seed(store, { keys: [key] });
 
-    expect(await store.findKeyByHash(key.keyHash)).toEqual({ key, workspaceSuspended: false });
+    expect(await store.findKeyByHash(key.keyHash)).toEqual(verifiedKey({ key, workspaceSuspended: false }));
     expect(await store.findKeyById(key.keyId)).toEqual(key);
   });
 
@@ -270,13 +273,19 @@ describe("createKeyStore: findKeyByHash and workspaces", () => {
       keys: [active, suspended, orphan],
     });
 
-    expect(await store.findKeyByHash(active.keyHash)).toEqual({ key: active, workspaceSuspended: false });
-    expect(await store.findKeyByHash(suspended.keyHash)).toEqual({
-      key: suspended,
-      workspaceSuspended: true,
-    });
+    expect(await store.findKeyByHash(active.keyHash)).toEqual(
+      verifiedKey({ key: active, workspaceSuspended: false }),
+    );
+    expect(await store.findKeyByHash(suspended.keyHash)).toEqual(
+      verifiedKey({
+        key: suspended,
+        workspaceSuspended: true,
+      }),
+    );
     // A key whose workspace has no row (none can be issued so) counts as in an active one.
-    expect(await store.findKeyByHash(orphan.keyHash)).toEqual({ key: orphan, workspaceSuspended: false });
+    expect(await store.findKeyByHash(orphan.keyHash)).toEqual(
+      verifiedKey({ key: orphan, workspaceSuspended: false }),
+    );
   });
 
   it("sees a workspace's suspension and resumption on its keys' next lookup", async () => {
@@ -288,9 +297,9 @@ describe("createKeyStore: findKeyByHash and workspaces", () => {
     const setStatus = (status: "active" | "suspended") =>
       store.transaction(async (tx) => ok(await tx.updateWorkspace({ ...acme, status })));
     unwrap(await setStatus("suspended"));
-    expect((await store.findKeyByHash(key.keyHash))?.workspaceSuspended).toBe(true);
+    expect((await store.findKeyByHash(key.keyHash))?.terms.workspaceSuspended).toBe(true);
     unwrap(await setStatus("active"));
-    expect((await store.findKeyByHash(key.keyHash))?.workspaceSuspended).toBe(false);
+    expect((await store.findKeyByHash(key.keyHash))?.terms.workspaceSuspended).toBe(false);
   });
 });
 
@@ -434,7 +443,9 @@ describe("revokeKey on the store", () => {
 
     const again = await revokeKey(store, TEST_ADMIN, TEST_CALLER, key.keyId, "rotated", FIXTURE_NOW + 2000);
     expect(again).toEqual(ok(revoked));
-    expect(await store.findKeyByHash(key.keyHash)).toEqual({ key: revoked, workspaceSuspended: false });
+    expect(await store.findKeyByHash(key.keyHash)).toEqual(
+      verifiedKey({ key: revoked, workspaceSuspended: false }),
+    );
     const events = await eventsOf(store);
     expect(events).toEqual([
       expect.objectContaining({
@@ -508,7 +519,9 @@ describe("createKeyStore: durability and outages", () => {
 
     const store = await newStore();
 
-    expect(await store.findKeyByHash(kept.keyHash)).toEqual({ key: kept, workspaceSuspended: false });
+    expect(await store.findKeyByHash(kept.keyHash)).toEqual(
+      verifiedKey({ key: kept, workspaceSuspended: false }),
+    );
     expect(await store.findKeyById(revoked.keyId)).toEqual(afterRevoke);
     expect(await store.findWorkspace("default")).toEqual(makeWorkspace("default"));
     expect(await eventsOf(store)).toHaveLength(1);

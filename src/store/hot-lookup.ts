@@ -1,0 +1,100 @@
+import type { Kysely } from "kysely";
+import { LRUCache } from "lru-cache";
+import { compileClasses, type KeyStatus, type KeyTerms, type VerifiedKey } from "../domain/key.js";
+import type { Environment } from "../domain/key-format.js";
+import { sameHash } from "../domain/key-hash.js";
+import { compileScopes, type ScopeSet } from "../domain/scope.js";
+import { type PreparedRead, prepareRead } from "./database.js";
+import type { Database } from "./schema.js";
+import { StoreError } from "./store-error.js";
+
+/** The hot-path read: only the columns a decision and its answer need, and the workspace's status. */
+function verifiedKeyQuery(db: Kysely<Database>, keyHash: string) {
+  return db
+    .selectFrom("api_keys")
+    .leftJoin("workspaces", "workspaces.workspace_id", "api_keys.workspace")
+    .select([
+      "api_keys.key_id",
+      "api_keys.key_hash",
+      "api_keys.workspace",
+      "api_keys.environment",
+      "api_keys.status",
+      "api_keys.expire_time",
+      "api_keys.owner_id",
+      "api_keys.metadata",
+      "api_keys.scopes",
+      "api_keys.classes",
+      "workspaces.status as workspace_status",
+    ])
+    .where("api_keys.key_hash", "=", keyHash);
+}
+
+type VerifiedKeyRow = NonNullable<
+  Awaited<ReturnType<ReturnType<typeof verifiedKeyQuery>["executeTakeFirst"]>>
+>;
+
+/** How many distinct terms and scope lists are remembered for sharing; a bound, so a store of all-different keys costs no more than unshared ones. */
+const SHARED = 10_000;
+const EMPTY_METADATA: Readonly<Record<string, string>> = Object.freeze({});
+
+/**
+ * KeyStore.findKeyByHash: a prepared statement on the query-only connection when the engine offers
+ * one (see prepareRead), Kysely otherwise. Keys with the same terms (most keys of a workspace) share
+ * one KeyTerms object, and keys with the same scopes one ScopeSet, recognised by the stored text, so
+ * a load usually parses no JSON and a million cached keys stay small (bench scenario 7).
+ */
+export function createHotLookup(db: Kysely<Database>): (keyHash: string) => Promise<VerifiedKey | undefined> {
+  const terms = new LRUCache<string, KeyTerms>({ max: SHARED });
+  const scopeSets = new LRUCache<string, ScopeSet>({ max: SHARED });
+  let prepared: PreparedRead | undefined | null = null;
+
+  function scopesOf(text: string): ScopeSet {
+    let set = scopeSets.get(text);
+    if (set === undefined) {
+      set = compileScopes(Object.freeze(JSON.parse(text) as string[]));
+      scopeSets.set(text, set);
+    }
+    return set;
+  }
+
+  function termsOf(row: VerifiedKeyRow): KeyTerms {
+    const suspended = row.workspace_status === "suspended";
+    const expireTime = row.expire_time === null ? null : Number(row.expire_time);
+    const id = `${row.workspace}\0${row.environment}\0${row.status}\0${expireTime}\0${suspended}\0${row.owner_id}\0${row.scopes}\0${row.classes}\0${row.metadata}`;
+    let found = terms.get(id);
+    if (found === undefined) {
+      found = {
+        workspace: row.workspace,
+        environment: row.environment as Environment,
+        status: row.status as KeyStatus,
+        expireTime,
+        ownerId: row.owner_id,
+        metadata:
+          row.metadata === "{}"
+            ? EMPTY_METADATA
+            : Object.freeze(JSON.parse(row.metadata) as Record<string, string>),
+        scopes: scopesOf(row.scopes),
+        classes: row.classes === "[]" ? undefined : compileClasses(JSON.parse(row.classes) as string[]),
+        workspaceSuspended: suspended,
+      };
+      terms.set(id, found);
+    }
+    return found;
+  }
+
+  return async (keyHash) => {
+    let row: VerifiedKeyRow | undefined;
+    try {
+      if (prepared === null) prepared = prepareRead(db, verifiedKeyQuery(db, "").compile().sql);
+      row =
+        prepared === undefined
+          ? await verifiedKeyQuery(db, keyHash).executeTakeFirst()
+          : (prepared([keyHash]) as VerifiedKeyRow | undefined);
+    } catch (cause) {
+      throw new StoreError("find key by hash", cause);
+    }
+    // The index matched the hash; compare again in constant time before trusting the row.
+    if (row === undefined || !sameHash(row.key_hash, keyHash)) return undefined;
+    return { keyId: row.key_id, terms: termsOf(row) };
+  };
+}

@@ -1,0 +1,76 @@
+import { describe, expect, it } from "vitest";
+import { verifiedKey } from "../../src/domain/key.js";
+import { digestKey, digestOfHash, hashKey, hashOfDigest } from "../../src/domain/key-hash.js";
+import type { KeyStore } from "../../src/domain/key-store.js";
+import { createKeyStore } from "../../src/store/key-store.js";
+import { perTestDatabase } from "../support/databases.js";
+import { FIXTURE_NOW, makeKey, makeWorkspace, seed } from "../support/fixtures.js";
+
+// The hot lookup shares terms among keys (bench scenario 7): sharing must never mix up two keys.
+const database = perTestDatabase();
+
+async function newStore(): Promise<KeyStore> {
+  return createKeyStore(await database.open());
+}
+
+describe("findKeyByHash: shared terms", () => {
+  it("gives keys issued with the same settings one terms object, and each its own id", async () => {
+    const store = await newStore();
+    const settings = { workspace: "acme", scopes: ["orders:read"], metadata: { team: "a" } };
+    const a = makeKey(settings).key;
+    const b = makeKey(settings).key;
+    await seed(store, { workspaces: [makeWorkspace("acme")], keys: [a, b] });
+
+    const foundA = await store.findKeyByHash(a.keyHash);
+    const foundB = await store.findKeyByHash(b.keyHash);
+    expect(foundA).toEqual(verifiedKey({ key: a, workspaceSuspended: false }));
+    expect(foundB).toEqual(verifiedKey({ key: b, workspaceSuspended: false }));
+    expect(foundA?.keyId).not.toBe(foundB?.keyId);
+    expect(foundA?.terms).toBe(foundB?.terms);
+  });
+
+  it("keeps terms apart when any field that decides differs", async () => {
+    const store = await newStore();
+    const base = makeKey({ workspace: "acme", scopes: ["orders:read"] }).key;
+    const variants = [
+      base,
+      makeKey({ workspace: "acme", scopes: ["orders:write"] }).key,
+      makeKey({ workspace: "acme", scopes: ["orders:read"], classes: ["gpu"] }).key,
+      makeKey({ workspace: "acme", scopes: ["orders:read"], expireTime: FIXTURE_NOW + 60_000 }).key,
+      makeKey({ workspace: "acme", scopes: ["orders:read"], status: "suspended" }).key,
+      makeKey({ workspace: "acme", scopes: ["orders:read"], ownerId: "ann" }).key,
+      makeKey({ workspace: "acme", scopes: ["orders:read"], metadata: { tier: "gold" } }).key,
+      makeKey({ workspace: "acme", scopes: ["orders:read"], environment: "test" }).key,
+      makeKey({ workspace: "beta", scopes: ["orders:read"] }).key,
+    ];
+    await seed(store, { workspaces: [makeWorkspace("acme"), makeWorkspace("beta")], keys: variants });
+
+    const terms = new Set();
+    for (const key of variants) {
+      const found = await store.findKeyByHash(key.keyHash);
+      expect(found).toEqual(verifiedKey({ key, workspaceSuspended: false }));
+      terms.add(found?.terms);
+    }
+    expect(terms.size).toBe(variants.length);
+  });
+
+  it("shares one scope set among keys whose other terms differ", async () => {
+    const store = await newStore();
+    const a = makeKey({ workspace: "acme", scopes: ["orders:*"], expireTime: FIXTURE_NOW + 1 }).key;
+    const b = makeKey({ workspace: "acme", scopes: ["orders:*"], expireTime: FIXTURE_NOW + 2 }).key;
+    await seed(store, { workspaces: [makeWorkspace("acme")], keys: [a, b] });
+    const [foundA, foundB] = [await store.findKeyByHash(a.keyHash), await store.findKeyByHash(b.keyHash)];
+    expect(foundA?.terms).not.toBe(foundB?.terms);
+    expect(foundA?.terms.scopes).toBe(foundB?.terms.scopes);
+  });
+});
+
+describe("digests", () => {
+  it("are the stored hash in 32 latin1 characters, both ways", () => {
+    const secret = "kw_live_example";
+    const digest = digestKey(secret);
+    expect(digest).toHaveLength(32);
+    expect(hashOfDigest(digest)).toBe(hashKey(secret));
+    expect(digestOfHash(hashKey(secret))).toBe(digest);
+  });
+});
