@@ -89,6 +89,8 @@ export interface ScenarioResult {
   readonly margin: string;
   readonly runs?: Record<Side, readonly RunResult[]>;
   readonly details?: Readonly<Record<string, unknown>>;
+  /** The table's cells for rows that compare something other than Keyward with the echo server. */
+  readonly cells?: Readonly<Partial<Record<"keyward" | "echo" | "cpu", string>>>;
 }
 
 /** A unary request as every tool sends it: the path, its gRPC frame (also in a file) and headers. */

@@ -24,7 +24,16 @@ import {
   signed,
 } from "./context.js";
 import { envoyCheckRequest } from "./envoy-request.js";
-import { alternate, type FrameSize, measureH2, type RunResult, type Side, summarize } from "./measure.js";
+import { latencyScenario } from "./latency-scenario.js";
+import {
+  alternate,
+  describe,
+  type FrameSize,
+  measureH2,
+  type RunResult,
+  type Side,
+  summarize,
+} from "./measure.js";
 import type { PinnedServer } from "./processes.js";
 import { REQUIRED_SCOPE } from "./seed.js";
 import { startEcho, startKeyward } from "./servers.js";
@@ -103,19 +112,6 @@ async function h2Rounds(
   return alternate(config.rounds, (side, round) => run(side, n[side], `round ${round + 1}`));
 }
 
-export function describe(id: string, side: Side, label: string, result: RunResult): string {
-  const problems = result.problems.length > 0 ? `  INVALID: ${result.problems.join("; ")}` : "";
-  const others =
-    result.otherLoadPercent >= 5
-      ? `  OTHER PROCESSES took ${Math.round(result.otherLoadPercent)} % of CPU 0`
-      : "";
-  return (
-    `scenario ${id} ${side.padEnd(7)} ${label.padEnd(8)} ${Math.round(result.callsPerSecond).toLocaleString("en-US").padStart(7)} calls/s` +
-    `  p50 ${(result.p50Us / 1000).toFixed(2)} ms  p99 ${(result.p99Us / 1000).toFixed(2)} ms` +
-    `  server CPU ${Math.round(result.cpuUsPerCall)} µs/call${problems}${others}`
-  );
-}
-
 const exact = (bytes: Buffer): FrameSize => ({ min: 5 + bytes.length, max: 5 + bytes.length });
 
 /**
@@ -143,75 +139,12 @@ export async function authorizeScenarios(context: BenchContext): Promise<Scenari
       runs,
       details: { responseFrameBytes: 5 + answer.length, requestFrameBytes: request.frame.length },
     };
-    const s6 = await latencyScenario(context, servers, request, frames, keyward.callsPerSecond / 2);
+    const rate = Math.round(keyward.callsPerSecond / 2);
+    const s6 = await latencyScenario(context, servers, request, answer, frames, rate);
     return [s1, s6];
   } finally {
     await stopPair(servers);
   }
-}
-
-async function latencyScenario(
-  context: BenchContext,
-  servers: Servers,
-  request: BenchRequest,
-  frames: Record<Side, FrameSize>,
-  rate: number,
-): Promise<ScenarioResult> {
-  const rpsPerClient = Math.max(1, Math.round(rate / CLIENTS));
-  const offered = rpsPerClient * CLIENTS;
-  const requests = Math.round(offered * context.config.latencySeconds);
-  const logFile = join(context.tempDir, "h2load-6.tsv");
-  const concurrencyOne: Record<Side, RunResult[]> = { keyward: [], echo: [] };
-  const runs = await alternate(context.config.rounds, async (side, round) => {
-    const server = servers[side];
-    const target = h2Request(server, request);
-    const options = {
-      requests,
-      clients: CLIENTS,
-      streams: STREAMS,
-      rpsPerClient,
-      logFile,
-      timeoutSeconds: 180,
-    };
-    const result = await measureH2(server, target, options, frames[side]);
-    context.progress(describe("6", side, `round ${round + 1}`, result));
-    // Also one call at a time (no queueing at all): the latency a single caller sees.
-    const single = {
-      requests: concurrencyOneRequests(context),
-      clients: 1,
-      streams: 1,
-      logFile,
-      timeoutSeconds: 180,
-    };
-    const alone = await measureH2(server, target, single, frames[side]);
-    context.progress(describe("6", side, "1 × 1", alone));
-    concurrencyOne[side].push(alone);
-    return result;
-  });
-  const keyward = summarize(runs.keyward);
-  const echo = summarize(runs.echo);
-  return {
-    id: "6",
-    name: `Authorize latency at ${offered.toLocaleString("en-US")} calls/s (half of scenario 1)`,
-    tool: `h2load -c ${CLIENTS} -m ${STREAMS} --rps ${rpsPerClient}`,
-    keyward,
-    echo,
-    target: "p99 < 1 ms",
-    met: keyward.valid ? keyward.p99Us < 1000 : undefined,
-    margin: `${signed((keyward.p99Us - 1000) / 1000)} ms`,
-    runs,
-    details: {
-      offeredCallsPerSecond: offered,
-      rpsPerClient,
-      clients: CLIENTS,
-      concurrencyOne: { keyward: summarize(concurrencyOne.keyward), echo: summarize(concurrencyOne.echo) },
-      concurrencyOneRuns: concurrencyOne,
-    },
-  };
-}
-
-function concurrencyOneRequests(context: BenchContext): number {
-  return Math.round(1500 * context.config.latencySeconds);
 }
 
 /** Scenario 1's request: Authorize with the first seeded key (cached after the first call). */

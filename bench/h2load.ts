@@ -1,4 +1,4 @@
-import { execFile, spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
 import { type Percentiles, percentiles } from "./percentiles.js";
 import { LOAD_CPU } from "./servers.js";
@@ -47,8 +47,8 @@ export interface H2loadOptions {
   readonly requests: number;
   readonly clients: number;
   readonly streams: number;
-  /** Open loop: requests per second per client (h2load --rps); undefined for as fast as it goes. */
-  readonly rpsPerClient?: number;
+  /** The CPUs h2load may use (`taskset -c`); LOAD_CPU unless told otherwise. */
+  readonly cpus?: string;
   readonly logFile: string;
   /** The run is killed (and fails) after this long. */
   readonly timeoutSeconds: number;
@@ -63,13 +63,22 @@ export interface H2loadResult {
   readonly dataBytes: number;
   /** Per-request latency from --log-file (third column), µs. */
   readonly latencyUs: Percentiles;
+  /** CPU time h2load itself used (user + system), s. */
+  readonly cpuSeconds: number;
 }
 
-/** Runs h2load pinned to LOAD_CPU, one thread, and reads its summary and log file. */
+// The shell's `times` prints the CPU time of its finished children (h2load) after h2load's own
+// output: the generator's CPU use, which matters where it shares CPUs with the server (scenario 1w).
+const WITH_TIMES = 'h2load "$@"; status=$?; times; exit $status';
+
+/** Runs h2load pinned (LOAD_CPU unless told otherwise), one thread, and reads its summary and log file. */
 export async function runH2load(request: H2Request, options: H2loadOptions): Promise<H2loadResult> {
   const args = [
     "-c",
-    String(LOAD_CPU),
+    options.cpus ?? String(LOAD_CPU),
+    "sh",
+    "-c",
+    WITH_TIMES,
     "h2load",
     "-t",
     "1",
@@ -79,7 +88,6 @@ export async function runH2load(request: H2Request, options: H2loadOptions): Pro
     String(options.streams),
     "-n",
     String(options.requests),
-    ...(options.rpsPerClient === undefined ? [] : ["--rps", String(options.rpsPerClient)]),
     `--log-file=${options.logFile}`,
     ...headerArgs(request),
     "-d",
@@ -87,16 +95,11 @@ export async function runH2load(request: H2Request, options: H2loadOptions): Pro
     request.url,
   ];
   rmSync(options.logFile, { force: true });
-  const stdout = await new Promise<string>((resolve, reject) =>
-    execFile(
-      "taskset",
-      args,
-      { timeout: options.timeoutSeconds * 1000, killSignal: "SIGKILL", maxBuffer: 1 << 22 },
-      (error, out, err) =>
-        error ? reject(new Error(`h2load failed: ${error.message}\n${out}${err}`)) : resolve(out),
-    ),
-  );
+  const stdout = await run("taskset", args, options.timeoutSeconds);
   const finished = match(stdout, /finished in ([\d.]+)(ms|s),/);
+  // `times`: the shell's user and system time, then its children's: "0m1.234000s 0m0.456000s".
+  const children = match(stdout, /(\d+)m([\d.]+)s (\d+)m([\d.]+)s\s*$/);
+  const minutes = (m: string | undefined, s: string | undefined) => Number(m) * 60 + Number(s);
   const seconds = Number(finished[1]) / (finished[2] === "ms" ? 1000 : 1);
   const latencies = readFileSync(options.logFile, "utf8")
     .split("\n")
@@ -111,7 +114,39 @@ export async function runH2load(request: H2Request, options: H2loadOptions): Pro
     succeeded: Number(match(stdout, /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded/)[1]),
     dataBytes: Number(match(stdout, /\((\d+)\) data/)[1]),
     latencyUs: percentiles(latencies),
+    cpuSeconds: minutes(children[1], children[2]) + minutes(children[3], children[4]),
   };
+}
+
+/**
+ * Runs a command in a process group of its own and resolves with its stdout; after timeoutSeconds
+ * the whole group is killed (the shell and h2load), and it fails.
+ */
+function run(command: string, args: readonly string[], timeoutSeconds: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      out += chunk;
+    });
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      err += chunk;
+    });
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-(child.pid as number), "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }, timeoutSeconds * 1000);
+    child.once("error", reject);
+    child.once("close", (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`h2load failed (${signal ?? `exit ${code}`}):\n${out}${err}`));
+    });
+  });
 }
 
 function match(text: string, pattern: RegExp): RegExpExecArray {

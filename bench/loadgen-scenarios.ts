@@ -13,8 +13,7 @@ import {
   ratioTarget,
   type ScenarioResult,
 } from "./context.js";
-import { describe } from "./h2load-scenarios.js";
-import { alternate, measureLoadgen, type RunResult, type Side, summarize } from "./measure.js";
+import { alternate, describe, measureLoadgen, type RunResult, type Side, summarize } from "./measure.js";
 import { type PinnedServer, readSyscalls } from "./processes.js";
 import { REQUIRED_SCOPE } from "./seed.js";
 import { startEcho, startKeyward } from "./servers.js";

@@ -12,6 +12,7 @@ import {
 } from "../src/gen/keyward/v1/authorize_service_pb.js";
 import { Reason } from "../src/gen/keyward/v1/key_pb.js";
 import { GRPC_HEADERS, grpcFrame, unframe } from "./grpc-frame.js";
+import { histogramPercentiles, newHistogram } from "./histogram.js";
 
 // A load generator for the scenarios h2load cannot do: a different key in every request.
 // Worker threads, each with a few HTTP/2 connections, pre-built request frames and many streams
@@ -77,14 +78,6 @@ export interface LoadgenResult {
   readonly latencyUs: { p50: number; p99: number; p999: number; max: number };
   /** CPU the generator used during the run, in % of one core: near 100 means it was the limit. */
   readonly generatorCpuPercent: number;
-}
-
-function newHistogram() {
-  return hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 60_000_000,
-    numberOfSignificantValueDigits: 3,
-  });
 }
 
 async function runWorker(input: WorkerInput): Promise<WorkerResult> {
@@ -303,12 +296,7 @@ async function main(): Promise<void> {
     firstProblem: results.find((r) => r.firstProblem !== undefined)?.firstProblem,
     seconds,
     callsPerSecond: sum((r) => r.calls) / seconds,
-    latencyUs: {
-      p50: histogram.getValueAtPercentile(50),
-      p99: histogram.getValueAtPercentile(99),
-      p999: histogram.getValueAtPercentile(99.9),
-      max: histogram.maxValue,
-    },
+    latencyUs: histogramPercentiles(histogram),
     generatorCpuPercent: ((cpu.user + cpu.system) / 1000 / (seconds * 1000)) * 100,
   };
   process.stdout.write(`${JSON.stringify(output)}\n`);

@@ -2,11 +2,13 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { openSync, readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 
-/** A server process pinned to one CPU, with its CPU time readable from /proc. */
+/** A server process pinned to a set of CPUs, with its CPU time readable from /proc. */
 export interface PinnedServer {
   readonly name: string;
   readonly pid: number;
   readonly address: string;
+  /** The CPUs it may run on, as `taskset -c` takes them (e.g. "0" or "0,1"). */
+  readonly cpus: string;
   /** utime + stime of the process and all its descendants, in clock ticks (see CLOCK_TICK_US). */
   cpuTicks(): number;
   /** SIGTERM, then SIGKILL after timeoutMs; resolves when it has exited. */
@@ -29,27 +31,33 @@ export function freePort(): Promise<number> {
 }
 
 /**
- * Starts `taskset -c <cpu> <command…>` (taskset execs the command, so the pid is the
- * server's), its output into logFile, and waits until 127.0.0.1:port accepts connections.
+ * Starts `taskset -c <cpus> <command…>` (taskset execs the command, so the pid is the
+ * server's), its output into logFile, and waits until 127.0.0.1:port accepts connections
+ * and, with `ready`, until the log says so.
  */
 export async function startPinned(options: {
   readonly name: string;
-  readonly cpu: number;
+  /** A CPU list as `taskset -c` takes it, e.g. "0" or "0,1". */
+  readonly cpus: string;
   readonly command: readonly string[];
   readonly env: Readonly<Record<string, string>>;
   readonly port: number;
   readonly logFile: string;
+  /** Also wait until this holds for the log (e.g. every cluster worker has said it is serving). */
+  readonly ready?: (log: string) => boolean;
   readonly timeoutMs?: number;
 }): Promise<PinnedServer> {
   const log = openSync(options.logFile, "a");
-  const child = spawn("taskset", ["-c", String(options.cpu), ...options.command], {
+  const child = spawn("taskset", ["-c", options.cpus, ...options.command], {
     env: { ...process.env, ...options.env },
     stdio: ["ignore", log, log],
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const address = `127.0.0.1:${options.port}`;
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
-  while (!(await accepts(options.port))) {
+  const ready = async () =>
+    (await accepts(options.port)) && (options.ready?.(readFileSync(options.logFile, "utf8")) ?? true);
+  while (!(await ready())) {
     if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
       child.kill("SIGKILL");
       const tail = readFileSync(options.logFile, "utf8").slice(-2000);
@@ -62,6 +70,7 @@ export async function startPinned(options: {
     name: options.name,
     pid,
     address,
+    cpus: options.cpus,
     cpuTicks: () => treeTicks(pid),
     stop: (timeoutMs = 15_000) => stopChild(child, exited, timeoutMs),
   };
@@ -91,11 +100,34 @@ export function treeTicks(root: number): number {
   return sumOverTree(root, (pid) => readStat(pid)?.ticks ?? 0);
 }
 
-/** Busy time of one CPU (user, nice, system, irq, softirq from /proc/stat), in clock ticks. */
-export function cpuBusyTicks(cpu: number): number {
-  const line = new RegExp(`^cpu${cpu} (.*)$`, "m").exec(readFileSync("/proc/stat", "utf8"))?.[1];
-  const [user, nice, system, , , irq, softirq] = (line ?? "").split(" ").map(Number);
-  return (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0);
+/** utime + stime of each child of a process (with its own descendants), by pid: a cluster's workers. */
+export function childTicks(parent: number): Map<number, number> {
+  const children = new Map<number, number>();
+  for (const [pid, stat] of processStats()) if (stat.ppid === parent) children.set(pid, treeTicks(pid));
+  return children;
+}
+
+/**
+ * Busy time of a set of CPUs ("0", "0,1", "0-1"), summed: user, nice, system, irq and softirq
+ * from /proc/stat, in clock ticks.
+ */
+export function cpuBusyTicks(cpus: string): number {
+  const stat = readFileSync("/proc/stat", "utf8");
+  let total = 0;
+  for (const cpu of cpuList(cpus)) {
+    const line = new RegExp(`^cpu${cpu} (.*)$`, "m").exec(stat)?.[1];
+    const [user, nice, system, , , irq, softirq] = (line ?? "").split(" ").map(Number);
+    total += (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0);
+  }
+  return total;
+}
+
+/** The CPUs of a list as `taskset -c` takes it: "0", "0,1", "0-1". */
+export function cpuList(cpus: string): number[] {
+  return cpus.split(",").flatMap((part) => {
+    const [from, to = from] = part.split("-").map(Number);
+    return Array.from({ length: (to as number) - (from as number) + 1 }, (_, i) => (from as number) + i);
+  });
 }
 
 /** Read system calls (`syscr` of /proc/PID/io: socket and file reads alike) of a process tree. */
@@ -106,13 +138,20 @@ export function readSyscalls(root: number): number {
   });
 }
 
-function sumOverTree(root: number, value: (pid: number) => number): number {
-  const parents = new Map<number, number>();
+/** Every process's /proc stat, by pid. */
+function processStats(): Map<number, { ppid: number; ticks: number }> {
+  const stats = new Map<number, { ppid: number; ticks: number }>();
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     const stat = readStat(Number(entry));
-    if (stat !== undefined) parents.set(Number(entry), stat.ppid);
+    if (stat !== undefined) stats.set(Number(entry), stat);
   }
+  return stats;
+}
+
+function sumOverTree(root: number, value: (pid: number) => number): number {
+  const parents = new Map<number, number>();
+  for (const [pid, stat] of processStats()) parents.set(pid, stat.ppid);
   let total = 0;
   const pending = [root];
   while (pending.length > 0) {

@@ -31,6 +31,7 @@ function latency(summary: Summary | undefined): string {
 }
 
 function cpu(result: ScenarioResult): string {
+  if (result.cells?.cpu !== undefined) return result.cells.cpu;
   if (result.keyward === undefined || result.echo === undefined) return "—";
   return `${Math.round(result.keyward.cpuUsPerCall)} / ${Math.round(result.echo.cpuUsPerCall)}`;
 }
@@ -63,8 +64,8 @@ export function table(report: BenchReport): string {
   ];
   const rows = report.scenarios.map((s) => [
     `${s.id}. ${s.name}`,
-    s.id === "7" ? String(s.details?.keyward ?? "—") : throughput(s.keyward, s.id),
-    throughput(s.echo, s.id),
+    s.cells?.keyward ?? throughput(s.keyward, s.id),
+    s.cells?.echo ?? throughput(s.echo, s.id),
     ratioCell(s),
     s.target,
     verdict(s.met),

@@ -20,6 +20,7 @@ import { type BenchReport, table, writeReport } from "./report.js";
 import type { RssResult } from "./rss.js";
 import { seedDatabase } from "./seed.js";
 import { LOAD_CPU, SERVER_CPU } from "./servers.js";
+import { workersScenario } from "./workers-scenario.js";
 
 // npm run bench [-- --quick] [-- --profile] [-- --keep-temp]
 // Keyward against an echo server on the same grpc-js stack, both pinned to CPU 0, the load
@@ -78,9 +79,9 @@ async function rssScenario(context: BenchContext): Promise<ScenarioResult> {
       : `n/a at ${rss.keysCached.toLocaleString("en-US")} keys`,
     details: {
       ...rss,
-      keyward: `${rss.rssMb.toFixed(0)} MB RSS (heap ${rss.heapUsedMb.toFixed(0)} MB)`,
       bytesPerKey: Math.round(((rss.rssMb - rss.rssBeforeMb) * 2 ** 20) / rss.keysCached),
     },
+    cells: { keyward: `${rss.rssMb.toFixed(0)} MB RSS (heap ${rss.heapUsedMb.toFixed(0)} MB)` },
   };
 }
 
@@ -105,12 +106,18 @@ async function main(): Promise<BenchReport> {
   const scenarios: ScenarioResult[] = [];
   scenarios.push(await rssScenario(context));
   scenarios.push(...(await authorizeScenarios(context)));
+  scenarios.push(await workersScenario(context));
   scenarios.push(await checkScenario(context));
   scenarios.push(await notCachedScenario(context, config.keys));
   scenarios.push(await bogusScenario(context));
   scenarios.push(await issueKeyScenario(context));
   scenarios.sort((a, b) => a.id.localeCompare(b.id));
-  const notes = [...generatorNotes(scenarios), ...disturbanceNotes(scenarios)];
+  const notes = [
+    ...generatorNotes(scenarios),
+    ...latencyNotes(scenarios),
+    ...workersNotes(scenarios),
+    ...disturbanceNotes(scenarios),
+  ];
   const profiles: Record<string, Profile> = {};
   if (values.profile) {
     progress("profiling Keyward under the loads of scenarios 1, 3 and 5 (--cpu-prof)");
@@ -147,12 +154,49 @@ function generatorNotes(scenarios: readonly ScenarioResult[]): string[] {
   ];
 }
 
+/** Scenario 6: how punctual the open-loop generator was, next to the p99 it measured. */
+function latencyNotes(scenarios: readonly ScenarioResult[]): string[] {
+  const s6 = scenarios.find((s) => s.id === "6");
+  const open = s6?.details?.openLoop as
+    | Record<
+        "keyward" | "echo",
+        { sendLateUs: { p99: number; max: number }; fromActualSendUs: { p99: number } }
+      >
+    | undefined;
+  if (s6 === undefined || open === undefined) return [];
+  const ms = (us: number) => (us / 1000).toFixed(2);
+  const side = (name: "keyward" | "echo") =>
+    `${name} sends late by p99 ${ms(open[name].sendLateUs.p99)} ms (max ${ms(open[name].sendLateUs.max)} ms), ` +
+    `p99 from the actual send ${ms(open[name].fromActualSendUs.p99)} ms`;
+  return [
+    `scenario 6 (open loop, latency from the intended send time): ${side("keyward")}; ${side("echo")}. ` +
+      "Sends late by more than 0.5 ms at p99, and by more than a tenth of the p99 from the actual send, make a run invalid.",
+  ];
+}
+
+/** Scenario 1w: what h2load took of the shared CPUs, and how the workers shared the work. */
+function workersNotes(scenarios: readonly ScenarioResult[]): string[] {
+  const details = scenarios.find((s) => s.id === "1w")?.details;
+  if (details === undefined) return [];
+  const h2load = details.h2loadCpuPercent as { workers1: number; workers2: number };
+  const shares = (details.workerSharesPercent as (readonly number[] | undefined)[])
+    .map((round) => round?.map((share) => `${Math.round(share)} %`).join("/"))
+    .join(", ");
+  return [
+    `scenario 1w: ${details.pinning}; h2load used ${h2load.workers1} % of a CPU against 1 worker and ` +
+      `${h2load.workers2} % against 2, CPU the workers could not have; the 2 workers' shares of their CPU time per round: ${shares}.`,
+  ];
+}
+
 /** Runs during which other processes took a noticeable share of the server's CPU. */
 function disturbanceNotes(scenarios: readonly ScenarioResult[]): string[] {
   const disturbed: string[] = [];
   for (const scenario of scenarios) {
-    for (const side of ["keyward", "echo"] as const) {
-      scenario.runs?.[side].forEach((run, round) => {
+    const runs = (scenario.runs ?? scenario.details?.runs) as
+      | Record<string, readonly { otherLoadPercent: number }[]>
+      | undefined;
+    for (const [side, list] of Object.entries(runs ?? {})) {
+      list.forEach((run, round) => {
         if (run.otherLoadPercent >= 10)
           disturbed.push(`${scenario.id} ${side} round ${round + 1} (${Math.round(run.otherLoadPercent)} %)`);
       });

@@ -5,6 +5,8 @@ import { freePort, type PinnedServer, startPinned } from "./processes.js";
 /** Both servers are pinned to this CPU, the load generators to LOAD_CPU. */
 export const SERVER_CPU = 0;
 export const LOAD_CPU = 1;
+/** Scenario 1w: server and h2load may all use both CPUs, with 1 worker and with 2 alike. */
+export const SHARED_CPUS = `${SERVER_CPU},${LOAD_CPU}`;
 
 /** The command `npm start` runs, read from package.json so that the bench runs exactly that. */
 function startCommand(): string[] {
@@ -15,29 +17,34 @@ function startCommand(): string[] {
 
 /**
  * Starts Keyward as `npm start` does, on 127.0.0.1 with the Connect listener off, one
- * worker (KEYWARD_WORKERS; ignored by versions without it) and its log in the temp dir.
- * `nodeOptions` go before the entry point (e.g. --cpu-prof).
+ * worker unless told otherwise (KEYWARD_WORKERS), pinned to SERVER_CPU unless told otherwise,
+ * and its log in the temp dir. `nodeOptions` go before the entry point (e.g. --cpu-prof).
  */
 export async function startKeyward(options: {
   readonly tempDir: string;
   readonly database: string;
   readonly name: string;
   readonly nodeOptions?: readonly string[];
+  readonly workers?: number;
+  readonly cpus?: string;
 }): Promise<PinnedServer> {
   const port = await freePort();
   const [node, ...args] = startCommand();
+  const workers = options.workers ?? 1;
   return startPinned({
     name: `keyward (${options.name})`,
-    cpu: SERVER_CPU,
+    cpus: options.cpus ?? String(SERVER_CPU),
     command: [node as string, ...(options.nodeOptions ?? []), ...args],
     env: {
       KEYWARD_LISTEN: `127.0.0.1:${port}`,
       KEYWARD_HTTP_LISTEN: "off",
       KEYWARD_DATABASE: options.database,
-      KEYWARD_WORKERS: "1",
+      KEYWARD_WORKERS: String(workers),
     },
     port,
     logFile: join(options.tempDir, `keyward-${options.name}.log`),
+    // The port accepts once the first worker listens: wait for every worker (one log line each).
+    ready: (log) => log.split('"msg":"keyward serving"').length - 1 >= workers,
   });
 }
 
@@ -55,7 +62,7 @@ export async function startEcho(options: {
   writeFileSync(answersFile, JSON.stringify(encoded));
   return startPinned({
     name: `echo (${options.name})`,
-    cpu: SERVER_CPU,
+    cpus: String(SERVER_CPU),
     command: [
       process.execPath,
       "--import",
