@@ -5,8 +5,8 @@ import { digestOfHash, hashOfDigest } from "../domain/key-hash.js";
 import type { KeyResolver } from "../domain/key-store.js";
 
 export interface KeyCacheOptions {
-  /** Reads a key by hash from the store; called on a miss, once per hash at a time. */
-  readonly load: (keyHash: string) => Promise<VerifiedKey | undefined>;
+  /** Reads a key by hash from the store; called on a miss, once per hash at a time. May answer synchronously. */
+  readonly load: (keyHash: string) => VerifiedKey | undefined | Promise<VerifiedKey | undefined>;
   /** Most verified keys held. */
   readonly maxKeys: number;
   /** Backstop for staleness when another process changed a key; local changes evict at once. */
@@ -48,17 +48,22 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
   // or a revoke racing with a miss could leave the pre-revoke record cached.
   let epoch = 0;
 
-  function load(digest: string): Promise<VerifiedKey | null> {
+  function remember(digest: string, found: VerifiedKey | null): VerifiedKey | null {
+    if (found === null) missing.set(digest, true);
+    else known.set(digest, found);
+    return found;
+  }
+
+  function load(digest: string): VerifiedKey | null | Promise<VerifiedKey | null> {
+    const read = options.load(hashOfDigest(digest));
+    // A synchronous read (SQLite) saw the store as it is now: no eviction can have come between.
+    if (!(read instanceof Promise)) return remember(digest, read ?? null);
     const startEpoch = epoch;
-    const pending = options.load(hashOfDigest(digest)).then(
+    const pending = read.then(
       (key) => {
         if (loading.get(digest) === pending) loading.delete(digest);
         const found = key ?? null;
-        if (epoch === startEpoch) {
-          if (found === null) missing.set(digest, true);
-          else known.set(digest, found);
-        }
-        return found;
+        return epoch === startEpoch ? remember(digest, found) : found;
       },
       (error: unknown) => {
         if (loading.get(digest) === pending) loading.delete(digest);

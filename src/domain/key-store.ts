@@ -63,8 +63,11 @@ export interface StoreTransaction extends StoreReader {
  * failure; expected failures travel as Outcome values.
  */
 export interface KeyStore extends StoreReader {
-  /** The hot-path lookup: what decisions need of a key, by hash, with its workspace's state. */
-  findKeyByHash(keyHash: string): Promise<VerifiedKey | undefined>;
+  /**
+   * The hot-path lookup: what decisions need of a key, by hash, with its workspace's state.
+   * Synchronous where the engine reads synchronously (SQLite), so a miss costs no promise.
+   */
+  findKeyByHash(keyHash: string): VerifiedKey | undefined | Promise<VerifiedKey | undefined>;
   /**
    * Runs work in one transaction. It commits when work resolves with a
    * successful Outcome, and rolls back when it fails or throws.

@@ -3,6 +3,7 @@ import { LRUCache } from "lru-cache";
 import { compileClasses, type KeyStatus, type KeyTerms, type VerifiedKey } from "../domain/key.js";
 import type { Environment } from "../domain/key-format.js";
 import { sameHash } from "../domain/key-hash.js";
+import type { KeyStore } from "../domain/key-store.js";
 import { compileScopes, type ScopeSet } from "../domain/scope.js";
 import { type PreparedRead, prepareRead } from "./database.js";
 import type { Database } from "./schema.js";
@@ -38,12 +39,12 @@ const SHARED = 10_000;
 const EMPTY_METADATA: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
- * KeyStore.findKeyByHash: a prepared statement on the query-only connection when the engine offers
- * one (see prepareRead), Kysely otherwise. Keys with the same terms (most keys of a workspace) share
+ * KeyStore.findKeyByHash: a prepared statement on the query-only connection, run synchronously, when
+ * the engine offers one (see prepareRead), Kysely otherwise. Keys with the same terms (most keys of a workspace) share
  * one KeyTerms object, and keys with the same scopes one ScopeSet, recognised by the stored text, so
  * a load usually parses no JSON and a million cached keys stay small (bench scenario 7).
  */
-export function createHotLookup(db: Kysely<Database>): (keyHash: string) => Promise<VerifiedKey | undefined> {
+export function createHotLookup(db: Kysely<Database>): KeyStore["findKeyByHash"] {
   const terms = new LRUCache<string, KeyTerms>({ max: SHARED });
   const scopeSets = new LRUCache<string, ScopeSet>({ max: SHARED });
   let prepared: PreparedRead | undefined | null = null;
@@ -82,19 +83,29 @@ export function createHotLookup(db: Kysely<Database>): (keyHash: string) => Prom
     return found;
   }
 
-  return async (keyHash) => {
-    let row: VerifiedKeyRow | undefined;
-    try {
-      if (prepared === null) prepared = prepareRead(db, verifiedKeyQuery(db, "").compile().sql);
-      row =
-        prepared === undefined
-          ? await verifiedKeyQuery(db, keyHash).executeTakeFirst()
-          : (prepared([keyHash]) as VerifiedKeyRow | undefined);
-    } catch (cause) {
-      throw new StoreError("find key by hash", cause);
-    }
+  function verified(row: VerifiedKeyRow | undefined, keyHash: string): VerifiedKey | undefined {
     // The index matched the hash; compare again in constant time before trusting the row.
     if (row === undefined || !sameHash(row.key_hash, keyHash)) return undefined;
     return { keyId: row.key_id, terms: termsOf(row) };
+  }
+
+  async function viaKysely(keyHash: string): Promise<VerifiedKey | undefined> {
+    try {
+      return verified(await verifiedKeyQuery(db, keyHash).executeTakeFirst(), keyHash);
+    } catch (cause) {
+      throw new StoreError("find key by hash", cause);
+    }
+  }
+
+  return (keyHash) => {
+    let row: VerifiedKeyRow | undefined;
+    try {
+      if (prepared === null) prepared = prepareRead(db, verifiedKeyQuery(db, "").compile().sql);
+      if (prepared === undefined) return viaKysely(keyHash);
+      row = prepared([keyHash]) as VerifiedKeyRow | undefined;
+    } catch (cause) {
+      throw new StoreError("find key by hash", cause);
+    }
+    return verified(row, keyHash);
   };
 }

@@ -294,6 +294,31 @@ describe("createKeyCache", () => {
   });
 });
 
+describe("createKeyCache over the store's synchronous SQLite read", () => {
+  it("answers a miss synchronously, then from the cache, and forgets on evict", async () => {
+    const key = await insert();
+    const absent = makeKey().key.keyHash;
+    const cache = newCache(store.findKeyByHash);
+    expect(synchronous(cache.resolve(digestOfHash(key.keyHash)))).toEqual(verified(key));
+    expect(synchronous(cache.resolve(digestOfHash(absent)))).toBeNull();
+    expect(cache.size).toEqual({ keys: 1, missing: 1 });
+
+    const revoked = await revoke(store, key);
+    expect(synchronous(cache.resolve(digestOfHash(key.keyHash)))?.terms.status).toBe("active"); // cached
+    cache.evict(key.keyHash);
+    expect(synchronous(cache.resolve(digestOfHash(key.keyHash)))).toEqual(verified(revoked));
+  });
+
+  it("throws a StoreError at once when the read fails, and caches nothing", async () => {
+    const key = await insert();
+    const cache = newCache(store.findKeyByHash);
+    await db.destroy();
+    expect(() => cache.resolve(digestOfHash(key.keyHash))).toThrow(StoreError);
+    expect(cache.size).toEqual({ keys: 0, missing: 0 });
+    db = await openMigrated(temp.url); // for afterEach
+  });
+});
+
 describe("cachedKeyStore", () => {
   it("clears a remembered absence when the key is inserted", async () => {
     const { key } = makeKey();

@@ -557,7 +557,8 @@ describe("createKeyStore: durability and outages", () => {
     await db.destroy();
 
     const attempts: [string, () => Promise<unknown>][] = [
-      ["findKeyByHash", () => store.findKeyByHash(key.keyHash)],
+      // Synchronous on SQLite: it throws rather than rejects; async wraps both alike.
+      ["findKeyByHash", async () => store.findKeyByHash(key.keyHash)],
       ["findKeyById", () => store.findKeyById(key.keyId)],
       ["findWorkspace", () => store.findWorkspace("default")],
       ["countActiveKeys", () => store.countActiveKeys("default", FIXTURE_NOW)],
