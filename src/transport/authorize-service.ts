@@ -4,6 +4,7 @@ import type { Clock } from "../domain/clock.js";
 import { credentialFromHeaders } from "../domain/credential.js";
 import type { VerifiedKey } from "../domain/key.js";
 import type { KeyResolver } from "../domain/key-store.js";
+import type { Reason } from "../domain/reason.js";
 import { scopesError } from "../domain/scope.js";
 import { type AuthorizeResponse, AuthorizeService } from "../gen/keyward/v1/authorize_service_pb.js";
 import { decisionToProto } from "./convert.js";
@@ -15,20 +16,37 @@ export interface AuthorizeServiceDeps {
   readonly clock: Clock;
 }
 
+/** Marks a key whose allowed answer was given once: the next one is kept. */
+const SEEN = Symbol("seen");
+
 /** keyward.v1.AuthorizeService: the hot path. No store write, no logging per call. */
 export function authorizeService({ resolver, clock }: AuthorizeServiceDeps): ServedService {
-  // An allowed answer depends on the key alone: build and encode it once per key, for the most
-  // recently used keys (bounded memory). A VerifiedKey is replaced, never changed, when its key
-  // changes, so this cannot go stale.
-  const allowed = new LRUCache<VerifiedKey, AuthorizeResponse>({ max: HOT_ANSWERS });
+  // An allowed answer depends on the key alone: built and encoded once per key, for the most
+  // recently used keys (bounded memory), from a key's second call on (a key loaded for one call,
+  // as in a flood of distinct keys, is not worth it). A VerifiedKey is replaced, never changed,
+  // when its key changes, so this cannot go stale. An answer without a key (missing, malformed,
+  // not found) depends on its reason alone: one each.
+  const allowed = new LRUCache<VerifiedKey, AuthorizeResponse | typeof SEEN>({ max: HOT_ANSWERS });
+  const keyless = new Map<Reason, AuthorizeResponse>();
   const respond = (decision: Decision): AuthorizeResponse => {
     const key = decision.key;
-    if (decision.reason !== "allowed" || key === undefined) return decisionToProto(decision);
-    let response = allowed.get(key);
-    if (response === undefined) {
-      response = markReusable(decisionToProto(decision));
-      allowed.set(key, response);
+    if (key === undefined) {
+      let response = keyless.get(decision.reason);
+      if (response === undefined) {
+        response = markReusable(decisionToProto(decision));
+        keyless.set(decision.reason, response);
+      }
+      return response;
     }
+    if (decision.reason !== "allowed") return decisionToProto(decision);
+    const kept = allowed.get(key);
+    if (kept !== undefined && kept !== SEEN) return kept;
+    if (kept === undefined) {
+      allowed.set(key, SEEN);
+      return decisionToProto(decision);
+    }
+    const response = markReusable(decisionToProto(decision));
+    allowed.set(key, response);
     return response;
   };
   return served(AuthorizeService, {
@@ -48,9 +66,7 @@ export function authorizeService({ resolver, clock }: AuthorizeServiceDeps): Ser
         resolver,
         clock.now(),
       );
-      // A key just loaded from the store may never come again (a flood of distinct keys): its
-      // answer is kept only from its second call on, once it answers from the cache.
-      return decision instanceof Promise ? decision.then(decisionToProto) : respond(decision);
+      return decision instanceof Promise ? decision.then(respond) : respond(decision);
     },
   });
 }

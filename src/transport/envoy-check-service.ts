@@ -72,10 +72,8 @@ export function envoyCheckService({ resolver, clock, options }: EnvoyCheckDeps):
         if (error instanceof RouteConfigError) throw invalidArgument(error.message);
         throw error;
       }
-      // As in Authorize: a key just loaded from the store gets its answer kept from its second call on.
-      if (result instanceof Promise)
-        return result.then((checked) => checkResponse(checked, http, options, false));
-      return checkResponse(result, http, options, true);
+      const respond = (checked: CheckResult) => checkResponse(checked, http, options);
+      return result instanceof Promise ? result.then(respond) : respond(result);
     },
   });
 }
@@ -112,7 +110,8 @@ function prefixedHeaders(http: AttributeContext_HttpRequest | undefined, prefix:
  * Allowed answers for a cached key depend only on the key and the credential
  * header when the client sent no prefixed headers (the usual case): kept per
  * VerifiedKey (replaced, never changed, when the key changes) and encoded once,
- * for the most recently used keys only, so that memory stays bounded.
+ * for the most recently used keys only, so that memory stays bounded, and from
+ * a key's second call on.
  */
 const okResponses = new LRUCache<VerifiedKey, Map<string, CheckResponse>>({ max: HOT_ANSWERS });
 
@@ -120,17 +119,17 @@ function checkResponse(
   checked: CheckResult,
   http: AttributeContext_HttpRequest | undefined,
   options: EnvoyCheckOptions,
-  keep: boolean,
 ): CheckResponse {
   const { decision } = checked;
   if (decision.reason !== "allowed") return deniedResponse(checked);
   const spoofed = prefixedHeaders(http, options.headerPrefix);
   const verified = decision.key;
-  if (!keep || verified === undefined || spoofed.length > 0) return okResponse(checked, spoofed, options);
-  let byHeader = okResponses.get(verified);
+  if (verified === undefined || spoofed.length > 0) return okResponse(checked, spoofed, options);
+  const byHeader = okResponses.get(verified);
   if (byHeader === undefined) {
-    byHeader = new Map();
-    okResponses.set(verified, byHeader);
+    // A key's first answer is not kept (it may never come again: a flood of distinct keys).
+    okResponses.set(verified, new Map());
+    return okResponse(checked, spoofed, options);
   }
   const credentialHeader = checked.credentialHeader ?? "";
   let response = byHeader.get(credentialHeader);

@@ -92,6 +92,23 @@ describe("issue, authorize, revoke", () => {
     expect((await grpcWeb.authorize({ apiKey: issued.secret })).allowed).toBe(true);
   });
 
+  it("gives the same answer on a key's first, second and later calls (answers are kept from the second)", async () => {
+    const { keys, authorize } = grpcClients(server.grpcAddress, admin);
+    const { secret, key } = await keys.issueKey({ name: "repeat", scopes: ["models:read"], ownerId: "ann" });
+    const answers = [];
+    for (let i = 0; i < 4; i++) answers.push(await authorize.authorize({ apiKey: secret }));
+    expect(answers[0]).toMatchObject({ allowed: true, keyId: key?.keyId, ownerId: "ann" });
+    for (const later of answers.slice(1)) expect(later).toEqual(answers[0]);
+
+    const unknown = [generateKey("kw", "live"), generateKey("kw", "live"), generateKey("kw", "live")];
+    const denials = [];
+    for (const apiKey of unknown) denials.push(await authorize.authorize({ apiKey }));
+    for (const denial of denials) {
+      expect(denial).toMatchObject({ allowed: false, reason: Reason.KEY_NOT_FOUND, keyId: "" });
+      expect(denial).toEqual(denials[0]);
+    }
+  });
+
   it("denies a missing scope with 403 and names what is missing", async () => {
     const { keys } = grpcClients(server.grpcAddress, admin);
     const { secret } = await keys.issueKey({ name: "reader", scopes: ["models:read"] });
@@ -123,7 +140,8 @@ describe("issue, authorize, revoke", () => {
     const { keys, authorize } = grpcClients(server.grpcAddress, admin);
     const { key, secret } = await keys.issueKey({ name: "short lived", scopes: ["models:read"] });
     // Warm the cache so that revocation has to evict, not merely miss.
-    expect((await authorize.authorize({ apiKey: secret })).allowed).toBe(true);
+    // Three calls: the third answers from the kept (pre-encoded) answer, which the revoke must end.
+    for (let i = 0; i < 3; i++) expect((await authorize.authorize({ apiKey: secret })).allowed).toBe(true);
     expect((await rawAuthorize({ apiKey: secret })).allowed).toBe(true);
 
     const revoked = await keys.revokeKey({ keyId: key?.keyId ?? "", reason: "leaked in a log" });
