@@ -19,6 +19,15 @@ export interface BenchConfig {
   readonly maxRequests: number;
   /** Scenario 6: seconds of open-loop load per run. */
   readonly latencySeconds: number;
+  /**
+   * Scenario 6's sweep (rows 6b, 6c, …): lower rates as fractions of scenario 1's Keyward maximum,
+   * with fewer rounds and shorter runs than the judged rate; informative, not judged.
+   */
+  readonly latencySweep: {
+    readonly fractions: readonly number[];
+    readonly rounds: number;
+    readonly seconds: number;
+  };
   /** bench/loadgen.ts: requests and seconds per run (whichever ends first), and for its warm-up. */
   readonly loadgenCount: number;
   readonly loadgenSeconds: number;
@@ -36,6 +45,7 @@ export const FULL: BenchConfig = {
   minRequests: 10_000,
   maxRequests: 200_000,
   latencySeconds: 6,
+  latencySweep: { fractions: [0.35, 0.25, 0.15, 0.05], rounds: 2, seconds: 3 },
   loadgenCount: 150_000,
   loadgenSeconds: 6,
   loadgenWarmCount: 20_000,
@@ -52,6 +62,7 @@ export const QUICK: BenchConfig = {
   minRequests: 2_000,
   maxRequests: 40_000,
   latencySeconds: 2,
+  latencySweep: { fractions: [0.35, 0.25, 0.15, 0.05], rounds: 1, seconds: 1.5 },
   loadgenCount: 20_000,
   loadgenSeconds: 2,
   loadgenWarmCount: 5_000,
@@ -90,7 +101,7 @@ export interface ScenarioResult {
   readonly runs?: Record<Side, readonly RunResult[]>;
   readonly details?: Readonly<Record<string, unknown>>;
   /** The table's cells for rows that compare something other than Keyward with the echo server. */
-  readonly cells?: Readonly<Partial<Record<"keyward" | "echo" | "cpu", string>>>;
+  readonly cells?: Readonly<Partial<Record<"keyward" | "echo" | "cpu" | "met", string>>>;
 }
 
 /** A unary request as every tool sends it: the path, its gRPC frame (also in a file) and headers. */

@@ -68,7 +68,7 @@ export function table(report: BenchReport): string {
     s.cells?.echo ?? throughput(s.echo, s.id),
     ratioCell(s),
     s.target,
-    verdict(s.met),
+    s.cells?.met ?? verdict(s.met),
     s.margin,
     latency(s.keyward),
     latency(s.echo),

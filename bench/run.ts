@@ -12,6 +12,7 @@ import {
   issueKeyRequest,
   issueKeyScenario,
 } from "./h2load-scenarios.js";
+import { latencySweepNotes } from "./latency-sweep.js";
 import { bogusScenario, notCachedScenario } from "./loadgen-scenarios.js";
 import { machineInfo } from "./machine.js";
 import { measureLoadgen } from "./measure.js";
@@ -115,6 +116,7 @@ async function main(): Promise<BenchReport> {
   const notes = [
     ...generatorNotes(scenarios),
     ...latencyNotes(scenarios),
+    ...latencySweepNotes(scenarios),
     ...workersNotes(scenarios),
     ...disturbanceNotes(scenarios),
   ];
