@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
-import { Kysely, SqliteDialect } from "kysely";
+import { Kysely, SqliteDialect, sql } from "kysely";
 import type { Database } from "./schema.js";
 
 /**
@@ -68,6 +68,17 @@ function openReader(path: string): SQLite.Database {
   reader.pragma("busy_timeout = 5000");
   reader.pragma("query_only = ON");
   return reader;
+}
+
+/**
+ * Begins a write transaction on `connection`. SQLite's BEGIN IMMEDIATE takes the
+ * file's write lock at once (waiting up to busy_timeout), so with several server
+ * processes on one file a read-then-write such as the workspace key limit cannot
+ * interleave with another process's writes; a plain BEGIN would take the lock only
+ * at the first write, and fail with SQLITE_BUSY if another process wrote meanwhile.
+ */
+export async function beginWrite(connection: Kysely<Database>): Promise<void> {
+  await sql`begin immediate`.execute(connection);
 }
 
 /** The file path of an `sqlite:` URL, or undefined when the URL is not one. */

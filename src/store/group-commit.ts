@@ -1,0 +1,138 @@
+import { type Kysely, sql } from "kysely";
+import type { Outcome } from "../domain/outcome.js";
+import { beginWrite } from "./database.js";
+import type { Database } from "./schema.js";
+import { StoreError } from "./store-error.js";
+
+/** A unit of work: its writes are kept when it resolves with an ok Outcome. */
+export type Work<T> = (trx: Kysely<Database>) => Promise<Outcome<T>>;
+
+/**
+ * Runs a unit of work in a transaction of its own, as far as its caller can tell:
+ * committed when it resolves ok, rolled back when it fails (returned as is) or
+ * throws (rethrown as is); a failure to begin or commit rejects with a StoreError.
+ */
+export type GroupCommit = <T>(work: Work<T>) => Promise<Outcome<T>>;
+
+export interface GroupCommitOptions {
+  /** Most units sharing one commit: bounds how long the first of them waits for the last. */
+  readonly maxBatch?: number;
+}
+
+const DEFAULT_MAX_BATCH = 64;
+
+/**
+ * Group commit: with `synchronous = FULL` every COMMIT costs an fsync of the WAL,
+ * and one transaction per call caps writes (IssueKey, bench scenario 5) at the
+ * disk's fsync rate. Calls that arrive while the connection is busy are queued and
+ * run together: one BEGIN IMMEDIATE, each unit in its own savepoint, one after the
+ * other in arrival order (a unit sees the writes of the units before it, e.g. for
+ * the key limit), then one COMMIT. A unit's savepoint is released when it resolves
+ * ok and rolled back to otherwise, so its change and its audit event still stand or
+ * fall together, alone. No call settles before the COMMIT has returned; if that
+ * fails, nothing of the batch is kept and every unit that was ok gets a StoreError.
+ * A lone call waits for nothing: it runs as soon as the connection is free.
+ */
+export function createGroupCommit(db: Kysely<Database>, options: GroupCommitOptions = {}): GroupCommit {
+  const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+  const queue: Unit[] = [];
+  let draining = false;
+  const drain = async () => {
+    draining = true;
+    try {
+      do {
+        await runBatch(db, queue, maxBatch);
+        // better-sqlite3 runs a whole batch, COMMIT and fsync included, without returning to the
+        // event loop: calls made meanwhile are still requests in socket buffers. One turn of the
+        // loop (no timer) lets them reach the queue, to share the next commit.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      } while (queue.length > 0);
+    } finally {
+      draining = false;
+    }
+  };
+  return (work) =>
+    new Promise((resolve, reject) => {
+      queue.push(unit(work, resolve, reject));
+      if (!draining) void drain();
+    });
+}
+
+/** How a batch ended for its units: committed, or not (and why). */
+type BatchEnd = { readonly committed: true } | { readonly committed: false; readonly cause: unknown };
+
+interface Unit {
+  /** Runs the work; true when its writes are to be kept. Never throws. */
+  run(trx: Kysely<Database>): Promise<boolean>;
+  /** Settles the caller's promise once the batch has ended. */
+  settle(end: BatchEnd): void;
+}
+
+function unit<T>(
+  work: Work<T>,
+  resolve: (outcome: Outcome<T>) => void,
+  reject: (error: unknown) => void,
+): Unit {
+  let result: { readonly outcome: Outcome<T> } | { readonly thrown: unknown } | undefined;
+  return {
+    async run(trx) {
+      try {
+        result = { outcome: await work(trx) };
+        return result.outcome.ok;
+      } catch (thrown) {
+        result = { thrown };
+        return false;
+      }
+    },
+    settle(end) {
+      // A failed or throwing unit was rolled back whatever became of the batch: it keeps its own answer.
+      if (result !== undefined && "thrown" in result) reject(result.thrown);
+      else if (result !== undefined && (end.committed || !result.outcome.ok)) resolve(result.outcome);
+      else reject(new StoreError("complete a transaction", end.committed ? undefined : end.cause));
+    },
+  };
+}
+
+/** Takes up to maxBatch units off the queue, runs them in one transaction and settles each. */
+async function runBatch(db: Kysely<Database>, queue: Unit[], maxBatch: number): Promise<void> {
+  let batch: Unit[] | undefined;
+  let end: BatchEnd = { committed: true };
+  try {
+    await db.connection().execute(async (connection) => {
+      try {
+        await beginWrite(connection);
+      } catch (cause) {
+        batch = queue.splice(0, maxBatch);
+        end = { committed: false, cause };
+        return;
+      }
+      // Taken once the write lock is ours, so that every unit that came meanwhile shares the commit.
+      batch = queue.splice(0, maxBatch);
+      try {
+        for (const next of batch) await runUnit(connection, next);
+        await sql`commit`.execute(connection);
+      } catch (cause) {
+        end = { committed: false, cause };
+        // Fails harmlessly when SQLite has already rolled back (after an I/O error, say).
+        await sql`rollback`.execute(connection).catch(() => undefined);
+      }
+    });
+  } catch (cause) {
+    // The connection could not even be had: the units waiting now are the ones to tell.
+    if (batch === undefined) {
+      batch = queue.splice(0, maxBatch);
+      end = { committed: false, cause };
+    }
+  }
+  for (const each of batch ?? []) each.settle(end);
+}
+
+/**
+ * Runs one unit in a savepoint. Throws only when a savepoint statement fails: the
+ * transaction is then in an unknown state, and the whole batch is rolled back.
+ */
+async function runUnit(connection: Kysely<Database>, unit: Unit): Promise<void> {
+  await sql`savepoint unit`.execute(connection);
+  if (!(await unit.run(connection))) await sql`rollback to savepoint unit`.execute(connection);
+  await sql`release savepoint unit`.execute(connection);
+}
