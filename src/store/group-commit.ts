@@ -109,8 +109,7 @@ async function runBatch(db: Kysely<Database>, queue: Unit[], maxBatch: number): 
       // Taken once the write lock is ours, so that every unit that came meanwhile shares the commit.
       batch = queue.splice(0, maxBatch);
       try {
-        for (const next of batch) await runUnit(connection, next);
-        await sql`commit`.execute(connection);
+        await runUnits(connection, batch);
       } catch (cause) {
         end = { committed: false, cause };
         // Fails harmlessly when SQLite has already rolled back (after an I/O error, say).
@@ -128,11 +127,21 @@ async function runBatch(db: Kysely<Database>, queue: Unit[], maxBatch: number): 
 }
 
 /**
- * Runs one unit in a savepoint. Throws only when a savepoint statement fails: the
- * transaction is then in an unknown state, and the whole batch is rolled back.
+ * Runs the units in the open transaction, one after the other, and commits. Throws when a
+ * transaction statement fails: the transaction is then in an unknown state, and the caller
+ * rolls the whole of it back.
  */
-async function runUnit(connection: Kysely<Database>, unit: Unit): Promise<void> {
-  await sql`savepoint unit`.execute(connection);
-  if (!(await unit.run(connection))) await sql`rollback to savepoint unit`.execute(connection);
-  await sql`release savepoint unit`.execute(connection);
+async function runUnits(connection: Kysely<Database>, batch: readonly Unit[]): Promise<void> {
+  const [only, ...others] = batch;
+  if (only !== undefined && others.length === 0) {
+    // Alone, a unit needs no savepoint: the transaction is its own, as without batching.
+    await ((await only.run(connection)) ? sql`commit` : sql`rollback`).execute(connection);
+    return;
+  }
+  for (const unit of batch) {
+    await sql`savepoint unit`.execute(connection);
+    if (!(await unit.run(connection))) await sql`rollback to savepoint unit`.execute(connection);
+    await sql`release savepoint unit`.execute(connection);
+  }
+  await sql`commit`.execute(connection);
 }

@@ -1,9 +1,10 @@
 import { type Kysely, sql } from "kysely";
 import { describe, expect, it } from "vitest";
-import { auditEvent } from "../../src/domain/audit.js";
+import { type AuditEvent, auditEvent } from "../../src/domain/audit.js";
 import { issueKey } from "../../src/domain/issue-key.js";
-import type { KeyStore } from "../../src/domain/key-store.js";
-import { fail, ok } from "../../src/domain/outcome.js";
+import type { ApiKey } from "../../src/domain/key.js";
+import type { AuditQuery, KeyStore } from "../../src/domain/key-store.js";
+import { fail, type Outcome, ok } from "../../src/domain/outcome.js";
 import { openDatabase } from "../../src/store/database.js";
 import { createGroupCommit } from "../../src/store/group-commit.js";
 import { insertKey } from "../../src/store/key-queries.js";
@@ -11,7 +12,15 @@ import { createKeyStore } from "../../src/store/key-store.js";
 import type { Database } from "../../src/store/schema.js";
 import { StoreError } from "../../src/store/store-error.js";
 import { perTestDatabase } from "../support/databases.js";
-import { FIXTURE_NOW, makeKey, makeWorkspace, seed, TEST_ADMIN, TEST_CALLER } from "../support/fixtures.js";
+import {
+  FIXTURE_NOW,
+  makeKey,
+  makeWorkspace,
+  seed,
+  TEST_ADMIN,
+  TEST_CALLER,
+  unwrap,
+} from "../support/fixtures.js";
 
 // Every test runs against a real SQLite file. A second connection to the same file (`outside`)
 // shows what is committed: it never sees a transaction still open on the store's connection.
@@ -25,12 +34,22 @@ async function open(): Promise<{ db: Kysely<Database>; store: KeyStore; outside:
 
 const activeKeys = (store: KeyStore) => store.countActiveKeys("default", FIXTURE_NOW);
 
-/** Issues a key through `store` in a transaction of its own, and returns the key's id. */
-function insertOne(store: KeyStore, name = "test key"): Promise<string> {
+/** Stores a new key in a transaction of its own; its outcome is the key's id. */
+function insertOne(store: KeyStore, name = "test key"): Promise<Outcome<string>> {
   const { key } = makeKey({ name });
-  return store
-    .transaction(async (tx) => ok(await tx.insertKey(key)))
-    .then((outcome) => (outcome.ok ? key.keyId : "refused"));
+  return store.transaction(async (tx) => {
+    await tx.insertKey(key);
+    return ok(key.keyId);
+  });
+}
+
+/** The audit event IssueKey records with a key. */
+function issued(key: ApiKey): AuditEvent {
+  return auditEvent(TEST_CALLER, FIXTURE_NOW, {
+    workspace: key.workspace,
+    action: "key.issued",
+    targetId: key.keyId,
+  });
 }
 
 describe("group commit: a batch", () => {
@@ -42,9 +61,7 @@ describe("group commit: a batch", () => {
       keys.map((key) =>
         store.transaction(async (tx) => {
           await tx.insertKey(key);
-          await tx.recordEvent(
-            auditEvent(TEST_CALLER, FIXTURE_NOW, { ...keyTarget(key), action: "key.issued" }),
-          );
+          await tx.recordEvent(issued(key));
           return ok(key.keyId);
         }),
       ),
@@ -54,15 +71,7 @@ describe("group commit: a batch", () => {
     await db.destroy();
     const reopened = createKeyStore(database.track(openDatabase(database.temp.url)));
     expect(await activeKeys(reopened)).toBe(keys.length);
-    const events = await reopened.listAuditEvents({
-      workspace: "default",
-      action: "key.issued",
-      targetId: "",
-      startTime: undefined,
-      endTime: undefined,
-      after: undefined,
-      limit: 1000,
-    });
+    const events = await reopened.listAuditEvents(allEvents());
     expect(events.map((event) => event.targetId).sort()).toEqual(keys.map((key) => key.keyId).sort());
   });
 
@@ -133,9 +142,7 @@ describe("group commit: a batch", () => {
       insertOne(store),
       store.transaction(async (tx) => {
         await tx.insertKey(refused);
-        await tx.recordEvent(
-          auditEvent(TEST_CALLER, FIXTURE_NOW, { ...keyTarget(refused), action: "key.issued" }),
-        );
+        await tx.recordEvent(issued(refused));
         return refusal;
       }),
       store.transaction(async (tx) => ok(await tx.countActiveKeys("default", FIXTURE_NOW))),
@@ -143,7 +150,7 @@ describe("group commit: a batch", () => {
 
     expect(second).toBe(refusal);
     expect(third).toEqual(ok(1)); // the refused key was already gone when the third unit ran
-    expect(await outside.findKeyById(first)).toBeDefined();
+    expect(await outside.findKeyById(unwrap(first))).toBeDefined();
     expect(await outside.findKeyById(refused.keyId)).toBeUndefined();
     expect(await outside.listAuditEvents(allEvents())).toEqual([]);
   });
@@ -171,7 +178,7 @@ describe("group commit: a batch", () => {
     expect(settled[0]).toEqual({ status: "fulfilled", value: ok(undefined) });
     expect(settled[1]).toEqual({ status: "rejected", reason: bug });
     expect(settled[2]).toMatchObject({ status: "rejected", reason: expect.any(StoreError) });
-    expect(settled[3]).toMatchObject({ status: "fulfilled" });
+    expect(settled[3]).toMatchObject({ status: "fulfilled", value: { ok: true } });
     expect(await activeKeys(outside)).toBe(2);
     expect(await outside.findKeyById(beforeClash.keyId)).toBeUndefined();
   });
@@ -220,7 +227,10 @@ describe("group commit: a failed COMMIT", () => {
     expect(await activeKeys(outside)).toBe(0);
     expect(await outside.listAuditEvents(allEvents())).toEqual([]);
 
-    await insertOne(store);
+    expect(await insertOne(store)).toMatchObject({ ok: true });
+    expect(await activeKeys(outside)).toBe(1);
+    // Alone in its batch, too.
+    await expect(insertOne(store, "doomed")).rejects.toBeInstanceOf(StoreError);
     expect(await activeKeys(outside)).toBe(1);
   });
 
@@ -305,11 +315,8 @@ describe("group commit: batch boundaries", () => {
   });
 });
 
-function keyTarget(key: { workspace: string; keyId: string }) {
-  return { workspace: key.workspace, targetId: key.keyId };
-}
-
-function allEvents() {
+/** Every audit event of workspace "default". */
+function allEvents(): AuditQuery {
   return {
     workspace: "default",
     action: undefined,
