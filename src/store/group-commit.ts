@@ -22,16 +22,17 @@ export interface GroupCommitOptions {
 const DEFAULT_MAX_BATCH = 64;
 
 /**
- * Group commit: with `synchronous = FULL` every COMMIT costs an fsync of the WAL,
- * and one transaction per call caps writes (IssueKey, bench scenario 5) at the
- * disk's fsync rate. Calls that arrive while the connection is busy are queued and
- * run together: one BEGIN IMMEDIATE, each unit in its own savepoint, one after the
- * other in arrival order (a unit sees the writes of the units before it, e.g. for
- * the key limit), then one COMMIT. A unit's savepoint is released when it resolves
- * ok and rolled back to otherwise, so its change and its audit event still stand or
- * fall together, alone. No call settles before the COMMIT has returned; if that
- * fails, nothing of the batch is kept and every unit that was ok gets a StoreError.
- * A lone call waits for nothing: it runs as soon as the connection is free.
+ * Group commit. With `synchronous = FULL` every COMMIT writes the pages it changed to
+ * the WAL and fsyncs it; one transaction per call paid that for every key (IssueKey,
+ * bench scenario 5). Calls that arrive while a batch runs are queued and run as the
+ * next batch: one BEGIN IMMEDIATE, each unit in a savepoint of its own, one after the
+ * other in arrival order (a unit sees the writes of the units before it, e.g. for the
+ * key limit), then one COMMIT. A unit's savepoint is released when it resolves ok and
+ * rolled back to otherwise, so its change and its audit event still stand or fall
+ * together, alone. No call settles before the COMMIT has returned; if that fails,
+ * nothing of the batch is kept and every unit that was ok gets a StoreError. A call
+ * on an idle store starts at once. A unit must not await another call of the same
+ * store: that call waits for the next batch, which waits for this one.
  */
 export function createGroupCommit(db: Kysely<Database>, options: GroupCommitOptions = {}): GroupCommit {
   const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
