@@ -14,6 +14,7 @@ import { StoreError } from "../../src/store/store-error.js";
 import { perTestDatabase } from "../support/databases.js";
 import {
   FIXTURE_NOW,
+  issueInput,
   makeKey,
   makeWorkspace,
   seed,
@@ -105,19 +106,7 @@ describe("group commit: a batch", () => {
   it("keeps the workspace key limit: later units count the keys of earlier ones", async () => {
     const { store } = await open();
     await seed(store, { workspaces: [makeWorkspace("default", { maxKeys: 3 })] });
-    const input = {
-      workspace: "default",
-      name: "limited",
-      description: "",
-      scopes: ["models:read"],
-      classes: [],
-      environment: undefined,
-      prefix: "",
-      expireTime: undefined,
-      ttlMs: undefined,
-      ownerId: "user_test",
-      metadata: {},
-    };
+    const input = issueInput({ workspace: "default", name: "limited" });
 
     const outcomes = await Promise.all(
       Array.from({ length: 5 }, () => issueKey(store, TEST_ADMIN, TEST_CALLER, input, FIXTURE_NOW)),

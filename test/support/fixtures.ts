@@ -53,6 +53,11 @@ const DEFAULT_INPUT: IssueKeyInput = {
   metadata: {},
 };
 
+/** What IssueKey is asked in tests: a valid input, with overrides. */
+export function issueInput(overrides: Partial<IssueKeyInput> = {}): IssueKeyInput {
+  return { ...DEFAULT_INPUT, ...overrides };
+}
+
 /**
  * A valid key record and its secret, built by the same prepareKey that IssueKey uses, so the
  * secret parses and hashes to keyHash. Throws when the overrides make the input invalid.
