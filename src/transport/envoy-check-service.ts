@@ -1,6 +1,5 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
-import { LRUCache } from "lru-cache";
 import {
   type CheckResult,
   type CheckSettings,
@@ -9,7 +8,6 @@ import {
 } from "../domain/check-request.js";
 import type { Clock } from "../domain/clock.js";
 import { decisionMessage } from "../domain/decision-message.js";
-import type { VerifiedKey } from "../domain/key.js";
 import type { KeyResolver } from "../domain/key-store.js";
 import { httpStatusOf } from "../domain/reason.js";
 import {
@@ -23,7 +21,8 @@ import {
   CheckResponseSchema,
 } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { invalidArgument } from "./errors.js";
-import { HOT_ANSWERS, markReusable, type ServedService, served } from "./handler.js";
+import { type ServedService, served } from "./handler.js";
+import { type KeptAnswers, keptAnswers } from "./kept-answers.js";
 
 export interface EnvoyCheckOptions extends CheckSettings {
   /** Prefix of the identity headers added for the upstream (`x-keyward-`); client headers with it are removed. */
@@ -43,6 +42,7 @@ const GRPC_PERMISSION_DENIED = 7;
 const GRPC_RESOURCE_EXHAUSTED = 8;
 const GRPC_UNAUTHENTICATED = 16;
 const utf8 = new TextDecoder();
+const NO_HEADERS: readonly string[] = Object.freeze([]);
 
 /**
  * envoy.service.auth.v3.Authorization/Check, for Envoy's ext_authz filter.
@@ -50,6 +50,7 @@ const utf8 = new TextDecoder();
  * UNAVAILABLE so that Envoy's failure_mode_allow / status_on_error decide.
  */
 export function envoyCheckService({ resolver, clock, options }: EnvoyCheckDeps): ServedService {
+  const allowed = keptAnswers<CheckResponse>();
   return served(Authorization, {
     check(request) {
       const attributes = request.attributes;
@@ -72,7 +73,7 @@ export function envoyCheckService({ resolver, clock, options }: EnvoyCheckDeps):
         if (error instanceof RouteConfigError) throw invalidArgument(error.message);
         throw error;
       }
-      const respond = (checked: CheckResult) => checkResponse(checked, http, options);
+      const respond = (checked: CheckResult) => checkResponse(checked, http, options, allowed);
       return result instanceof Promise ? result.then(respond) : respond(result);
     },
   });
@@ -96,48 +97,31 @@ function headerLookup(http: AttributeContext_HttpRequest | undefined): (name: st
 }
 
 /** Names of the headers the client sent that start with the prefix (spoofing attempts). */
-function prefixedHeaders(http: AttributeContext_HttpRequest | undefined, prefix: string): string[] {
-  const names: string[] = [];
-  if (http === undefined) return names;
-  for (const name in http.headers) if (name.startsWith(prefix)) names.push(name);
+function prefixedHeaders(http: AttributeContext_HttpRequest | undefined, prefix: string): readonly string[] {
+  // No array unless one is found: the usual request has none.
+  let names: string[] | undefined;
+  if (http === undefined) return NO_HEADERS;
+  for (const name in http.headers) if (name.startsWith(prefix)) (names ??= []).push(name);
   for (const entry of http.headerMap?.headers ?? []) {
-    if (entry.key.startsWith(prefix) && !names.includes(entry.key)) names.push(entry.key);
+    if (entry.key.startsWith(prefix) && !names?.includes(entry.key)) (names ??= []).push(entry.key);
   }
-  return names;
+  return names ?? NO_HEADERS;
 }
-
-/**
- * Allowed answers for a cached key depend only on the key and the credential
- * header when the client sent no prefixed headers (the usual case): kept per
- * VerifiedKey (replaced, never changed, when the key changes) and encoded once,
- * for the most recently used keys only, so that memory stays bounded, and from
- * a key's second call on.
- */
-const okResponses = new LRUCache<VerifiedKey, Map<string, CheckResponse>>({ max: HOT_ANSWERS });
 
 function checkResponse(
   checked: CheckResult,
   http: AttributeContext_HttpRequest | undefined,
   options: EnvoyCheckOptions,
+  allowed: KeptAnswers<CheckResponse>,
 ): CheckResponse {
   const { decision } = checked;
   if (decision.reason !== "allowed") return deniedResponse(checked);
   const spoofed = prefixedHeaders(http, options.headerPrefix);
   const verified = decision.key;
+  // With no client-sent prefixed headers (the usual case) an allowed answer depends only on the
+  // key and the header that carried it.
   if (verified === undefined || spoofed.length > 0) return okResponse(checked, spoofed, options);
-  const byHeader = okResponses.get(verified);
-  if (byHeader === undefined) {
-    // A key's first answer is not kept (it may never come again: a flood of distinct keys).
-    okResponses.set(verified, new Map());
-    return okResponse(checked, spoofed, options);
-  }
-  const credentialHeader = checked.credentialHeader ?? "";
-  let response = byHeader.get(credentialHeader);
-  if (response === undefined) {
-    response = markReusable(okResponse(checked, spoofed, options));
-    byHeader.set(credentialHeader, response);
-  }
-  return response;
+  return allowed(verified, checked.credentialHeader ?? "", () => okResponse(checked, spoofed, options));
 }
 
 function okResponse(

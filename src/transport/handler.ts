@@ -60,12 +60,6 @@ export function served<S extends DescService>(service: S, handlers: ServiceHandl
 const reusable = new WeakMap<object, Uint8Array | null>();
 
 /**
- * How many keys' allowed answers handlers keep built and encoded: the hot keys. A bound, not one
- * per cached key, so that a million cached keys do not also hold a million answers.
- */
-export const HOT_ANSWERS = 10_000;
-
-/**
  * Marks a response message that handlers return again and again, unchanged
  * (an allowed decision for a cached key): a transport may encode it once and
  * reuse the bytes. The message must never be mutated afterwards.

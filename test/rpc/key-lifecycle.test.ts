@@ -92,7 +92,7 @@ describe("issue, authorize, revoke", () => {
     expect((await grpcWeb.authorize({ apiKey: issued.secret })).allowed).toBe(true);
   });
 
-  it("gives the same answer on a key's first, second and later calls (answers are kept from the second)", async () => {
+  it("gives the same answer on a key's first, second and later calls, and one not-found answer for unknown keys", async () => {
     const { keys, authorize } = grpcClients(server.grpcAddress, admin);
     const { secret, key } = await keys.issueKey({ name: "repeat", scopes: ["models:read"], ownerId: "ann" });
     const answers = [];
