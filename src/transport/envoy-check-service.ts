@@ -99,13 +99,19 @@ function headerLookup(http: AttributeContext_HttpRequest | undefined): (name: st
 /** Names of the headers the client sent that start with the prefix (spoofing attempts). */
 function prefixedHeaders(http: AttributeContext_HttpRequest | undefined, prefix: string): readonly string[] {
   // No array unless one is found: the usual request has none.
-  let names: string[] | undefined;
   if (http === undefined) return NO_HEADERS;
-  for (const name in http.headers) if (name.startsWith(prefix)) (names ??= []).push(name);
+  let names: string[] | undefined;
+  for (const name in http.headers) if (name.startsWith(prefix)) names = withName(names, name);
   for (const entry of http.headerMap?.headers ?? []) {
-    if (entry.key.startsWith(prefix) && !names?.includes(entry.key)) (names ??= []).push(entry.key);
+    if (entry.key.startsWith(prefix)) names = withName(names, entry.key);
   }
   return names ?? NO_HEADERS;
+}
+
+function withName(names: string[] | undefined, name: string): string[] {
+  if (names === undefined) return [name];
+  if (!names.includes(name)) names.push(name);
+  return names;
 }
 
 function checkResponse(
