@@ -102,6 +102,7 @@ async function serve(
     grpc: config.listen.replace(/:\d+$/, `:${server.grpcPort}`),
     http: config.httpListen?.replace(/:\d+$/, `:${server.httpPort}`) ?? "off",
     database: config.database,
+    pid: process.pid,
   });
   let stopping: Promise<void> | undefined;
   return {

@@ -4,9 +4,9 @@ import { clusterWorkerBus } from "./cache/invalidation.js";
 import { loadConfig } from "./config.js";
 import { systemClock } from "./domain/clock.js";
 import { startKeyward } from "./keyward.js";
-import { createLogger } from "./log.js";
+import { createLogger, type Logger } from "./log.js";
 import { PolicyFileError } from "./policy/policy-file.js";
-import { runPrimary } from "./process/cluster-primary.js";
+import { runPrimary, type WorkerLifecycleMessage } from "./process/cluster-primary.js";
 
 /**
  * Runs the server until SIGTERM or SIGINT, then drains and exits 0.
@@ -21,7 +21,7 @@ export async function main(env: Readonly<Record<string, string | undefined>> = p
   }
   const log = createLogger(loaded.config.logLevel);
   if (loaded.config.workers > 1 && cluster.isPrimary) {
-    await runPrimary(loaded.config, log);
+    await runPrimary(loaded.config, log).catch((error: unknown) => startupFailed(error, log));
     return;
   }
   let keyward: Awaited<ReturnType<typeof startKeyward>>;
@@ -30,16 +30,9 @@ export async function main(env: Readonly<Record<string, string | undefined>> = p
       invalidations: cluster.isWorker ? (cache) => clusterWorkerBus(cache, log) : undefined,
     });
   } catch (error) {
-    if (error instanceof PolicyFileError) {
-      process.stderr.write(`keyward: KEYWARD_POLICY: ${error.message}\n`);
-      process.exit(2);
-    }
-    log.error("start-up failed", { error });
-    process.stderr.write(
-      `keyward: start-up failed: ${error instanceof Error ? error.message : String(error)}\n`,
-    );
-    process.exit(1);
+    return startupFailed(error, log);
   }
+  if (cluster.isWorker) process.send?.({ kw: "serving" } satisfies WorkerLifecycleMessage);
   let draining = false;
   const stop = (signal: string) => {
     // Ctrl-C reaches a cluster worker twice (from the terminal and from the primary): drain once,
@@ -57,6 +50,26 @@ export async function main(env: Readonly<Record<string, string | undefined>> = p
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+}
+
+/**
+ * Ends a start-up that failed with one line and exit code 2 (configuration) or 1, and no stack
+ * trace (it goes to the debug log). A cluster worker hands the line to the primary, which prints
+ * it once for all workers and stops the server.
+ */
+async function startupFailed(error: unknown, log: Logger): Promise<never> {
+  const configuration = error instanceof PolicyFileError;
+  const message = error instanceof Error ? error.message : String(error);
+  const line = configuration ? `KEYWARD_POLICY: ${message}` : `start-up failed: ${message}`;
+  const exitCode = configuration ? 2 : 1;
+  log.debug("start-up failed", { error });
+  if (cluster.isWorker && process.connected) {
+    const failed = { kw: "failed", line, exitCode } satisfies WorkerLifecycleMessage;
+    await new Promise((resolve) => process.send?.(failed, undefined, {}, resolve));
+  } else {
+    process.stderr.write(`keyward: ${line}\n`);
+  }
+  process.exit(exitCode);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

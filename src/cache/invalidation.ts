@@ -10,7 +10,8 @@ export interface Invalidation {
 /**
  * Carries an invalidation to the other processes that serve the same store,
  * and resolves once they have applied it: a change is not acknowledged while
- * another worker could still answer from its stale cache.
+ * another worker could still answer from its stale cache. Rejects with an
+ * InvalidationUnconfirmed when that cannot be established in time.
  */
 export interface InvalidationBus {
   broadcast(change: Invalidation): Promise<void>;
@@ -19,57 +20,89 @@ export interface InvalidationBus {
 /** One process: nothing to tell anyone. */
 export const singleProcess: InvalidationBus = { broadcast: async () => undefined };
 
+/**
+ * A change was committed, but not every worker is known to have forgotten what
+ * it replaced. Answered UNAVAILABLE: the caller must not take the change as
+ * enforced everywhere yet (README, Guarantees).
+ */
+export class InvalidationUnconfirmed extends Error {
+  override readonly name = "InvalidationUnconfirmed";
+}
+
 /** Applies an invalidation to a cache. */
 export function applyInvalidation(cache: KeyCache, change: Invalidation): void {
   if (change.all) cache.clear();
   else for (const hash of change.hashes) cache.evict(hash);
 }
 
-/** Messages between a cluster worker and the primary (see process/cluster-primary.ts). */
+/**
+ * Messages between a cluster worker and the primary (see process/invalidation-relay.ts).
+ * `ready` is sent once the worker listens for evictions and before it serves: from then on the
+ * primary waits for its `evicted` on every change. `invalidated.ok` is false when the primary
+ * could neither collect every confirmation nor fence the workers that did not give one.
+ */
 export type InvalidationMessage =
+  | { readonly kw: "ready" }
   | {
       readonly kw: "invalidate";
       readonly id: number;
       readonly hashes: readonly string[];
       readonly all: boolean;
     }
-  | { readonly kw: "invalidated"; readonly id: number }
+  | { readonly kw: "invalidated"; readonly id: number; readonly ok: boolean }
   | { readonly kw: "evict"; readonly id: number; readonly hashes: readonly string[]; readonly all: boolean }
   | { readonly kw: "evicted"; readonly id: number };
 
 /**
- * The bus of a node:cluster worker: asks the primary to make every other
- * worker evict, and applies the evictions other workers ask for. A primary that
- * does not answer within timeoutMs is logged and the call goes on: the cache
- * TTL is the backstop.
+ * How long a worker waits for the primary's answer. Longer than the primary's own confirmation
+ * timeout plus the time it gives a fenced worker to exit, so that an answer is normally there.
  */
-export function clusterWorkerBus(cache: KeyCache, log: Logger, timeoutMs = 2000): InvalidationBus {
-  const send = (message: InvalidationMessage) => process.send?.(message);
-  const pending = new Map<number, () => void>();
+export const WORKER_CONFIRM_TIMEOUT_MS = 5000;
+
+/**
+ * The bus of a node:cluster worker: asks the primary to make every other
+ * worker evict, and applies the evictions other workers ask for. Create it
+ * before the worker serves (it announces `ready`). A primary that does not
+ * confirm in time makes the change fail with InvalidationUnconfirmed.
+ */
+export function clusterWorkerBus(
+  cache: KeyCache,
+  log: Logger,
+  timeoutMs = WORKER_CONFIRM_TIMEOUT_MS,
+): InvalidationBus {
+  const pending = new Map<number, (ok: boolean) => void>();
   let next = 0;
   process.on("message", (message: InvalidationMessage) => {
     if (message?.kw === "evict") {
       applyInvalidation(cache, message);
-      send({ kw: "evicted", id: message.id });
+      process.send?.({ kw: "evicted", id: message.id } satisfies InvalidationMessage);
     } else if (message?.kw === "invalidated") {
-      pending.get(message.id)?.();
+      pending.get(message.id)?.(message.ok);
     }
   });
+  process.send?.({ kw: "ready" } satisfies InvalidationMessage);
   return {
     broadcast(change) {
       const id = ++next;
-      return new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          pending.delete(id);
-          log.warn("other workers did not confirm a cache invalidation in time", { timeout_ms: timeoutMs });
-          resolve();
-        }, timeoutMs);
-        pending.set(id, () => {
+      return new Promise<void>((resolve, reject) => {
+        const settle = (ok: boolean) => {
           clearTimeout(timer);
           pending.delete(id);
-          resolve();
+          if (ok) return resolve();
+          log.error("a change was committed but not confirmed by every worker", { timeout_ms: timeoutMs });
+          reject(
+            new InvalidationUnconfirmed(
+              "the change is saved, but not every server process has confirmed it yet; it is enforced " +
+                "everywhere once they have, and after KEYWARD_CACHE_TTL at the latest",
+            ),
+          );
+        };
+        const timer = setTimeout(() => settle(false), timeoutMs);
+        pending.set(id, settle);
+        const message: InvalidationMessage = { kw: "invalidate", id, hashes: change.hashes, all: change.all };
+        process.send?.(message, undefined, {}, (error: Error | null) => {
+          if (error) settle(false);
         });
-        send({ kw: "invalidate", id, hashes: change.hashes, all: change.all });
       });
     },
   };

@@ -4,14 +4,35 @@ import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import { openDatabase } from "../store/database.js";
 import { migrateToLatest } from "../store/migrate.js";
+import { createInvalidationRelay } from "./invalidation-relay.js";
 
-const EVICT_TIMEOUT_MS = 2000;
+/**
+ * What a worker tells the primary about its own life: it serves, or it could not start
+ * (`line` is the one line to print, `exitCode` the code to exit with).
+ */
+export type WorkerLifecycleMessage =
+  | { readonly kw: "serving" }
+  | { readonly kw: "failed"; readonly line: string; readonly exitCode: number };
+
+/** Deaths within CRASH_WINDOW_MS that stop the server instead of starting yet another worker. */
+export const CRASH_LIMIT = 5;
+export const CRASH_WINDOW_MS = 60_000;
+const FIRST_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 5000;
+/** How long workers may drain when the primary stops because of a failure. */
+const FAILURE_DRAIN_MS = 5000;
 
 /**
  * The primary of KEYWARD_WORKERS > 1: migrates once, forks the workers (they
  * share the listening ports through node:cluster), relays cache invalidations
- * between them, replaces a worker that dies, and on SIGTERM/SIGINT lets every
- * worker drain before exiting.
+ * between them, and supervises them:
+ * - a worker that fails before every worker has served stops the server with
+ *   that worker's one line and exit code (a port in use, a broken policy file:
+ *   retrying cannot help, and a server that never serves must not look alive);
+ * - a worker that dies later is replaced, after a backoff that doubles with
+ *   each recent death; CRASH_LIMIT deaths within CRASH_WINDOW_MS stop the server;
+ * - SIGTERM/SIGINT let every worker drain before the primary exits.
+ * Fails (throws) only before forking, when the store cannot be opened or migrated.
  */
 export async function runPrimary(config: Config, log: Logger): Promise<void> {
   const db = openDatabase(config.database);
@@ -22,67 +43,95 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
     await db.destroy();
   }
 
+  const relay = createInvalidationRelay(log);
+  const served = new WeakSet<Worker>();
+  const failures = new WeakMap<Worker, Extract<WorkerLifecycleMessage, { kw: "failed" }>>();
+  const deaths: number[] = [];
+  let starting = config.workers; // initial workers that have not served yet
   let stopping = false;
+
   const fork = () => cluster.fork({ KEYWARD_WORKER: "1" });
   for (let i = 0; i < config.workers; i++) fork();
   log.info("keyward primary", { workers: config.workers, pid: process.pid });
 
-  cluster.on("message", (worker, message: InvalidationMessage) => {
-    if (message?.kw === "invalidate") relay(worker, message);
+  cluster.on("message", (worker, message: InvalidationMessage | WorkerLifecycleMessage) => {
+    if (relay.receive(worker, message as InvalidationMessage)) return;
+    if (message?.kw === "serving" && !served.has(worker)) {
+      served.add(worker);
+      if (starting > 0) starting--;
+    } else if (message?.kw === "failed") {
+      failures.set(worker, message);
+    }
   });
+
   cluster.on("exit", (worker, code, signal) => {
     if (stopping) return;
-    log.error("worker died; starting another", { pid: worker.process.pid, code, signal });
-    fork();
+    if (relay.fenced(worker)) {
+      fork(); // killed on purpose to keep a stale cache from answering; not a crash
+      return;
+    }
+    const failure = failures.get(worker);
+    if (!served.has(worker) && starting > 0) {
+      // Never served, and neither has the server as a whole: start-up failed.
+      fail(
+        failure?.line ?? `start-up failed: a worker exited (${signal ?? `code ${code}`}) before serving`,
+        failure?.exitCode ?? 1,
+      );
+      return;
+    }
+    const now = Date.now();
+    deaths.push(now);
+    while (deaths.length > 0 && (deaths[0] as number) <= now - CRASH_WINDOW_MS) deaths.shift();
+    if (deaths.length >= CRASH_LIMIT) {
+      fail(`workers died ${deaths.length} times within ${CRASH_WINDOW_MS / 1000}s; stopping`, 1);
+      return;
+    }
+    const backoff = Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (deaths.length - 1));
+    log.error("worker died; starting another", {
+      pid: worker.process.pid,
+      code,
+      signal,
+      ...(failure && { error: failure.line }),
+      backoff_ms: backoff,
+    });
+    setTimeout(() => {
+      if (!stopping) fork();
+    }, backoff);
   });
+
+  /** Stops every worker and exits with `exitCode`, printing `line` as the server's one line. */
+  function fail(line: string, exitCode: number) {
+    log.error("stopping", { reason: line });
+    process.stderr.write(`keyward: ${line}\n`);
+    shutDown("SIGTERM", exitCode, FAILURE_DRAIN_MS);
+  }
+
+  function shutDown(signal: NodeJS.Signals, exitCode: number, killAfterMs?: number) {
+    if (stopping) return;
+    stopping = true;
+    for (const worker of workers()) worker.process.kill(signal);
+    const killer =
+      killAfterMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            for (const worker of workers()) worker.process.kill("SIGKILL");
+          }, killAfterMs);
+    const waiting = setInterval(() => {
+      if (workers().length > 0) return;
+      clearInterval(waiting);
+      clearTimeout(killer);
+      log.info("keyward stopped");
+      process.exit(exitCode);
+    }, 50);
+  }
 
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
-    stopping = true;
     log.info("draining workers", { signal });
-    for (const worker of workers()) worker.process.kill(signal);
-    const waiting = setInterval(() => {
-      if (workers().length === 0) {
-        clearInterval(waiting);
-        log.info("keyward stopped");
-        process.exit(0);
-      }
-    }, 50);
+    shutDown(signal, 0);
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
-
-  /** Asks every other worker to evict, and confirms to the sender once all have (or the timeout passed). */
-  function relay(sender: Worker, message: Extract<InvalidationMessage, { kw: "invalidate" }>) {
-    const others = workers().filter((worker) => worker !== sender && worker.isConnected());
-    let remaining = others.length;
-    const done = () => {
-      clearTimeout(timer);
-      if (sender.isConnected())
-        sender.send({ kw: "invalidated", id: message.id } satisfies InvalidationMessage);
-    };
-    const timer = setTimeout(() => {
-      log.warn("workers did not confirm an invalidation in time", { waiting_for: remaining });
-      remaining = 0;
-      done();
-    }, EVICT_TIMEOUT_MS);
-    if (remaining === 0) return done();
-    for (const worker of others) {
-      const onReply = (reply: InvalidationMessage) => {
-        if (reply?.kw !== "evicted" || reply.id !== message.id) return;
-        worker.off("message", onReply);
-        remaining--;
-        if (remaining === 0) done();
-      };
-      worker.on("message", onReply);
-      worker.send({
-        kw: "evict",
-        id: message.id,
-        hashes: message.hashes,
-        all: message.all,
-      } satisfies InvalidationMessage);
-    }
-  }
 }
 
 function workers(): Worker[] {

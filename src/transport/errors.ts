@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { InvalidationUnconfirmed } from "../cache/invalidation.js";
 import type { Failure, FailureCode } from "../domain/outcome.js";
 import type { Logger } from "../log.js";
 import { StoreError } from "../store/store-error.js";
@@ -41,6 +42,10 @@ export function toRpcError(error: unknown, log: Logger, method: string): Connect
   if (error instanceof StoreError) {
     log.error("store unavailable", { method, error });
     return new ConnectError("the key store is unavailable; retry later", Code.Unavailable);
+  }
+  if (error instanceof InvalidationUnconfirmed) {
+    // Committed but not yet known to be enforced by every worker: the caller must not rely on it yet.
+    return new ConnectError(error.message, Code.Unavailable);
   }
   log.error("unexpected error", { method, error });
   return new ConnectError("internal error", Code.Internal);

@@ -48,3 +48,34 @@ export async function servingPort(server: ServerProcess, timeoutMs = 20_000): Pr
   }
   throw new Error(`server did not start:\n${server.output()}`);
 }
+
+/** The pids of the workers that have logged "keyward serving" so far, in order. */
+export function servingPids(server: ServerProcess): number[] {
+  return [...server.output().matchAll(/"msg":"keyward serving".*?"pid":(\d+)/g)].map((m) => Number(m[1]));
+}
+
+/** Waits until `count` workers in all have logged that they serve (a replacement counts too). */
+export async function waitForServing(
+  server: ServerProcess,
+  count: number,
+  timeoutMs = 30_000,
+): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const pids = servingPids(server);
+    if (pids.length >= count) return pids;
+    if (server.child.exitCode !== null) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`${count} workers did not start:\n${server.output()}`);
+}
+
+/** Whether a process with this pid still exists. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
