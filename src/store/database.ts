@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
@@ -11,14 +11,28 @@ import type { Database } from "./schema.js";
 export function openDatabase(url: string): Kysely<Database> {
   const path = sqlitePath(url);
   if (path === undefined) throw new Error(`unsupported database URL (expected sqlite:<path>)`);
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-  const sqlite = new SQLite(path);
-  sqlite.pragma("journal_mode = WAL");
-  // FULL: a commit that returned survives a power loss, not only a process crash.
-  sqlite.pragma("synchronous = FULL");
-  sqlite.pragma("busy_timeout = 5000");
-  sqlite.pragma("foreign_keys = ON");
-  const reader = path === ":memory:" ? undefined : openReader(path);
+  let sqlite: SQLite.Database | undefined;
+  let reader: SQLite.Database | undefined;
+  try {
+    if (path !== ":memory:") {
+      mkdirSync(dirname(path), { recursive: true });
+      if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) throw new Error("is a directory");
+    }
+    sqlite = new SQLite(path);
+    sqlite.pragma("journal_mode = WAL");
+    // FULL: a commit that returned survives a power loss, not only a process crash.
+    sqlite.pragma("synchronous = FULL");
+    sqlite.pragma("busy_timeout = 5000");
+    sqlite.pragma("foreign_keys = ON");
+    probeWrite(sqlite);
+    reader = path === ":memory:" ? undefined : openReader(path);
+  } catch (error) {
+    sqlite?.close();
+    // One line naming the file: "a directory", "not a database", "readonly" are all the operator needs.
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`database ${path}: ${reason}`, { cause: error });
+  }
+  const main = sqlite;
   // Kysely closes what it was given on destroy(): close the reader with it.
   // Kysely prepares every query anew; the same SQL text is prepared once and reused instead
   // (better-sqlite3 runs statements synchronously, so one is never in use twice at a time).
@@ -27,14 +41,14 @@ export function openDatabase(url: string): Kysely<Database> {
     prepare(sql: string) {
       let statement = statements.get(sql);
       if (statement === undefined) {
-        statement = sqlite.prepare(sql);
+        statement = main.prepare(sql);
         if (statements.size < MAX_CACHED_STATEMENTS) statements.set(sql, statement);
       }
       return statement;
     },
     close: () => {
       reader?.close();
-      sqlite.close();
+      main.close();
     },
   };
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
@@ -61,6 +75,21 @@ export function prepareRead(db: Kysely<Database>, sql: string): PreparedRead | u
   if (reader === undefined) return undefined;
   const statement = reader.prepare(sql);
   return (parameters) => statement.get(...parameters);
+}
+
+/**
+ * Writes and rolls back, so that a file SQLite could open only read-only (permissions, a read-only
+ * mount) stops start-up instead of failing the first IssueKey: SQLite opens such a file without
+ * complaint, and BEGIN IMMEDIATE alone succeeds on it.
+ */
+function probeWrite(sqlite: SQLite.Database): void {
+  sqlite.exec("begin immediate");
+  try {
+    const version = sqlite.pragma("user_version", { simple: true }) as number;
+    sqlite.pragma(`user_version = ${version}`);
+  } finally {
+    sqlite.exec("rollback");
+  }
 }
 
 function openReader(path: string): SQLite.Database {

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** The command `npm start` runs, read from package.json so the test runs exactly that. */
 export function startCommand(): { command: string; args: string[] } {
@@ -17,12 +17,16 @@ export interface ServerProcess {
 }
 
 /** Starts Keyward as `npm start` does, in a child process with the given environment. */
-export function spawnServer(env: Record<string, string>): ServerProcess {
+export function spawnServer(
+  env: Record<string, string>,
+  as: { readonly uid?: number; readonly gid?: number } = {},
+): ServerProcess {
   const { command, args } = startCommand();
   // One worker unless a test asks for more: `npm start` would use one per CPU.
   const child = spawn(command, args, {
     env: { ...process.env, KEYWARD_WORKERS: "1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
+    ...as,
   });
   let output = "";
   child.stdout?.on("data", (chunk: Buffer) => {
@@ -78,4 +82,21 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** The pids of a process's children, from /proc (Linux). */
+export function childPids(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The fourth field of /proc/PID/stat, after the parenthesised command name, is the parent pid.
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) children.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return children;
 }
