@@ -65,6 +65,11 @@ describe("loadConfig", () => {
     ["KEYWARD_CACHE_TTL", "0s"], // lru-cache would read 0 as "never expires"
     ["KEYWARD_NEGATIVE_CACHE_TTL", "0ms"],
     ["KEYWARD_DRAIN_TIMEOUT", "soon"],
+    // Beyond Node's timer range a delay silently becomes 1 ms: every duration is bounded.
+    ["KEYWARD_DRAIN_TIMEOUT", "2147484s"],
+    ["KEYWARD_DRAIN_TIMEOUT", "25h"],
+    ["KEYWARD_CACHE_TTL", "99999999999999999999h"],
+    ["KEYWARD_POLICY_RELOAD", "1441m"],
     ["KEYWARD_LOG_LEVEL", "loud"],
     ["KEYWARD_LOG_LEVEL", "INFO"],
     ["KEYWARD_DEFAULT_ROUTE_POLICY", "allow"],
@@ -116,6 +121,7 @@ describe("loadConfig", () => {
     ["30s", 30_000],
     ["5m", 300_000],
     ["1h", 3_600_000],
+    ["24h", 86_400_000],
   ])("parses the duration %s as %i ms", (value, ms) => {
     const config = configOf({
       KEYWARD_CACHE_TTL: value,
