@@ -52,14 +52,22 @@ function bearer(adminKey: string): Interceptor {
   };
 }
 
-// Node's codes for "nothing answered at that address"; connect-node reports them as unavailable.
+// Node's codes for "no Keyward server answered at that address": nothing listens, or something
+// that does not speak HTTP/2 does (another service, Keyward's HTTP/1.1 listener). All are reported
+// as unavailable: connect-node reports some of them as internal, which would read as a server bug.
 const UNREACHABLE = new Set([
   "ECONNREFUSED",
   "ENOTFOUND",
   "EAI_AGAIN",
   "ETIMEDOUT",
   "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EADDRNOTAVAIL",
   "ECONNRESET",
+  "ECONNABORTED",
+  "EPIPE",
+  "ERR_HTTP2_ERROR",
+  "ERR_HTTP2_SESSION_ERROR",
 ]);
 
 /**
@@ -70,12 +78,11 @@ const UNREACHABLE = new Set([
 export function describeError(error: unknown, connection: Connection): string {
   const connectError = ConnectError.from(error);
   const systemCode = unreachableCause(connectError);
-  const message =
+  const line =
     systemCode === undefined
-      ? connectError.rawMessage
-      : `cannot reach the Keyward server at ${connection.server} (${systemCode}); is it running? ` +
-        "Set --server or KEYWARD_SERVER";
-  const line = `keyward: ${codeToString(connectError.code)}: ${message}`;
+      ? `keyward: ${codeToString(connectError.code)}: ${connectError.rawMessage}`
+      : `keyward: ${codeToString(Code.Unavailable)}: cannot reach the Keyward server at ${connection.server} ` +
+        `(${systemCode}); is it running, and is this its gRPC port? Set --server or KEYWARD_SERVER`;
   const adminKey = connection.adminKey?.trim() ?? "";
   return adminKey === "" ? line : line.replaceAll(adminKey, "[admin key]");
 }

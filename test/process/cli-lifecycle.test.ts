@@ -330,6 +330,16 @@ describe("errors", SLOW, () => {
     expect(stderr.trimEnd().split("\n")).toHaveLength(1);
   });
 
+  it("an address that does not speak gRPC (the HTTP/1.1 listener): exit 1, unavailable, not internal", async () => {
+    const http = server.httpUrl.replace("http://", "");
+    const { code, stderr } = await keyward(["keys", "list", "--server", http]);
+    expect(code).toBe(1);
+    expect(stderr.trimEnd()).toMatch(
+      /^keyward: unavailable: cannot reach the Keyward server at 127\.0\.0\.1:\d+ /,
+    );
+    expect(stderr.trimEnd().split("\n")).toHaveLength(1);
+  });
+
   it("a bad flag or value: exit 2 before any call", async () => {
     for (const args of [
       ["keys", "list", "--bogus"],
