@@ -1,4 +1,4 @@
-import { type Admin, checkWorkspace } from "./admin-access.js";
+import { type Admin, checkAuthority } from "./admin-access.js";
 import { auditEvent, type Caller } from "./audit.js";
 import type { ApiKey } from "./key.js";
 import {
@@ -109,7 +109,7 @@ export async function issueKey(
   now: number,
 ): Promise<Outcome<IssuedKey>> {
   const workspaceId = input.workspace === "" ? DEFAULT_WORKSPACE : input.workspace;
-  const denied = checkWorkspace(admin, workspaceId);
+  const denied = checkAuthority(admin, { workspace: workspaceId, scopes: input.scopes });
   if (denied !== undefined) return denied;
   return store.transaction(async (tx) => {
     const workspace = await tx.findWorkspace(workspaceId);
