@@ -3,6 +3,7 @@ import type { KeyResolver } from "./key-store.js";
 import { fail, type Outcome, ok, type Refusal } from "./outcome.js";
 import { describeReason, httpStatusOf } from "./reason.js";
 import { grantsScope } from "./scope.js";
+import { refuseKeyShaped } from "./secret-input.js";
 import { SYSTEM_WORKSPACE } from "./workspace.js";
 
 /** The scope a key needs to manage keys of its own workspace. */
@@ -106,5 +107,5 @@ export function requireGlobal(admin: Admin): Refusal | undefined {
 export function listingWorkspace(admin: Admin, requested: string): Outcome<string> {
   const workspace = requested === "" && !admin.global ? admin.workspace : requested;
   if (workspace === "") return fail("invalid_argument", "workspace is required for a global admin");
-  return checkWorkspace(admin, workspace) ?? ok(workspace);
+  return refuseKeyShaped("workspace", workspace) ?? checkWorkspace(admin, workspace) ?? ok(workspace);
 }
