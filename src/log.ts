@@ -1,3 +1,5 @@
+import { withoutKeys } from "./domain/secret-input.js";
+
 /** Levels in increasing severity. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -23,7 +25,9 @@ export function createLogger(
     if (RANK[lvl] < min) return;
     const entry: LogFields = { time: new Date().toISOString(), level: lvl, msg: message };
     if (fields) for (const name in fields) entry[name] = serialize(fields[name]);
-    write(`${JSON.stringify(entry)}\n`);
+    // Inputs shaped like a key are refused before they reach a log call; this catches what slips past,
+    // such as an error's cause quoting a value (issue #10, defect 6).
+    write(`${withoutKeys(JSON.stringify(entry))}\n`);
   };
   return {
     debug: (m, f) => emit("debug", m, f),

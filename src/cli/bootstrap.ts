@@ -2,7 +2,7 @@ import { ADMIN_SCOPE, SUPERADMIN_SCOPE } from "../domain/admin-access.js";
 import { auditEvent } from "../domain/audit.js";
 import type { Clock } from "../domain/clock.js";
 import { type IssuedKey, prepareKey } from "../domain/issue-key.js";
-import type { Outcome } from "../domain/outcome.js";
+import { fail, type Outcome } from "../domain/outcome.js";
 import { newWorkspace, SYSTEM_WORKSPACE } from "../domain/workspace.js";
 import { openDatabase } from "../store/database.js";
 import { createKeyStore } from "../store/key-store.js";
@@ -23,6 +23,13 @@ export interface BootstrapOptions {
  * admin yet to call IssueKey with. Recorded in the audit trail as actor `bootstrap`.
  */
 export async function bootstrapAdmin(options: BootstrapOptions, clock: Clock): Promise<Outcome<IssuedKey>> {
+  // A keyward:admin key there would manage nothing (admin-access.ts); the system workspace holds global admins only.
+  if (!options.global && options.workspace === SYSTEM_WORKSPACE) {
+    return fail(
+      "invalid_argument",
+      `workspace "${SYSTEM_WORKSPACE}" is reserved for global admins: use --global`,
+    );
+  }
   const db = openDatabase(options.database);
   try {
     await migrateToLatest(db);

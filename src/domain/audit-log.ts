@@ -3,6 +3,7 @@ import type { AuditAction, AuditEvent } from "./audit.js";
 import type { KeyStore } from "./key-store.js";
 import { fail, type Outcome, ok } from "./outcome.js";
 import { pageOf, pageRequest } from "./page-token.js";
+import { quoted } from "./secret-input.js";
 
 const ACTIONS: ReadonlySet<string> = new Set<AuditAction>([
   "key.issued",
@@ -39,7 +40,7 @@ export async function listAuditEvents(
   if (input.action !== "" && !ACTIONS.has(input.action)) {
     return fail(
       "invalid_argument",
-      `unknown action "${input.action.slice(0, 40)}"; one of ${[...ACTIONS].join(", ")}`,
+      `unknown action ${quoted(input.action, 40)}; one of ${[...ACTIONS].join(", ")}`,
     );
   }
   const request = pageRequest(input.pageSize, input.pageToken, [

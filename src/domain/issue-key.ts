@@ -1,4 +1,4 @@
-import { type Admin, checkWorkspace } from "./admin-access.js";
+import { type Admin, checkAuthority } from "./admin-access.js";
 import { auditEvent, type Caller } from "./audit.js";
 import type { ApiKey } from "./key.js";
 import {
@@ -21,6 +21,7 @@ import { hashKey } from "./key-hash.js";
 import { checkKeyLimit } from "./key-limit.js";
 import type { KeyStore } from "./key-store.js";
 import { fail, type Outcome, ok } from "./outcome.js";
+import { quoted, refuseKeyShaped } from "./secret-input.js";
 import { DEFAULT_WORKSPACE, workspaceError } from "./workspace.js";
 
 export { DEFAULT_WORKSPACE, workspaceError } from "./workspace.js";
@@ -109,12 +110,13 @@ export async function issueKey(
   now: number,
 ): Promise<Outcome<IssuedKey>> {
   const workspaceId = input.workspace === "" ? DEFAULT_WORKSPACE : input.workspace;
-  const denied = checkWorkspace(admin, workspaceId);
+  const refused = refuseKeyShaped("workspace", workspaceId); // before the lookup that would quote it
+  if (refused !== undefined) return refused;
+  const denied = checkAuthority(admin, { workspace: workspaceId, scopes: input.scopes });
   if (denied !== undefined) return denied;
   return store.transaction(async (tx) => {
     const workspace = await tx.findWorkspace(workspaceId);
-    if (workspace === undefined)
-      return fail("not_found", `workspace "${workspaceId.slice(0, 64)}" not found`);
+    if (workspace === undefined) return fail("not_found", `workspace ${quoted(workspaceId, 64)} not found`);
     const prepared = prepareKey(input, now, {
       prefix: workspace.defaultKeyPrefix,
       environment: workspace.defaultEnvironment,

@@ -18,14 +18,30 @@ const PREFIX_PATTERN = /^[a-z][a-z0-9]{0,15}$/;
 const TAIL_PATTERN = /^[0-9A-Za-z]+$/;
 const DISPLAY_LENGTH = 6; // random characters shown in key_prefix
 
+// Unanchored and without the checksum: a key inside other text, with a typo or cut short, is still
+// a secret as long as its random part is all there.
+const KEY_SHAPE = new RegExp(`[a-z0-9]_(?:live|test)_[0-9A-Za-z]{${RANDOM_LENGTH},}`);
+
+const KEY_SHAPES = new RegExp(KEY_SHAPE.source, "g");
+
+/** Whether text carries something shaped like a Keyward key (prefix, environment, the random part), anywhere in it. */
+export function containsKeyShape(text: string): boolean {
+  return KEY_SHAPE.test(text);
+}
+
+/** The text with everything shaped like a key replaced. */
+export function replaceKeyShapes(text: string, replacement: string): string {
+  return text.replace(KEY_SHAPES, replacement);
+}
+
 /** Longest string that can be a key; anything longer is rejected before hashing. */
 export const MAX_KEY_LENGTH = 16 + "_live_".length + TAIL_LENGTH;
 
 /** A message naming what is wrong with a key prefix, or undefined when it is valid. */
 export function prefixError(prefix: string): string | undefined {
-  return PREFIX_PATTERN.test(prefix)
-    ? undefined
-    : `prefix "${prefix}" must be 1–16 characters of a–z and 0–9, starting with a letter`;
+  if (PREFIX_PATTERN.test(prefix)) return undefined;
+  const shown = containsKeyShape(prefix) ? "" : ` "${prefix.slice(0, 32)}"`; // a key pasted here is not echoed
+  return `prefix${shown} must be 1–16 characters of a–z and 0–9, starting with a letter`;
 }
 
 /** Generates a new key. The caller must have validated the prefix. */

@@ -5,6 +5,7 @@ import type { KeyStore, StoreReader } from "./key-store.js";
 import { fail, type Outcome, ok } from "./outcome.js";
 import { pageOf, pageRequest } from "./page-token.js";
 import { REASON_MAX } from "./revoke-key.js";
+import { keyShapedError, quoted, refuseKeyShaped } from "./secret-input.js";
 import { newWorkspace, SYSTEM_WORKSPACE, type Workspace, workspaceError } from "./workspace.js";
 
 /** The settings UpdateWorkspace may change, by their proto names (the update_mask paths). */
@@ -46,7 +47,7 @@ export async function createWorkspace(
   if (error !== undefined) return fail("invalid_argument", error);
   return store.transaction(async (tx) => {
     if ((await tx.findWorkspace(workspaceId)) !== undefined) {
-      return fail("already_exists", `workspace "${workspaceId}" already exists`);
+      return fail("already_exists", `workspace ${quoted(workspaceId, 64)} already exists`);
     }
     const workspace = newWorkspace(workspaceId, now, settings);
     await tx.insertWorkspace(workspace);
@@ -64,7 +65,7 @@ export async function getWorkspace(
   workspaceId: string,
   now: number,
 ): Promise<Outcome<WorkspaceView>> {
-  const denied = checkWorkspace(admin, workspaceId);
+  const denied = refuseKeyShaped("workspace_id", workspaceId) ?? checkWorkspace(admin, workspaceId);
   if (denied !== undefined) return denied;
   return view(store, workspaceId, now);
 }
@@ -126,6 +127,8 @@ export async function suspendWorkspace(
   if (denied !== undefined) return denied;
   if (reason.length > REASON_MAX)
     return fail("invalid_argument", `reason is longer than ${REASON_MAX} characters`);
+  const keyShaped = keyShapedError("reason", reason);
+  if (keyShaped !== undefined) return fail("invalid_argument", keyShaped);
   if (workspaceId === SYSTEM_WORKSPACE) {
     return fail("failed_precondition", `the system workspace "${SYSTEM_WORKSPACE}" cannot be suspended`);
   }
@@ -174,10 +177,11 @@ async function change(
   now: number,
   decide: (workspace: Workspace) => WorkspaceChange | undefined,
 ): Promise<Outcome<WorkspaceView>> {
+  const refused = refuseKeyShaped("workspace_id", workspaceId);
+  if (refused !== undefined) return refused;
   return store.transaction(async (tx) => {
     const workspace = await tx.findWorkspace(workspaceId);
-    if (workspace === undefined)
-      return fail("not_found", `workspace "${workspaceId.slice(0, 64)}" not found`);
+    if (workspace === undefined) return fail("not_found", `workspace ${quoted(workspaceId, 64)} not found`);
     const decided = decide(workspace);
     if (decided !== undefined) {
       await tx.updateWorkspace({ ...decided.next, updateTime: now });
@@ -197,13 +201,17 @@ async function change(
 
 async function view(reader: StoreReader, workspaceId: string, now: number): Promise<Outcome<WorkspaceView>> {
   const workspace = await reader.findWorkspace(workspaceId);
-  if (workspace === undefined) return fail("not_found", `workspace "${workspaceId.slice(0, 64)}" not found`);
+  if (workspace === undefined) return fail("not_found", `workspace ${quoted(workspaceId, 64)} not found`);
   return ok({ workspace, activeKeys: await reader.countActiveKeys(workspaceId, now) });
 }
 
 function settingsError(settings: WorkspaceSettings): string | undefined {
   if (settings.displayName !== undefined && [...settings.displayName].length > 200) {
     return "display_name is longer than 200 characters";
+  }
+  if (settings.displayName !== undefined) {
+    const keyShaped = keyShapedError("display_name", settings.displayName);
+    if (keyShaped !== undefined) return keyShaped;
   }
   if (settings.maxKeys !== undefined && (!Number.isInteger(settings.maxKeys) || settings.maxKeys < 0)) {
     return "max_keys must be 0 (no limit) or more";

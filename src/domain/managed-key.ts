@@ -2,12 +2,16 @@ import { type Admin, checkWorkspace } from "./admin-access.js";
 import type { ApiKey } from "./key.js";
 import type { StoreReader } from "./key-store.js";
 import { fail, type Outcome, ok } from "./outcome.js";
+import { quoted, refuseKeyShaped } from "./secret-input.js";
 
 /** Finds a key the admin may manage: NOT_FOUND when absent, PERMISSION_DENIED in another workspace. */
 export async function managedKey(reader: StoreReader, admin: Admin, keyId: string): Promise<Outcome<ApiKey>> {
   if (keyId === "") return fail("invalid_argument", "key_id is required");
+  // A secret pasted as key_id (the issue's `key "kw_live_…" not found`): refused, not looked up or echoed.
+  const refused = refuseKeyShaped("key_id", keyId);
+  if (refused !== undefined) return refused;
   const key = await reader.findKeyById(keyId);
-  if (key === undefined) return fail("not_found", `key "${keyId.slice(0, 64)}" not found`);
+  if (key === undefined) return fail("not_found", `key ${quoted(keyId, 64)} not found`);
   return checkWorkspace(admin, key.workspace) ?? ok(key);
 }
 

@@ -1,10 +1,13 @@
+import { hash } from "node:crypto";
 import type { Cursor } from "./key-store.js";
 import { fail, type Outcome, ok } from "./outcome.js";
 
 /**
  * Opaque page tokens for newest-first listings. A token holds the last item's
  * position (time, id) and a fingerprint of the query it belongs to, so it cannot
- * be replayed against another workspace or other filters. Keyset positions stay
+ * be replayed against another workspace or other filters. The fingerprint is a
+ * hash, never the filters themselves: a token echoes no input (a key pasted as a
+ * filter would come back base64-encoded otherwise). Keyset positions stay
  * stable while keys are inserted: a new key sorts before every existing cursor.
  */
 export function encodePageToken(cursor: Cursor, query: string): string {
@@ -59,7 +62,7 @@ export function pageRequest(
 ): Outcome<PageRequest> {
   const size = pageSize(requestedSize);
   if (typeof size === "string") return fail("invalid_argument", size);
-  const fingerprint = JSON.stringify(query);
+  const fingerprint = hash("sha256", JSON.stringify(query), "base64url").slice(0, 22); // 132 bits
   const position = decodePageToken(token, fingerprint);
   if ("error" in position) return fail("invalid_argument", position.error);
   return ok({ size, cursor: position.cursor, fingerprint });

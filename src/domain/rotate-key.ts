@@ -1,4 +1,4 @@
-import type { Admin } from "./admin-access.js";
+import { type Admin, checkAuthority } from "./admin-access.js";
 import { auditEvent, type Caller } from "./audit.js";
 import { type IssuedKey, prepareKey } from "./issue-key.js";
 import type { ApiKey } from "./key.js";
@@ -37,6 +37,9 @@ export async function rotateKey(
     const checked = found.ok ? notRevoked(found.value, "rotated") : found;
     if (!checked.ok) return checked;
     const old = checked.value;
+    // The new key holds what the old one does: rotating is issuing it again.
+    const denied = checkAuthority(admin, old);
+    if (denied !== undefined) return denied;
     if (old.rotatedToKeyId !== "") {
       return fail("failed_precondition", `key ${keyId} was already rotated to ${old.rotatedToKeyId}`);
     }

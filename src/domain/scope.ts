@@ -3,6 +3,8 @@
  * `[a-z0-9_.-]`, at least two. `*` alone grants everything; `*` as the last
  * segment (`models:*`) grants everything under the segments before it.
  */
+import { quoted } from "./secret-input.js";
+
 const SEGMENT = /^[a-z0-9_.-]+$/;
 const MAX_SCOPE_LENGTH = 200;
 
@@ -24,7 +26,7 @@ export function scopeError(scope: string): string | undefined {
 
 // Built only on the error path: scopeError runs for every required scope of every Authorize.
 function invalidScope(scope: string, why: string): string {
-  return `invalid scope "${scope.slice(0, MAX_SCOPE_LENGTH)}": ${why}`;
+  return `invalid scope ${quoted(scope, MAX_SCOPE_LENGTH)}: ${why}`;
 }
 
 /** The first error among scopes, if any. */

@@ -1,4 +1,4 @@
-import type { Admin } from "./admin-access.js";
+import { type Admin, checkAuthority } from "./admin-access.js";
 import { auditEvent, type Caller } from "./audit.js";
 import type { ApiKey } from "./key.js";
 import {
@@ -67,6 +67,9 @@ export async function updateKey(
       ...(update.ownerId !== undefined && { ownerId: update.ownerId }),
       ...(update.metadata !== undefined && { metadata: { ...update.metadata } }),
     };
+    // Judged on the key as it will be, so that a workspace admin cannot widen it, nor keep a grant it could not give.
+    const denied = checkAuthority(admin, after);
+    if (denied !== undefined) return denied;
     const changed = changedFields(before, after);
     if (changed.length === 0) return ok(before);
     const updated: ApiKey = { ...after, updateTime: now };

@@ -1,4 +1,5 @@
 import type { Environment } from "./key-format.js";
+import { keyShapedError, quoted } from "./secret-input.js";
 
 export type WorkspaceStatus = "active" | "suspended";
 
@@ -28,9 +29,9 @@ const WORKSPACE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /** A message naming what is wrong with a workspace id, or undefined. */
 export function workspaceError(workspace: string): string | undefined {
-  return WORKSPACE_PATTERN.test(workspace)
-    ? undefined
-    : `workspace "${workspace.slice(0, 64)}" must be 1–64 characters of letters, digits, _, . and -`;
+  // The pattern admits a key (letters, digits and _): refused before it could be stored or logged.
+  if (WORKSPACE_PATTERN.test(workspace)) return keyShapedError("workspace", workspace);
+  return `workspace ${quoted(workspace, 64)} must be 1–64 characters of letters, digits, _, . and -`;
 }
 
 /** A new, active workspace with the given settings. */

@@ -4,6 +4,7 @@ import type { Clock } from "../domain/clock.js";
 import { bearerToken } from "../domain/credential.js";
 import type { KeyResolver } from "../domain/key-store.js";
 import type { Outcome } from "../domain/outcome.js";
+import { withoutKeys } from "../domain/secret-input.js";
 import { failureError } from "./errors.js";
 import type { CallContext } from "./handler.js";
 
@@ -25,7 +26,12 @@ export async function adminCall(
   const admin = outcome.value;
   return {
     admin,
-    caller: { actorKeyId: admin.keyId, peer: context.peer, userAgent: context.header("user-agent") ?? "" },
+    // The user agent is stored in the audit trail as sent, but for a key in it.
+    caller: {
+      actorKeyId: admin.keyId,
+      peer: context.peer,
+      userAgent: withoutKeys(context.header("user-agent") ?? ""),
+    },
   };
 }
 

@@ -7,6 +7,7 @@ import {
   type WorkspaceView,
 } from "../domain/manage-workspaces.js";
 import { fail, type Outcome, ok } from "../domain/outcome.js";
+import { quoted } from "../domain/secret-input.js";
 import { type KeyUpdate, UPDATABLE_KEY_FIELDS } from "../domain/update-key.js";
 import { type AuditEvent, AuditEventSchema } from "../gen/keyward/v1/audit_service_pb.js";
 import type { Key } from "../gen/keyward/v1/key_pb.js";
@@ -128,7 +129,7 @@ function maskPaths<P extends string>(
     if (!(allowed as readonly string[]).includes(path)) {
       return fail(
         "invalid_argument",
-        `update_mask path "${path.slice(0, 64)}" is not one of ${allowed.join(", ")}`,
+        `update_mask path ${quoted(path, 64)} is not one of ${allowed.join(", ")}`,
       );
     }
   }

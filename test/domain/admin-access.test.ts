@@ -3,6 +3,7 @@ import {
   ADMIN_SCOPE,
   type Admin,
   authenticateAdmin,
+  checkAuthority,
   checkWorkspace,
   requireGlobal,
   SUPERADMIN_SCOPE,
@@ -87,21 +88,29 @@ describe("authenticateAdmin", () => {
 });
 
 describe("authenticateAdmin: global admins", () => {
-  it.each([[SUPERADMIN_SCOPE], ["keyward:*"], ["*"]])(
-    "makes a key of the system workspace holding %s a global admin",
-    async (scope) => {
-      const outcome = await adminFor({ keyId: "key_root", workspace: SYSTEM_WORKSPACE, scopes: [scope] });
-      expect(outcome).toEqual({
-        ok: true,
-        value: { keyId: "key_root", workspace: SYSTEM_WORKSPACE, global: true },
-      });
+  it("makes a key of the system workspace listing keyward:superadmin a global admin", async () => {
+    const outcome = await adminFor({
+      keyId: "key_root",
+      workspace: SYSTEM_WORKSPACE,
+      scopes: [SUPERADMIN_SCOPE],
+    });
+    expect(outcome).toEqual({
+      ok: true,
+      value: { keyId: "key_root", workspace: SYSTEM_WORKSPACE, global: true },
+    });
+  });
+
+  // Issue #10, defect 4: `*` and `keyward:*` grant keyward:superadmin to Authorize, never global admin, and a
+  // plain admin key of the system workspace would manage the global admins' own keys.
+  it.each([["*"], ["keyward:*"], [ADMIN_SCOPE], ["keyward:*", ADMIN_SCOPE]])(
+    "refuses a key of the system workspace holding %s and no keyward:superadmin by name",
+    async (...scopes) => {
+      const outcome = await adminFor({ workspace: SYSTEM_WORKSPACE, scopes });
+      if (outcome.ok) throw new Error("expected permission_denied");
+      expect(outcome.error.code).toBe("permission_denied");
+      expect(outcome.error.message).toContain(SUPERADMIN_SCOPE);
     },
   );
-
-  it("keeps the system workspace's plain admin keys workspace admins", async () => {
-    const outcome = await adminFor({ workspace: SYSTEM_WORKSPACE, scopes: [ADMIN_SCOPE] });
-    expect(outcome).toEqual({ ok: true, value: { keyId: "key_test", workspace: "keyward", global: false } });
-  });
 
   it("never makes a tenant's key global, whatever its scopes", async () => {
     for (const scopes of [["*"], ["keyward:*"], [SUPERADMIN_SCOPE, ADMIN_SCOPE]]) {
@@ -158,6 +167,39 @@ describe("checkWorkspace", () => {
   it("lets a global admin manage any workspace", () => {
     for (const workspace of ["acme", "other", "default", SYSTEM_WORKSPACE]) {
       expect(checkWorkspace(global, workspace), workspace).toBeUndefined();
+    }
+  });
+});
+
+describe("checkAuthority", () => {
+  const admin: Admin = { keyId: "key_admin", workspace: "acme", global: false };
+  const global: Admin = { keyId: "key_root", workspace: SYSTEM_WORKSPACE, global: true };
+
+  it("lets a workspace admin give a key of its own workspace anything but global admin, `*` included", () => {
+    for (const scopes of [["*"], ["keyward:*"], [ADMIN_SCOPE], ["models:read"], []]) {
+      expect(checkAuthority(admin, { workspace: "acme", scopes }), scopes.join(" ")).toBeUndefined();
+    }
+  });
+
+  it("refuses a workspace admin a key listing keyward:superadmin, in any workspace", () => {
+    for (const workspace of ["acme", "other", SYSTEM_WORKSPACE]) {
+      const denied = checkAuthority(admin, { workspace, scopes: ["models:read", SUPERADMIN_SCOPE] });
+      expect(denied?.error.code, workspace).toBe("permission_denied");
+    }
+  });
+
+  it("refuses a workspace admin any key of the system workspace or of another workspace", () => {
+    for (const workspace of [SYSTEM_WORKSPACE, "other"]) {
+      const denied = checkAuthority(admin, { workspace, scopes: ["models:read"] });
+      expect(denied?.error.code, workspace).toBe("permission_denied");
+    }
+  });
+
+  it("lets a global admin give any key anything", () => {
+    for (const workspace of ["acme", SYSTEM_WORKSPACE]) {
+      for (const scopes of [[SUPERADMIN_SCOPE], ["*"], [ADMIN_SCOPE]]) {
+        expect(checkAuthority(global, { workspace, scopes }), `${workspace} ${scopes}`).toBeUndefined();
+      }
     }
   });
 });

@@ -1,7 +1,10 @@
-import { Code } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bootstrapAdmin } from "../../src/cli/bootstrap.js";
 import { generateKey } from "../../src/domain/key-format.js";
 import type { Environment } from "../../src/gen/keyward/v1/key_pb.js";
+import { WorkspaceService } from "../../src/gen/keyward/v1/workspace_service_pb.js";
 import { grpcClients } from "../support/clients.js";
 import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
 
@@ -10,11 +13,18 @@ import { bootstrap, startTestServer, type TestServer } from "../support/start-se
 let server: TestServer;
 let admin: string;
 let acmeAdmin: string;
+let globalAdmin: string;
 
 beforeAll(async () => {
   server = await startTestServer();
   admin = await bootstrap(server, "default");
   acmeAdmin = await bootstrap(server, "acme");
+  const issued = await bootstrapAdmin(
+    { database: server.database, workspace: "", name: "ops", global: true },
+    { now: Date.now },
+  );
+  if (!issued.ok) throw new Error(issued.error.message);
+  globalAdmin = issued.value.secret;
 });
 
 afterAll(async () => {
@@ -97,5 +107,177 @@ describe("management authentication", () => {
     const decision = await grpcClients(server.grpcAddress).authorize.authorize({ apiKey: issued.secret });
     expect(decision.allowed).toBe(true);
     expect(decision.workspace).toBe("acme");
+  });
+});
+
+/** WorkspaceService over gRPC with a bearer key. */
+function workspaceClient(bearer: string) {
+  const transport = createGrpcTransport({
+    baseUrl: `http://${server.grpcAddress}`,
+    interceptors: [
+      (next) => (request) => {
+        request.header.set("authorization", `Bearer ${bearer}`);
+        return next(request);
+      },
+    ],
+  });
+  return createClient(WorkspaceService, transport);
+}
+
+/** The gRPC code a call ended with: OK (0) or its error's code. */
+async function codeOf(call: Promise<unknown>): Promise<Code | 0> {
+  return call.then(
+    () => 0,
+    (error: unknown) => (error as { code: Code }).code,
+  );
+}
+
+// The authority rule (admin-access.ts, checkAuthority): only an explicit keyward:superadmin on a key of the
+// keyward workspace is a global admin; nobody else may give a key keyward:superadmin, touch keys of the
+// keyward workspace or list workspaces. Each caller kind below tries every way up (issue #10, defect 4).
+describe("management authority", () => {
+  /** A non-global caller: its workspace, and the scope of a key the issuer gives it ("" for acme's bootstrap admin). */
+  type Caller = { readonly name: string; readonly workspace: string; readonly scope: string; secret: string };
+  const callers: Caller[] = [
+    { name: "workspace admin (keyward:admin)", workspace: "acme", scope: "", secret: "" },
+    { name: "`*` key", workspace: "acme", scope: "*", secret: "" },
+    { name: "`keyward:*` key", workspace: "acme", scope: "keyward:*", secret: "" },
+    { name: "`*` key of workspace keyward", workspace: "keyward", scope: "*", secret: "" },
+    { name: "`keyward:*` key of workspace keyward", workspace: "keyward", scope: "keyward:*", secret: "" },
+    {
+      name: "keyward:admin key of workspace keyward",
+      workspace: "keyward",
+      scope: "keyward:admin",
+      secret: "",
+    },
+  ];
+  let globalKeyId: string;
+  let acmeSuper: string;
+
+  beforeAll(async () => {
+    const root = grpcClients(server.grpcAddress, globalAdmin).keys;
+    const acme = grpcClients(server.grpcAddress, acmeAdmin).keys;
+    // A workspace admin may give a key of its own workspace `*`: its whole authority there, never global.
+    // Keys of workspace keyward only a global admin can issue (bootstrap --workspace keyward is refused).
+    for (const caller of callers) {
+      if (caller.scope === "") caller.secret = acmeAdmin;
+      else {
+        const issuer = caller.workspace === "acme" ? acme : root;
+        const request = { name: caller.name, workspace: caller.workspace, scopes: [caller.scope] };
+        caller.secret = (await issuer.issueKey(request)).secret;
+      }
+    }
+    const listed = await root.listKeys({ workspace: "keyward", pageSize: 1000 });
+    globalKeyId = listed.keys.find((key) => key.scopes.includes("keyward:superadmin"))?.keyId ?? "";
+    expect(globalKeyId).not.toBe("");
+    // Inert outside the keyward workspace, but still only a global admin may issue, rotate or keep it.
+    acmeSuper = (await root.issueKey({ name: "inert", workspace: "acme", scopes: ["keyward:superadmin"] }))
+      .key?.keyId as string;
+  });
+
+  it.each(callers.map((caller, index) => [caller.name, index] as const))(
+    "a %s cannot reach global admin in any way",
+    async (_name, index) => {
+      const caller = callers[index] as Caller;
+      const keys = grpcClients(server.grpcAddress, caller.secret).keys;
+      const own = caller.workspace;
+      const denied = Code.PermissionDenied;
+      const attempts: [string, () => Promise<unknown>][] = [
+        ["list workspaces", () => workspaceClient(caller.secret).listWorkspaces({})],
+        [
+          "create a workspace",
+          () => workspaceClient(caller.secret).createWorkspace({ workspace: { workspaceId: "x" } }),
+        ],
+        [
+          "issue keyward:superadmin in its own workspace",
+          () => keys.issueKey({ name: "up", workspace: own, scopes: ["keyward:superadmin"] }),
+        ],
+        [
+          "issue into workspace keyward",
+          () => keys.issueKey({ name: "up", workspace: "keyward", scopes: ["*"] }),
+        ],
+        [
+          "issue keyward:superadmin into workspace keyward",
+          () => keys.issueKey({ name: "up", workspace: "keyward", scopes: ["keyward:superadmin"] }),
+        ],
+        ["read the global admin key", () => keys.getKey({ keyId: globalKeyId })],
+        ["list the keys of workspace keyward", () => keys.listKeys({ workspace: "keyward" })],
+        ["rotate the global admin key", () => keys.rotateKey({ keyId: globalKeyId })],
+        [
+          "update the global admin key",
+          () =>
+            keys.updateKey({ key: { keyId: globalKeyId, name: "mine" }, updateMask: { paths: ["name"] } }),
+        ],
+        ["suspend the global admin key", () => keys.suspendKey({ keyId: globalKeyId })],
+        ["revoke the global admin key", () => keys.revokeKey({ keyId: globalKeyId })],
+      ];
+      if (own === "acme") {
+        const target = await keys.issueKey({ name: "to widen", workspace: "acme", scopes: ["models:read"] });
+        const targetId = target.key?.keyId ?? "";
+        attempts.splice(
+          -1,
+          0,
+          [
+            "widen a key of its own workspace to keyward:superadmin",
+            () =>
+              keys.updateKey({
+                key: { keyId: targetId, scopes: ["models:read", "keyward:superadmin"] },
+                updateMask: { paths: ["scopes"] },
+              }),
+          ],
+          ["rotate a key holding keyward:superadmin", () => keys.rotateKey({ keyId: acmeSuper })],
+          [
+            "rename a key holding keyward:superadmin",
+            () =>
+              keys.updateKey({ key: { keyId: acmeSuper, name: "kept" }, updateMask: { paths: ["name"] } }),
+          ],
+        );
+      }
+      // One at a time, revocation last: a call that wrongly succeeds must not disturb the next.
+      for (const [what, call] of attempts) expect(await codeOf(call()), what).toBe(denied);
+      // Nothing those attempts could have done left a global admin behind.
+      const root = grpcClients(server.grpcAddress, globalAdmin).keys;
+      const system = await root.listKeys({ workspace: "keyward", pageSize: 1000 });
+      expect(system.keys.filter((key) => key.scopes.includes("keyward:superadmin"))).toHaveLength(1);
+    },
+  );
+
+  it("lets the workspace's own non-global callers keep full authority inside it", async () => {
+    for (const caller of callers.slice(0, 3)) {
+      const keys = grpcClients(server.grpcAddress, caller.secret).keys;
+      const issued = await keys.issueKey({ name: "wide", workspace: "acme", scopes: ["*"] });
+      await expect(keys.rotateKey({ keyId: issued.key?.keyId ?? "" }), caller.name).resolves.toBeDefined();
+    }
+  });
+
+  it("refuses bootstrap --workspace keyward: that workspace holds global admins only", async () => {
+    const refused = await bootstrapAdmin(
+      { database: server.database, workspace: "keyward", name: "sneaky" },
+      { now: Date.now },
+    );
+    expect(refused.ok ? "ok" : refused.error.code).toBe("invalid_argument");
+    const root = grpcClients(server.grpcAddress, globalAdmin).keys;
+    const system = await root.listKeys({ workspace: "keyward", pageSize: 1000 });
+    expect(system.keys.map((key) => key.name)).not.toContain("sneaky");
+  });
+
+  it("lets only the global admin do all of it", async () => {
+    const root = grpcClients(server.grpcAddress, globalAdmin).keys;
+    const second = await root.issueKey({
+      name: "second ops",
+      workspace: "keyward",
+      scopes: ["keyward:superadmin"],
+    });
+    expect(await codeOf(workspaceClient(second.secret).listWorkspaces({}))).toBe(0);
+    const rotated = await root.rotateKey({ keyId: second.key?.keyId ?? "" });
+    expect(await codeOf(workspaceClient(rotated.secret).listWorkspaces({}))).toBe(0);
+    const plain = await root.issueKey({ name: "to widen", workspace: "acme", scopes: ["models:read"] });
+    const widened = await root.updateKey({
+      key: { keyId: plain.key?.keyId ?? "", scopes: ["keyward:superadmin"] },
+      updateMask: { paths: ["scopes"] },
+    });
+    expect(widened.key?.scopes).toEqual(["keyward:superadmin"]);
+    await expect(root.rotateKey({ keyId: acmeSuper })).resolves.toBeDefined();
+    await expect(root.revokeKey({ keyId: second.key?.keyId ?? "" })).resolves.toBeDefined();
   });
 });
