@@ -107,6 +107,22 @@ export function childTicks(parent: number): Map<number, number> {
   return children;
 }
 
+/** The pids of a process's children: a cluster primary's workers. */
+export function childPids(parent: number): number[] {
+  return [...processStats()].filter(([, stat]) => stat.ppid === parent).map(([pid]) => pid);
+}
+
+/** The command name of a process (/proc/PID/comm), e.g. "node" or "esbuild"; undefined once it is gone. */
+export function processName(pid: number): string | undefined {
+  return readProc(pid, "comm")?.trim();
+}
+
+/** Resident set size (VmRSS of /proc/PID/status) in bytes; undefined once the process is gone. */
+export function residentBytes(pid: number): number | undefined {
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readProc(pid, "status") ?? "");
+  return match ? Number(match[1]) * 1024 : undefined;
+}
+
 /**
  * Busy time of a set of CPUs ("0", "0,1", "0-1"), summed: user, nice, system, irq and softirq
  * from /proc/stat, in clock ticks.

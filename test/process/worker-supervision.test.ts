@@ -8,6 +8,7 @@ import {
   childPids,
   isAlive,
   type ServerProcess,
+  type SpawnOptions,
   servingPids,
   spawnServer,
   waitForServing,
@@ -33,7 +34,7 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function start(env: Record<string, string>, as: { uid?: number; gid?: number } = {}) {
+function start(env: Record<string, string>, as: SpawnOptions = {}) {
   const server = spawnServer(
     {
       KEYWARD_LISTEN: "127.0.0.1:0",

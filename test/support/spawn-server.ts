@@ -16,17 +16,27 @@ export interface ServerProcess {
   readonly exited: Promise<number | string>;
 }
 
+export interface SpawnOptions {
+  /**
+   * Starts the server as the leader of a process group of its own, which its cluster workers
+   * join, so that killGroup() can kill the primary and every worker at once (kill -9 of a group).
+   */
+  readonly processGroup?: boolean;
+  /** Runs the server as another user (tests that need a file the server cannot write). */
+  readonly uid?: number;
+  readonly gid?: number;
+}
+
 /** Starts Keyward as `npm start` does, in a child process with the given environment. */
-export function spawnServer(
-  env: Record<string, string>,
-  as: { readonly uid?: number; readonly gid?: number } = {},
-): ServerProcess {
+export function spawnServer(env: Record<string, string>, options: SpawnOptions = {}): ServerProcess {
   const { command, args } = startCommand();
   // One worker unless a test asks for more: `npm start` would use one per CPU.
   const child = spawn(command, args, {
     env: { ...process.env, KEYWARD_WORKERS: "1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
-    ...as,
+    detached: options.processGroup === true,
+    ...(options.uid !== undefined && { uid: options.uid }),
+    ...(options.gid !== undefined && { gid: options.gid }),
   });
   let output = "";
   child.stdout?.on("data", (chunk: Buffer) => {
@@ -99,4 +109,67 @@ export function childPids(pid: number): number[] {
     }
   }
   return children;
+}
+
+/**
+ * SIGKILLs the process group of a server spawned with `processGroup`, and resolves once the
+ * primary has exited and no process of the group is still running (their file locks are gone).
+ * Killed workers may stay zombies when nothing reaps orphans; a zombie holds nothing, so it counts as gone.
+ */
+export async function killGroup(server: ServerProcess, timeoutMs = 10_000): Promise<void> {
+  const pgid = server.child.pid;
+  if (pgid === undefined) return;
+  try {
+    process.kill(-pgid, "SIGKILL");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+  }
+  await server.exited;
+  const deadline = Date.now() + timeoutMs;
+  while (runningInGroup(pgid).length > 0) {
+    if (Date.now() > deadline) throw new Error(`processes of group ${pgid} still run after SIGKILL`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Pids of the processes of group `pgid` that are not zombies, from /proc/PID/stat. */
+export function runningInGroup(pgid: number): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, "utf8");
+    } catch {
+      continue; // exited meanwhile
+    }
+    // "pid (comm) state ppid pgrp …": comm may hold spaces and parentheses, so split after the last ")".
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(pgrp) === pgid && state !== "Z") pids.push(Number(name));
+  }
+  return pids;
+}
+
+/**
+ * Waits until `workers` processes log that they serve (with KEYWARD_WORKERS > 1 each cluster worker
+ * does, on the port they share), and returns that gRPC port.
+ */
+export async function everyWorkerServing(
+  server: ServerProcess,
+  workers: number,
+  timeoutMs = 30_000,
+): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ports = [...server.output().matchAll(/"msg":"keyward serving","grpc":"[^"]*:(\d+)"/g)].map(
+      (match) => Number(match[1]),
+    );
+    if (ports.length >= workers) {
+      if (new Set(ports).size !== 1) throw new Error(`workers serve on different ports: ${ports.join(", ")}`);
+      return ports[0] as number;
+    }
+    if (server.child.exitCode !== null) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`${workers} workers did not start:\n${server.output()}`);
 }
