@@ -1,3 +1,4 @@
+import { execFile } from "node:child_process";
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { get as httpGet } from "node:http";
 import { get as httpsGet, type RequestOptions } from "node:https";
@@ -5,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect as tlsConnect } from "node:tls";
+import { promisify } from "node:util";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
@@ -18,7 +20,7 @@ import {
 import { type Issued, type TestCa, testCa } from "../support/certificates.js";
 import { rawGrpcClient } from "../support/clients.js";
 import { servingPort, spawnServer } from "../support/spawn-server.js";
-import { startTestServer, type TestServer } from "../support/start-server.js";
+import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
 
 // KEYWARD_TLS_CERT / KEYWARD_TLS_KEY serve TLS on both listeners, KEYWARD_TLS_CLIENT_CA requires client
 // certificates on both, and replaced files are picked up without a restart; with real clients and
@@ -110,6 +112,7 @@ function peerSerial(port: number, identity: { cert?: Buffer; key?: Buffer } = {}
   });
 }
 
+const run = promisify(execFile);
 const trusting = () => grpc.credentials.createSsl(ca.cert);
 
 describe("TLS (KEYWARD_TLS_CERT, KEYWARD_TLS_KEY)", () => {
@@ -226,6 +229,49 @@ describe("mutual TLS (KEYWARD_TLS_CLIENT_CA)", () => {
     expect(await connectHealth(httpsUrl, { ca: ca.cert, cert: stranger.cert, key: stranger.key })).toMatch(
       /^failed/,
     );
+  });
+});
+
+describe("the keyward command against a server that requires client certificates", () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    const issued = ca.server("server-cli");
+    server = await startTestServer({
+      env: {
+        KEYWARD_TLS_CERT: issued.certPath,
+        KEYWARD_TLS_KEY: issued.keyPath,
+        KEYWARD_TLS_CLIENT_CA: ca.certPath,
+        KEYWARD_HTTP_LISTEN: "off",
+      },
+    });
+  });
+
+  afterAll(() => server.stop());
+
+  it("connects with KEYWARD_SERVER_CA, KEYWARD_CLIENT_CERT and KEYWARD_CLIENT_KEY, and fails in one line without", async () => {
+    const env = {
+      ...process.env,
+      KEYWARD_SERVER: `127.0.0.1:${server.keyward.grpcPort}`,
+      KEYWARD_ADMIN_KEY: await bootstrap(server),
+      KEYWARD_SERVER_CA: ca.certPath,
+    };
+    const keyward = (extra: Record<string, string>) =>
+      run(process.execPath, ["bin/keyward.js", "keys", "issue", "--name", "over mTLS", "--json"], {
+        env: { ...env, ...extra },
+        timeout: 20_000,
+      });
+    const issued = await keyward({
+      KEYWARD_CLIENT_CERT: client.certPath,
+      KEYWARD_CLIENT_KEY: client.keyPath,
+    });
+    expect(JSON.parse(issued.stdout)).toMatchObject({ key: { name: "over mTLS" } });
+    const refused = await keyward({}).then(
+      () => "succeeded",
+      (error: { code: number; stderr: string }) => `${error.code} ${error.stderr.trim()}`,
+    );
+    expect(refused).toMatch(/^1 keyward: \w+: .*certificate required/);
+    expect(refused.split("\n")).toHaveLength(1);
   });
 });
 
