@@ -2,6 +2,7 @@ import { availableParallelism } from "node:os";
 import type { DefaultRoute } from "./domain/check-request.js";
 import type { LogLevel } from "./log.js";
 import { sqlitePath } from "./store/database.js";
+import { readTlsFiles, TLS_VARIABLE, type TlsFiles } from "./transport/tls-files.js";
 
 /** Everything Keyward reads from its environment, validated once at start-up. */
 export interface Config {
@@ -35,6 +36,8 @@ export interface Config {
     readonly removeCredential: boolean;
   };
   readonly logLevel: LogLevel;
+  /** TLS on both listeners; undefined serves plaintext. */
+  readonly tls: (TlsFiles & { readonly reloadMs: number }) | undefined;
 }
 
 /** The variables Keyward reads, with their defaults (documented in the README's configuration table). */
@@ -55,6 +58,10 @@ export const DEFAULTS = {
   KEYWARD_CREDENTIAL_HEADERS: "x-api-key,authorization",
   KEYWARD_ENVOY_HEADER_PREFIX: "x-keyward-",
   KEYWARD_ENVOY_REMOVE_CREDENTIAL: "true",
+  KEYWARD_TLS_CERT: "",
+  KEYWARD_TLS_KEY: "",
+  KEYWARD_TLS_CLIENT_CA: "",
+  KEYWARD_TLS_RELOAD: "5s",
 } as const;
 
 type Variable = keyof typeof DEFAULTS;
@@ -99,6 +106,7 @@ export function loadConfig(
             "false",
           ]) === "true",
       },
+      tls: tls(read),
     };
     return { ok: true, config: Object.freeze(config) };
   } catch (error) {
@@ -108,6 +116,32 @@ export function loadConfig(
 }
 
 class InvalidVariable extends Error {}
+
+// The files are read here, not only when the listeners start, so that a missing or broken one stops
+// start-up with exit 2 naming its variable, before a cluster primary forks workers that would fail.
+function tls(read: (name: Variable) => string): Config["tls"] {
+  const [certPath, keyPath, clientCa] = [
+    read("KEYWARD_TLS_CERT"),
+    read("KEYWARD_TLS_KEY"),
+    read("KEYWARD_TLS_CLIENT_CA"),
+  ];
+  if (certPath === "" && keyPath === "") {
+    if (clientCa !== "")
+      invalid("KEYWARD_TLS_CLIENT_CA", clientCa, "to be set only with KEYWARD_TLS_CERT and KEYWARD_TLS_KEY");
+    return undefined;
+  }
+  if (certPath === "")
+    invalid("KEYWARD_TLS_CERT", "", "a PEM certificate file, set together with KEYWARD_TLS_KEY");
+  if (keyPath === "")
+    invalid("KEYWARD_TLS_KEY", "", "a PEM private key file, set together with KEYWARD_TLS_CERT");
+  const files: TlsFiles = { certPath, keyPath, clientCaPath: clientCa === "" ? undefined : clientCa };
+  const checked = readTlsFiles(files);
+  if ("error" in checked) {
+    const name = TLS_VARIABLE[checked.file];
+    throw new InvalidVariable(`${name}=${JSON.stringify(read(name))} is invalid: ${checked.error}`);
+  }
+  return { ...files, reloadMs: duration("KEYWARD_TLS_RELOAD", read("KEYWARD_TLS_RELOAD"), 1) };
+}
 
 function invalid(name: Variable, value: string, expected: string): never {
   throw new InvalidVariable(`${name}=${JSON.stringify(value)} is invalid: expected ${expected}`);

@@ -23,6 +23,7 @@ import { envoyCheckService } from "./transport/envoy-check-service.js";
 import { healthService } from "./transport/health-service.js";
 import { keyService } from "./transport/key-service.js";
 import { reflectionServices } from "./transport/reflection-service.js";
+import { serveTls } from "./transport/tls.js";
 import { workspaceService } from "./transport/workspace-service.js";
 
 /** A running Keyward: its ports, its cache (for tests and metrics) and a graceful stop. */
@@ -91,18 +92,24 @@ async function serve(
     ...reflectionServices([...apis, Health]),
   ];
   let serving = true;
+  const tls = config.tls && serveTls(config.tls, log, config.tls.reloadMs);
   const server = await startServer({
     services,
     grpcAddress: config.listen,
     httpAddress: config.httpListen,
     isServing: () => serving,
     log,
+    tls,
+  }).catch((error: unknown) => {
+    tls?.close();
+    throw error;
   });
   log.info("keyward serving", {
     grpc: config.listen.replace(/:\d+$/, `:${server.grpcPort}`),
     http: config.httpListen?.replace(/:\d+$/, `:${server.httpPort}`) ?? "off",
     database: config.database,
     pid: process.pid,
+    tls: tls ? (tls.mutual ? "client certificates required" : "on") : "off",
   });
   let stopping: Promise<void> | undefined;
   return {
@@ -115,6 +122,7 @@ async function serve(
         health.setServing(false);
         health.close();
         if (policy) policy.close();
+        tls?.close();
         await server.drain(config.drainTimeoutMs);
         await db.destroy();
         log.info("keyward stopped");

@@ -8,6 +8,7 @@ import { connectRoutes, peerKey } from "./transport/connect-adapter.js";
 import { toRpcError } from "./transport/errors.js";
 import { addGrpcService } from "./transport/grpc-js-adapter.js";
 import type { ServedService } from "./transport/handler.js";
+import type { ServedTls } from "./transport/tls.js";
 
 export interface ServerOptions {
   readonly services: readonly ServedService[];
@@ -18,6 +19,8 @@ export interface ServerOptions {
   /** Answers `GET /healthz`: true while serving. */
   readonly isServing: () => boolean;
   readonly log: Logger;
+  /** TLS (and client certificates) on both listeners; plaintext when undefined. */
+  readonly tls?: ServedTls | undefined;
 }
 
 export interface RunningServer {
@@ -33,8 +36,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const grpcServer = new grpc.Server();
   for (const service of options.services) addGrpcService(grpcServer, service, toError);
   const grpcPort = await new Promise<number>((resolve, reject) =>
-    grpcServer.bindAsync(options.grpcAddress, grpc.ServerCredentials.createInsecure(), (error, port) =>
-      error ? reject(error) : resolve(port),
+    grpcServer.bindAsync(
+      options.grpcAddress,
+      options.tls?.grpcCredentials ?? grpc.ServerCredentials.createInsecure(),
+      (error, port) => (error ? reject(error) : resolve(port)),
     ),
   );
 
@@ -47,7 +52,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       contextValues: (request) =>
         createContextValues().set(peerKey, `${request.socket.remoteAddress}:${request.socket.remotePort}`),
     });
-    const server = createHttpServer((request: IncomingMessage, response: ServerResponse) => {
+    const handle = (request: IncomingMessage, response: ServerResponse) => {
       if (request.url === "/healthz" && (request.method === "GET" || request.method === "HEAD")) {
         const serving = options.isServing();
         response.writeHead(serving ? 200 : 503, { "content-type": "text/plain" });
@@ -55,7 +60,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         return;
       }
       connect(request, response);
-    });
+    };
+    const server = options.tls ? options.tls.createHttpsServer(handle) : createHttpServer(handle);
     httpServer = server;
     await listen(server, options.httpAddress);
   }

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { type Client, Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -12,6 +13,10 @@ import { WorkspaceService } from "../gen/keyward/v1/workspace_service_pb.js";
 export interface Connection {
   readonly server: string;
   readonly adminKey?: string;
+  /** PEM files for TLS (--ca, --client-cert, --client-key); any of them, or an https:// server, means TLS. */
+  readonly ca?: string;
+  readonly clientCert?: string;
+  readonly clientKey?: string;
 }
 
 export interface Clients {
@@ -22,8 +27,12 @@ export interface Clients {
 
 /** Clients for every management service. Nothing is dialled until the first call. */
 export function createClients(connection: Connection): Clients {
+  const tls = connection.ca !== undefined || connection.clientCert !== undefined;
   const transport = createGrpcTransport({
-    baseUrl: connection.server.includes("://") ? connection.server : `http://${connection.server}`,
+    baseUrl: connection.server.includes("://")
+      ? connection.server
+      : `${tls ? "https" : "http"}://${connection.server}`,
+    nodeOptions: tlsOptions(connection),
     interceptors: [bearer(connection.adminKey?.trim() ?? "")],
     // A black-holed address would otherwise hang until the OS gives up on the TCP connect.
     defaultTimeoutMs: 30_000,
@@ -33,6 +42,28 @@ export function createClients(connection: Connection): Clients {
     workspaces: createClient(WorkspaceService, transport),
     audit: createClient(AuditService, transport),
   };
+}
+
+/** The CA to trust instead of the system's, and the client certificate, read from their files. */
+function tlsOptions(connection: Connection): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
+  if ((connection.clientCert === undefined) !== (connection.clientKey === undefined)) {
+    throw new ConnectError("--client-cert and --client-key go together", Code.InvalidArgument);
+  }
+  const options: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+  for (const [option, flag, path] of [
+    ["ca", "--ca", connection.ca],
+    ["cert", "--client-cert", connection.clientCert],
+    ["key", "--client-key", connection.clientKey],
+  ] as const) {
+    if (path === undefined) continue;
+    try {
+      options[option] = readFileSync(path);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new ConnectError(`${flag} ${path} cannot be read (${reason})`, Code.InvalidArgument);
+    }
+  }
+  return options;
 }
 
 function bearer(adminKey: string): Interceptor {

@@ -83,6 +83,24 @@ function withServerOptions(command: Command): Command {
         .env("KEYWARD_ADMIN_KEY")
         .helpGroup(SERVER_OPTIONS),
     )
+    .addOption(
+      new Option("--ca <file>", "CA certificate (PEM) to trust for the server's certificate; implies TLS")
+        .env("KEYWARD_SERVER_CA")
+        .helpGroup(SERVER_OPTIONS),
+    )
+    .addOption(
+      new Option(
+        "--client-cert <file>",
+        "client certificate (PEM) for a server that requires one; implies TLS",
+      )
+        .env("KEYWARD_CLIENT_CERT")
+        .helpGroup(SERVER_OPTIONS),
+    )
+    .addOption(
+      new Option("--client-key <file>", "the client certificate's private key (PEM)")
+        .env("KEYWARD_CLIENT_KEY")
+        .helpGroup(SERVER_OPTIONS),
+    )
     .addOption(new Option("--json", "print the response as proto3 JSON").helpGroup(SERVER_OPTIONS));
 }
 

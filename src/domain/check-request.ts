@@ -2,7 +2,12 @@ import { authorize, type Decision } from "./authorize.js";
 import { bearerToken } from "./credential.js";
 import { parseKey } from "./key-format.js";
 import type { KeyResolver } from "./key-store.js";
-import { matchRoute, type RoutePolicy, type RouteRequirements } from "./route-policy.js";
+import {
+  MAX_ROUTE_PATH_LENGTH,
+  matchRoute,
+  type RoutePolicy,
+  type RouteRequirements,
+} from "./route-policy.js";
 import { scopeError } from "./scope.js";
 
 /** What to do when neither the route nor the policy file says anything. */
@@ -117,6 +122,9 @@ function routeRequirements(input: CheckInput, settings: CheckSettings): RouteReq
     };
   }
   const policy = settings.policy();
+  // Denied rather than left to the default route: an allowing default must not apply to a path
+  // that a stricter rule might have matched.
+  if (policy !== undefined && input.path.length > MAX_ROUTE_PATH_LENGTH) return undefined;
   const rule = policy && matchRoute(policy, input.method, input.path);
   if (rule !== undefined) return rule;
   return settings.defaultRoute === "allow-authenticated" ? AUTHENTICATED : undefined;

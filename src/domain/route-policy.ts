@@ -1,3 +1,4 @@
+import { compileGlob, type PathGlob } from "./path-glob.js";
 import { scopeError } from "./scope.js";
 
 /**
@@ -18,7 +19,7 @@ export interface RouteRule extends RouteRequirements {
   readonly methods: readonly string[];
   /** The glob as written, for messages and logs. */
   readonly path: string;
-  readonly pattern: RegExp;
+  readonly pattern: PathGlob;
 }
 
 export interface RoutePolicy {
@@ -47,6 +48,13 @@ export function compilePolicy(document: unknown): { policy: RoutePolicy } | { er
   return { policy: { rules } };
 }
 
+/**
+ * The longest path (query string included) that is matched against the rules. Matching is linear in
+ * the path length, so this only bounds the work of one Check: 64 KiB is above Envoy's default limit
+ * for all request headers together (max_request_headers_kb, 60). Longer paths are denied by the caller.
+ */
+export const MAX_ROUTE_PATH_LENGTH = 64 * 1024;
+
 /** The first rule matching the request, or undefined. `path` may carry a query string; it is ignored. */
 export function matchRoute(policy: RoutePolicy, method: string, path: string): RouteRule | undefined {
   const query = path.indexOf("?");
@@ -56,33 +64,6 @@ export function matchRoute(policy: RoutePolicy, method: string, path: string): R
     if (rule.pattern.test(bare)) return rule;
   }
   return undefined;
-}
-
-/**
- * Compiles a path glob: `*` matches within one segment, `**` across segments
- * (`/v1/**` matches `/v1` and everything below it). Everything else is literal.
- */
-export function compileGlob(glob: string): RegExp {
-  let source = "";
-  for (let i = 0; i < glob.length; i++) {
-    const char = glob[i] as string;
-    if (char === "*" && glob[i + 1] === "*") {
-      const slashBefore = source.endsWith("/");
-      if (slashBefore && (i + 2 === glob.length || glob[i + 2] === "/")) {
-        source = `${source.slice(0, -1)}(?:/.*)?`; // `/**` also matches the bare parent
-        i += glob[i + 2] === "/" ? 2 : 1;
-        if (glob[i] === "/") source += "/";
-      } else {
-        source += ".*";
-        i++;
-      }
-    } else if (char === "*") {
-      source += "[^/]*";
-    } else {
-      source += char.replace(/[.+?^${}()|[\]\\]/g, "\\$&");
-    }
-  }
-  return new RegExp(`^${source}$`);
 }
 
 const RULE_KEYS = new Set(["methods", "path", "scopes", "public", "class", "workspace"]);

@@ -5,7 +5,7 @@ import {
   decideCheck,
   RouteConfigError,
 } from "../../src/domain/check-request.js";
-import { compilePolicy, type RoutePolicy } from "../../src/domain/route-policy.js";
+import { compilePolicy, MAX_ROUTE_PATH_LENGTH, type RoutePolicy } from "../../src/domain/route-policy.js";
 import { memoryResolver, NOW } from "./fixtures.js";
 
 function input(overrides: Partial<CheckInput> & { headers?: Record<string, string> } = {}): CheckInput {
@@ -116,6 +116,20 @@ describe("decideCheck", () => {
       NOW,
     );
     expect(viaBearer.credentialHeader).toBe("authorization");
+  });
+
+  it("denies a path too long to match against the policy, even when the default would allow it", async () => {
+    const resolver = memoryResolver();
+    const headers = { "x-api-key": resolver.add({ scopes: ["orders:read"] }) };
+    const lenient = settings({ defaultRoute: "allow-authenticated" });
+    const longest = `/v1/${"a".repeat(MAX_ROUTE_PATH_LENGTH - 4)}`;
+    const fits = await decideCheck(input({ headers, path: longest }), lenient, resolver, NOW);
+    expect(fits.decision.reason).toBe("allowed");
+    const over = await decideCheck(input({ headers, path: `${longest}a` }), lenient, resolver, NOW);
+    expect(over.decision.reason).toBe("route_not_allowed");
+    const noPolicy = settings({ defaultRoute: "allow-authenticated", policy: () => undefined });
+    const unmatched = await decideCheck(input({ headers, path: `${longest}a` }), noPolicy, resolver, NOW);
+    expect(unmatched.decision.reason).toBe("allowed");
   });
 
   it("throws RouteConfigError for an invalid scope in context_extensions", () => {

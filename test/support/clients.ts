@@ -48,8 +48,11 @@ export type RawResult<O extends DescMessage> =
   | { readonly ok: false; readonly code: grpc.status; readonly details: string };
 
 /** A plain @grpc/grpc-js client: the same stack internal services use, no Connect in between. */
-export function rawGrpcClient(grpcAddress: string) {
-  const client = new grpc.Client(grpcAddress, grpc.credentials.createInsecure());
+export function rawGrpcClient(
+  grpcAddress: string,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+) {
+  const client = new grpc.Client(grpcAddress, credentials);
   return {
     /** Calls a unary method with a typed message. */
     call<I extends DescMessage, O extends DescMessage>(
