@@ -97,6 +97,7 @@ async function serve(
     httpAddress: config.httpListen,
     isServing: () => serving,
     log,
+    messageLimits: config.messageLimits,
   });
   log.info("keyward serving", {
     grpc: config.listen.replace(/:\d+$/, `:${server.grpcPort}`),

@@ -8,6 +8,8 @@ import { connectRoutes, peerKey } from "./transport/connect-adapter.js";
 import { toRpcError } from "./transport/errors.js";
 import { addGrpcService } from "./transport/grpc-js-adapter.js";
 import type { ServedService } from "./transport/handler.js";
+import { continueWithinLimits, limitedConnectHandler } from "./transport/http-body-limits.js";
+import { type MessageLimits, messageLimitOf } from "./transport/message-limits.js";
 
 export interface ServerOptions {
   readonly services: readonly ServedService[];
@@ -18,6 +20,8 @@ export interface ServerOptions {
   /** Answers `GET /healthz`: true while serving. */
   readonly isServing: () => boolean;
   readonly log: Logger;
+  /** Largest request message per kind of call, on both listeners. */
+  readonly messageLimits: MessageLimits;
 }
 
 export interface RunningServer {
@@ -30,8 +34,15 @@ export interface RunningServer {
 /** Serves the same handlers on grpc-js (the hot path) and on connect-node (Connect, JSON, gRPC-Web). */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const toError = (error: unknown, method: string) => toRpcError(error, options.log, method);
-  const grpcServer = new grpc.Server();
-  for (const service of options.services) addGrpcService(grpcServer, service, toError);
+  const limits = options.messageLimits;
+  // grpc-js refuses a message beyond this from its length prefix, before buffering it; the
+  // adapter then holds each method to its own, smaller limit.
+  const grpcServer = new grpc.Server({
+    "grpc.max_receive_message_length": Math.max(limits.maxBytes, limits.maxCheckBytes),
+  });
+  for (const service of options.services) {
+    addGrpcService(grpcServer, service, toError, messageLimitOf(limits, service.service.typeName));
+  }
   const grpcPort = await new Promise<number>((resolve, reject) =>
     grpcServer.bindAsync(options.grpcAddress, grpc.ServerCredentials.createInsecure(), (error, port) =>
       error ? reject(error) : resolve(port),
@@ -40,14 +51,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   let httpServer: ReturnType<typeof createHttpServer> | undefined;
   if (options.httpAddress !== undefined) {
-    const connect = connectNodeAdapter({
-      routes: connectRoutes(options.services, toError),
-      // Reject unknown JSON fields: a misspelt field would otherwise be silently ignored.
-      jsonOptions: { ignoreUnknownFields: false },
-      contextValues: (request) =>
-        createContextValues().set(peerKey, `${request.socket.remoteAddress}:${request.socket.remotePort}`),
-    });
-    const server = createHttpServer((request: IncomingMessage, response: ServerResponse) => {
+    const connect = limitedConnectHandler(options.services, limits, (services, readMaxBytes) =>
+      connectNodeAdapter({
+        routes: connectRoutes(services, toError),
+        readMaxBytes,
+        // Reject unknown JSON fields: a misspelt field would otherwise be silently ignored.
+        jsonOptions: { ignoreUnknownFields: false },
+        contextValues: (request) =>
+          createContextValues().set(peerKey, `${request.socket.remoteAddress}:${request.socket.remotePort}`),
+      }),
+    );
+    const handle = (request: IncomingMessage, response: ServerResponse) => {
       if (request.url === "/healthz" && (request.method === "GET" || request.method === "HEAD")) {
         const serving = options.isServing();
         response.writeHead(serving ? 200 : 503, { "content-type": "text/plain" });
@@ -55,7 +69,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         return;
       }
       connect(request, response);
-    });
+    };
+    const server = createHttpServer(handle);
+    server.on("checkContinue", continueWithinLimits(limits, handle));
     httpServer = server;
     await listen(server, options.httpAddress);
   }
