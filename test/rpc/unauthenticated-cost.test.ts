@@ -149,6 +149,20 @@ describe("answers", () => {
             headers: Object.fromEntries(scopes(900, 40).map((name) => [name, "v".repeat(150)])),
           }),
         ),
+      () =>
+        // A public route needs no key; every client-sent x-keyward-* header must be named for removal.
+        raw.call(
+          CHECK,
+          CheckRequestSchema,
+          CheckResponseSchema,
+          envoyCheckRequest({
+            rawHeaders: true,
+            headers: Object.fromEntries(
+              scopes(REQUEST_LIMITS.headers - 30, 200).map((name) => [`x-keyward-${name}`, "v"]),
+            ),
+            contextExtensions: { "keyward.public": "true" },
+          }),
+        ),
     ];
     const histogram = monitorEventLoopDelay({ resolution: 10 });
     histogram.enable();
