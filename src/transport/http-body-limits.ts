@@ -12,9 +12,9 @@ export type AdapterFactory = (services: readonly ServedService[], readMaxBytes: 
 
 // gRPC and the Connect streaming protocols put a 5-byte prefix before each message.
 const ENVELOPE_BYTES = 5;
-// How long an answered connection may keep sending before it is cut: enough for the
-// client to read the answer, too little to stream much more at us.
-const LINGER_MS = 1000;
+// How long an answered connection may keep sending before it is cut: enough for a busy
+// client to read the answer first, too short to hold many such connections (nginx: 5 s).
+const LINGER_MS = 2000;
 
 /**
  * The HTTP listener's RPC handler: each service is served by an adapter
@@ -68,13 +68,12 @@ function refuseOversized(request: IncomingMessage, response: ServerResponse, lim
     contentType.startsWith("application/grpc") || contentType.startsWith("application/connect+");
   if (!(length > limit + (enveloped ? ENVELOPE_BYTES : 0))) return false;
   const body = errorToJsonBytes(messageTooLarge(enveloped ? undefined : length, limit), {});
+  lingerOnClose(request.socket);
   response.writeHead(413, {
     "content-type": "application/json",
     "content-length": body.byteLength,
     connection: "close",
   });
-  const socket = request.socket;
-  response.once("finish", () => closeSoon(socket));
   response.end(body);
   return true;
 }
@@ -85,21 +84,27 @@ function refuseOversized(request: IncomingMessage, response: ServerResponse, lim
  * connection whose request is still being sent, and the rest is not worth reading.
  */
 function closeIfAnsweredEarly(request: IncomingMessage, response: ServerResponse): void {
-  const socket = request.socket; // detached from the request once the response is done
+  const socket = request.socket; // the request lets go of it once its body is abandoned
   const writeHead = response.writeHead;
   // Node decides `connection` when the head is written; this is the last moment to say close.
   response.writeHead = function (this: ServerResponse, ...args: Parameters<typeof writeHead>) {
-    if (!request.complete) this.shouldKeepAlive = false;
+    if (!request.complete) {
+      this.shouldKeepAlive = false;
+      lingerOnClose(socket);
+    }
     return writeHead.apply(this, args);
   } as typeof writeHead;
-  response.once("finish", () => {
-    if (!request.complete) closeSoon(socket);
-  });
 }
 
-// Destroying the socket at once can reset the connection before the client has read the
-// answer; ending it and cutting it a moment later lets the answer arrive without reading on.
-function closeSoon(socket: Socket): void {
-  socket.end();
-  setTimeout(() => socket.destroy(), LINGER_MS).unref();
+/**
+ * Node closes the socket of a `connection: close` answer as soon as the answer is flushed
+ * (destroySoon). With request bytes still arriving, that close is a reset, and a client
+ * still sending may lose the answer before reading it (EPIPE). Instead our side is ended,
+ * what still comes is discarded or left unread, and the socket is cut a moment later.
+ */
+function lingerOnClose(socket: Socket): void {
+  socket.destroySoon = () => {
+    socket.end();
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  };
 }

@@ -160,8 +160,9 @@ describe("the Connect listener", () => {
         pump();
       },
     );
+    // The client never ends its body: the call ends because the server answered and closed.
     expect(status).toBe(429); // the Connect protocol's status for resource_exhausted
-    expect(written).toBeLessThan(64 * KIB * KIB);
+    expect(written).toBeGreaterThan(64 * KIB);
   });
 });
 
