@@ -28,7 +28,15 @@ export const REQUEST_LIMITS = {
   contextExtensions: 100,
   /** Missing scopes named in a denial's message; `missing_scopes` lists them all (at most `requiredScopes`). */
   scopesInMessage: 5,
+  /** Characters of a caller's text (a service or file name) repeated in an error message. */
+  echoedChars: 200,
 } as const;
+
+/** A caller's text as an error message may repeat it: cut short, so that messages do not grow with requests. */
+export function echoed(text: string): string {
+  const max = REQUEST_LIMITS.echoedChars;
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
+}
 
 /** The first cap a set of required scopes breaks, or undefined; also validates each scope. */
 export function requiredScopesError(field: string, scopes: readonly string[]): string | undefined {

@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { echoed } from "../domain/request-limits.js";
 import {
   Health,
   type HealthCheckResponse,
@@ -33,7 +34,7 @@ export function healthService(serviceNames: readonly string[]): HealthService {
     served: served(Health, {
       check(request) {
         if (!known.has(request.service))
-          throw new ConnectError(`unknown service ${request.service}`, Code.NotFound);
+          throw new ConnectError(`unknown service ${echoed(request.service)}`, Code.NotFound);
         return response(request.service);
       },
       async *watch(request, context) {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   contextExtensionsError,
+  echoed,
   headersError,
   REQUEST_LIMITS,
   requiredScopesError,
@@ -45,5 +46,11 @@ describe("request limits", () => {
     expect(contextExtensionsError(entries(REQUEST_LIMITS.contextExtensions + 1))).toBe(
       "context_extensions: at most 100 entries",
     );
+  });
+
+  it("repeats at most a fixed length of a caller's text in a message", () => {
+    expect(echoed("orders")).toBe("orders");
+    const long = echoed("x".repeat(64 * 1024));
+    expect(long).toBe(`${"x".repeat(REQUEST_LIMITS.echoedChars)}… (65536 characters)`);
   });
 });

@@ -9,6 +9,10 @@ import {
   CheckResponseSchema,
 } from "../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import {
+  HealthCheckRequestSchema,
+  HealthCheckResponseSchema,
+} from "../../src/gen/grpc/health/v1/health_pb.js";
+import {
   AuthorizeRequestSchema,
   AuthorizeResponseSchema,
 } from "../../src/gen/keyward/v1/authorize_service_pb.js";
@@ -131,6 +135,17 @@ describe("answers", () => {
     expect(toBinary(CheckResponseSchema, allowed.response).byteLength).toBeLessThan(
       REQUEST_LIMITS.headerChars + REQUEST_LIMITS.headers * 4,
     );
+  });
+
+  it("repeats no more than a fixed length of a name it does not know", async () => {
+    const result = await raw.call(
+      "/grpc.health.v1.Health/Check",
+      HealthCheckRequestSchema,
+      HealthCheckResponseSchema,
+      { service: "s".repeat(60 * KIB) },
+    );
+    expect(result).toMatchObject({ ok: false, code: grpc.status.NOT_FOUND });
+    expect(!result.ok && result.details.length).toBeLessThan(REQUEST_LIMITS.echoedChars + 100);
   });
 
   it("never blocks the event loop for long with the costliest requests within the limits", async () => {
