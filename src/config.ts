@@ -38,6 +38,13 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** TLS on both listeners; undefined serves plaintext. */
   readonly tls: (TlsFiles & { readonly reloadMs: number }) | undefined;
+  /** Largest request message each listener takes; beyond it RESOURCE_EXHAUSTED (HTTP 413) before it is read. */
+  readonly messageLimits: {
+    /** Keyward's own RPCs. */
+    readonly maxBytes: number;
+    /** Envoy Check, whose requests carry the whole header set and possibly a buffered body. */
+    readonly maxCheckBytes: number;
+  };
 }
 
 /** The variables Keyward reads, with their defaults (documented in the README's configuration table). */
@@ -62,6 +69,8 @@ export const DEFAULTS = {
   KEYWARD_TLS_KEY: "",
   KEYWARD_TLS_CLIENT_CA: "",
   KEYWARD_TLS_RELOAD: "5s",
+  KEYWARD_MAX_MESSAGE_BYTES: "64KiB",
+  KEYWARD_MAX_CHECK_MESSAGE_BYTES: "1MiB",
 } as const;
 
 type Variable = keyof typeof DEFAULTS;
@@ -107,6 +116,10 @@ export function loadConfig(
           ]) === "true",
       },
       tls: tls(read),
+      messageLimits: {
+        maxBytes: byteSize("KEYWARD_MAX_MESSAGE_BYTES", read("KEYWARD_MAX_MESSAGE_BYTES")),
+        maxCheckBytes: byteSize("KEYWARD_MAX_CHECK_MESSAGE_BYTES", read("KEYWARD_MAX_CHECK_MESSAGE_BYTES")),
+      },
     };
     return { ok: true, config: Object.freeze(config) };
   } catch (error) {
@@ -190,6 +203,21 @@ function workerCount(name: Variable, value: string): number {
   const n = count(name, value);
   if (n > 64) return invalid(name, value, "auto or a whole number from 1 to 64");
   return n;
+}
+
+const UNIT_BYTES = { "": 1, KiB: 1024, MiB: 1024 * 1024 } as const;
+const MIN_MESSAGE_BYTES = 1024;
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+// Bounded both ways: below 1 KiB an ordinary Check no longer fits; above 64 MiB a single
+// unauthenticated request could again make the server hold what issue 10 measured.
+function byteSize(name: Variable, value: string): number {
+  const match = /^(\d+)(KiB|MiB|)$/.exec(value);
+  const bytes = match ? Number(match[1]) * UNIT_BYTES[match[2] as keyof typeof UNIT_BYTES] : Number.NaN;
+  if (!(bytes >= MIN_MESSAGE_BYTES && bytes <= MAX_MESSAGE_BYTES)) {
+    return invalid(name, value, "a size from 1KiB to 64MiB, in bytes or with KiB or MiB, e.g. 64KiB");
+  }
+  return bytes;
 }
 
 function oneOf<T extends string>(name: Variable, value: string, allowed: readonly T[]): T {

@@ -100,6 +100,7 @@ async function serve(
     isServing: () => serving,
     log,
     tls,
+    messageLimits: config.messageLimits,
   }).catch((error: unknown) => {
     tls?.close();
     throw error;

@@ -8,6 +8,8 @@ import { connectRoutes, peerKey } from "./transport/connect-adapter.js";
 import { toRpcError } from "./transport/errors.js";
 import { addGrpcService } from "./transport/grpc-js-adapter.js";
 import type { ServedService } from "./transport/handler.js";
+import { continueWithinLimits, limitedConnectHandler } from "./transport/http-body-limits.js";
+import { type MessageLimits, messageLimitOf } from "./transport/message-limits.js";
 import type { ServedTls } from "./transport/tls.js";
 
 export interface ServerOptions {
@@ -21,6 +23,8 @@ export interface ServerOptions {
   readonly log: Logger;
   /** TLS (and client certificates) on both listeners; plaintext when undefined. */
   readonly tls?: ServedTls | undefined;
+  /** Largest request message per kind of call, on both listeners. */
+  readonly messageLimits: MessageLimits;
 }
 
 export interface RunningServer {
@@ -33,8 +37,15 @@ export interface RunningServer {
 /** Serves the same handlers on grpc-js (the hot path) and on connect-node (Connect, JSON, gRPC-Web). */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const toError = (error: unknown, method: string) => toRpcError(error, options.log, method);
-  const grpcServer = new grpc.Server();
-  for (const service of options.services) addGrpcService(grpcServer, service, toError);
+  const limits = options.messageLimits;
+  // grpc-js refuses a message beyond this from its length prefix, before buffering it; the
+  // adapter then holds each method to its own, smaller limit.
+  const grpcServer = new grpc.Server({
+    "grpc.max_receive_message_length": Math.max(limits.maxBytes, limits.maxCheckBytes),
+  });
+  for (const service of options.services) {
+    addGrpcService(grpcServer, service, toError, messageLimitOf(limits, service.service.typeName));
+  }
   const grpcPort = await new Promise<number>((resolve, reject) =>
     grpcServer.bindAsync(
       options.grpcAddress,
@@ -45,13 +56,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   let httpServer: ReturnType<typeof createHttpServer> | undefined;
   if (options.httpAddress !== undefined) {
-    const connect = connectNodeAdapter({
-      routes: connectRoutes(options.services, toError),
-      // Reject unknown JSON fields: a misspelt field would otherwise be silently ignored.
-      jsonOptions: { ignoreUnknownFields: false },
-      contextValues: (request) =>
-        createContextValues().set(peerKey, `${request.socket.remoteAddress}:${request.socket.remotePort}`),
-    });
+    const connect = limitedConnectHandler(options.services, limits, (services, readMaxBytes) =>
+      connectNodeAdapter({
+        routes: connectRoutes(services, toError),
+        readMaxBytes,
+        // Reject unknown JSON fields: a misspelt field would otherwise be silently ignored.
+        jsonOptions: { ignoreUnknownFields: false },
+        contextValues: (request) =>
+          createContextValues().set(peerKey, `${request.socket.remoteAddress}:${request.socket.remotePort}`),
+      }),
+    );
     const handle = (request: IncomingMessage, response: ServerResponse) => {
       if (request.url === "/healthz" && (request.method === "GET" || request.method === "HEAD")) {
         const serving = options.isServing();
@@ -62,6 +76,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       connect(request, response);
     };
     const server = options.tls ? options.tls.createHttpsServer(handle) : createHttpServer(handle);
+    server.on("checkContinue", continueWithinLimits(limits, handle));
     httpServer = server;
     await listen(server, options.httpAddress);
   }

@@ -33,6 +33,7 @@ describe("loadConfig", () => {
         headerPrefix: "x-keyward-",
         removeCredential: true,
       },
+      messageLimits: { maxBytes: 64 * 1024, maxCheckBytes: 1024 * 1024 },
     });
     expect(Object.isFrozen(config)).toBe(true);
   });
@@ -80,6 +81,12 @@ describe("loadConfig", () => {
     ["KEYWARD_WORKERS", "0"],
     ["KEYWARD_WORKERS", "65"],
     ["KEYWARD_WORKERS", "many"],
+    ["KEYWARD_MAX_MESSAGE_BYTES", "1023"], // below 1 KiB an ordinary request no longer fits
+    ["KEYWARD_MAX_MESSAGE_BYTES", "65MiB"],
+    ["KEYWARD_MAX_MESSAGE_BYTES", "64KB"],
+    ["KEYWARD_MAX_MESSAGE_BYTES", "1.5MiB"],
+    ["KEYWARD_MAX_CHECK_MESSAGE_BYTES", "0"],
+    ["KEYWARD_MAX_CHECK_MESSAGE_BYTES", "1 MiB"],
   ])("rejects %s=%s, naming the variable and the value", (name, value) => {
     const error = errorOf({ [name]: value });
     expect(error).toContain(`${name}=`);
@@ -110,6 +117,16 @@ describe("loadConfig", () => {
       headerPrefix: "x-auth-",
       removeCredential: false,
     });
+  });
+
+  it.each([
+    ["1024", 1024],
+    ["64KiB", 65_536],
+    ["2MiB", 2_097_152],
+    ["64MiB", 67_108_864],
+  ])("reads the message size %s as %i bytes", (value, bytes) => {
+    const config = configOf({ KEYWARD_MAX_MESSAGE_BYTES: value, KEYWARD_MAX_CHECK_MESSAGE_BYTES: value });
+    expect(config.messageLimits).toEqual({ maxBytes: bytes, maxCheckBytes: bytes });
   });
 
   it("turns the HTTP listener off with KEYWARD_HTTP_LISTEN=off", () => {

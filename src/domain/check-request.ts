@@ -2,13 +2,13 @@ import { authorize, type Decision } from "./authorize.js";
 import { bearerToken } from "./credential.js";
 import { parseKey } from "./key-format.js";
 import type { KeyResolver } from "./key-store.js";
+import { requiredScopesError } from "./request-limits.js";
 import {
   MAX_ROUTE_PATH_LENGTH,
   matchRoute,
   type RoutePolicy,
   type RouteRequirements,
 } from "./route-policy.js";
-import { scopeError } from "./scope.js";
 
 /** What to do when neither the route nor the policy file says anything. */
 export type DefaultRoute = "deny" | "allow-authenticated";
@@ -112,8 +112,8 @@ function routeRequirements(input: CheckInput, settings: CheckSettings): RouteReq
       .split(",")
       .map((scope) => scope.trim())
       .filter((scope) => scope !== "");
-    const bad = scopes.map(scopeError).find((error) => error !== undefined);
-    if (bad !== undefined) throw new RouteConfigError(`context_extensions keyward.scopes: ${bad}`);
+    const bad = requiredScopesError("context_extensions keyward.scopes", scopes);
+    if (bad !== undefined) throw new RouteConfigError(bad);
     return {
       public: extensions["keyward.public"] === "true",
       scopes,

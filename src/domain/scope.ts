@@ -6,7 +6,8 @@
 import { quoted } from "./secret-input.js";
 
 const SEGMENT = /^[a-z0-9_.-]+$/;
-const MAX_SCOPE_LENGTH = 200;
+/** Characters of one scope; part of the request caps in request-limits.ts. */
+export const MAX_SCOPE_LENGTH = 200;
 
 /** A message naming what is wrong with a scope, or undefined when it is valid. */
 export function scopeError(scope: string): string | undefined {

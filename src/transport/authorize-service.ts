@@ -3,7 +3,7 @@ import type { Clock } from "../domain/clock.js";
 import { credentialFromHeaders } from "../domain/credential.js";
 import type { KeyResolver } from "../domain/key-store.js";
 import type { Reason } from "../domain/reason.js";
-import { scopesError } from "../domain/scope.js";
+import { headersError, requiredScopesError, tallyHeaders } from "../domain/request-limits.js";
 import { type AuthorizeResponse, AuthorizeService } from "../gen/keyward/v1/authorize_service_pb.js";
 import { decisionToProto } from "./convert.js";
 import { invalidArgument } from "./errors.js";
@@ -35,11 +35,14 @@ export function authorizeService({ resolver, clock }: AuthorizeServiceDeps): Ser
   };
   return served(AuthorizeService, {
     authorize(request) {
+      // The caps first: anyone may call this, so nothing is done with a request beyond them.
+      const tooMuch =
+        requiredScopesError("required_scopes", request.requiredScopes) ??
+        headersError("headers", tallyHeaders(request.headers));
+      if (tooMuch !== undefined) throw invalidArgument(tooMuch);
       let credential: string | undefined = request.apiKey;
       if (credential === "") credential = credentialFromHeaders(request.headers);
       else if (hasEntries(request.headers)) throw invalidArgument("set api_key or headers, not both");
-      const badScope = scopesError(request.requiredScopes);
-      if (badScope !== undefined) throw invalidArgument(`required_scopes: ${badScope}`);
       const decision = authorize(
         {
           credential,

@@ -11,6 +11,12 @@ import { decisionMessage } from "../domain/decision-message.js";
 import type { KeyResolver } from "../domain/key-store.js";
 import { httpStatusOf } from "../domain/reason.js";
 import {
+  contextExtensionsError,
+  type HeaderTally,
+  headersError,
+  tallyHeaders,
+} from "../domain/request-limits.js";
+import {
   type HeaderValueOption,
   HeaderValueOption_HeaderAppendAction,
 } from "../gen/envoy/config/core/v3/base_pb.js";
@@ -55,6 +61,10 @@ export function envoyCheckService({ resolver, clock, options }: EnvoyCheckDeps):
     check(request) {
       const attributes = request.attributes;
       const http = attributes?.request?.http;
+      const tooMuch =
+        headersError("attributes.request.http headers", httpTally(http)) ??
+        contextExtensionsError(attributes?.contextExtensions ?? {});
+      if (tooMuch !== undefined) throw invalidArgument(tooMuch);
       const header = headerLookup(http);
       let result: CheckResult | Promise<CheckResult>;
       try {
@@ -77,6 +87,17 @@ export function envoyCheckService({ resolver, clock, options }: EnvoyCheckDeps):
       return result instanceof Promise ? result.then(respond) : respond(result);
     },
   });
+}
+
+/** Envoy sends the headers in `headers` or, raw, in `header_map`; the caps count both, and the path. */
+function httpTally(http: AttributeContext_HttpRequest | undefined): HeaderTally {
+  if (http === undefined) return { entries: 0, chars: 0 };
+  const tally = tallyHeaders(http.headers, { entries: 0, chars: http.path.length });
+  for (const entry of http.headerMap?.headers ?? []) {
+    tally.entries++;
+    tally.chars += entry.key.length + entry.value.length + entry.rawValue.byteLength;
+  }
+  return tally;
 }
 
 /** A header by lower-case name, from `headers` or, when Envoy sends raw headers, `header_map`. No copying. */

@@ -8,6 +8,7 @@ import {
 import { Code, type ConnectError } from "@connectrpc/connect";
 import type * as grpc from "@grpc/grpc-js";
 import { type AnyHandler, type CallContext, encodeReusable, type ServedService } from "./handler.js";
+import { messageTooLarge } from "./message-limits.js";
 
 /** Converts a thrown value into the error sent to the caller (see errors.ts). */
 export type ErrorConverter = (error: unknown, method: string) => ConnectError;
@@ -15,9 +16,15 @@ export type ErrorConverter = (error: unknown, method: string) => ConnectError;
 /**
  * Serves a protobuf-es service on a grpc-js server: the definition is built
  * from the generated descriptor (no proto-loader), each method routed to its
- * transport-agnostic handler.
+ * transport-agnostic handler. Request messages beyond maxMessageBytes are
+ * answered RESOURCE_EXHAUSTED without being decoded.
  */
-export function addGrpcService(server: grpc.Server, served: ServedService, toError: ErrorConverter): void {
+export function addGrpcService(
+  server: grpc.Server,
+  served: ServedService,
+  toError: ErrorConverter,
+  maxMessageBytes = Number.POSITIVE_INFINITY,
+): void {
   const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const method of served.service.methods) {
@@ -30,18 +37,22 @@ export function addGrpcService(server: grpc.Server, served: ServedService, toErr
       requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
       responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
       requestSerialize: serializer(method.input),
-      requestDeserialize: deserializer(method.input),
+      requestDeserialize: deserializer(method.input, maxMessageBytes),
       responseSerialize: serializer(method.output),
-      responseDeserialize: deserializer(method.output),
+      responseDeserialize: deserializer(method.output, Number.POSITIVE_INFINITY),
     };
     implementation[method.localName] = route(method, handler, path, toError);
   }
   server.addService(definition as grpc.ServiceDefinition, implementation);
 }
 
-/** Marks bytes that did not decode, so the handler answers INVALID_ARGUMENT (grpc-js itself would say INTERNAL). */
+/**
+ * Stands in for a request that was not decoded, so that the handler answers with this error
+ * (a throwing deserializer would make grpc-js say INTERNAL): bytes that are not the message
+ * (INVALID_ARGUMENT), or more of them than the method takes (RESOURCE_EXHAUSTED).
+ */
 class Undecodable {
-  constructor(readonly typeName: string) {}
+  constructor(readonly error: grpc.ServiceError) {}
 }
 
 function serializer(schema: DescMessage) {
@@ -54,18 +65,20 @@ function serializer(schema: DescMessage) {
   };
 }
 
-function deserializer(schema: DescMessage) {
+// grpc-js's own receive limit is server-wide, set to the largest method limit (server.ts); the
+// smaller limits of the other methods are enforced here, before anything is decoded.
+function deserializer(schema: DescMessage, maxBytes: number) {
   return (bytes: Buffer): unknown => {
+    if (bytes.byteLength > maxBytes) {
+      return new Undecodable(grpcError(messageTooLarge(bytes.byteLength, maxBytes)));
+    }
     try {
       return fromBinary(schema, bytes);
     } catch {
-      return new Undecodable(schema.typeName);
+      const message = `request is not a valid ${schema.typeName}`;
+      return new Undecodable(grpcError({ code: Code.InvalidArgument, rawMessage: message }));
     }
   };
-}
-
-function undecodableError(value: Undecodable): grpc.ServiceError {
-  return grpcError({ code: Code.InvalidArgument, rawMessage: `request is not a valid ${value.typeName}` });
 }
 
 function grpcError(error: Pick<ConnectError, "code" | "rawMessage">): grpc.ServiceError {
@@ -83,7 +96,7 @@ function route(method: DescMethod, handler: AnyHandler, path: string, toError: E
   switch (method.methodKind) {
     case "unary":
       return (call: AnyCall, callback: grpc.sendUnaryData<unknown>) => {
-        if (call.request instanceof Undecodable) return callback(undecodableError(call.request));
+        if (call.request instanceof Undecodable) return callback(call.request.error);
         let result: unknown;
         try {
           result = handler(call.request, callContext(call));
@@ -101,7 +114,7 @@ function route(method: DescMethod, handler: AnyHandler, path: string, toError: E
       };
     case "server_streaming":
       return (call: AnyCall) => {
-        if (call.request instanceof Undecodable) return call.emit("error", undecodableError(call.request));
+        if (call.request instanceof Undecodable) return call.emit("error", call.request.error);
         void pipe(handler(call.request, callContext(call)), call, fail);
       };
     case "bidi_streaming":
@@ -117,7 +130,7 @@ async function* decodedRequests(call: AnyCall): AsyncIterable<unknown> {
   // A plain for-await destroys the duplex when the client half-closes, and a destroyed
   // call never sends its status: the client would wait forever.
   for await (const request of call.iterator({ destroyOnReturn: false })) {
-    if (request instanceof Undecodable) throw undecodableError(request);
+    if (request instanceof Undecodable) throw request.error;
     yield request;
   }
 }

@@ -1,5 +1,6 @@
 import { create, type DescFile, type DescMessage, type DescService, toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { echoed } from "../domain/request-limits.js";
 import * as v1 from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import * as v1alpha from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -53,7 +54,7 @@ function answer(index: FileIndex, serviceNames: readonly string[], request: Requ
         ...base,
         messageResponse: {
           case: "errorResponse",
-          value: { errorCode: 5, errorMessage: `${what} not found` },
+          value: { errorCode: 5, errorMessage: `${echoed(what)} not found` },
         },
       };
     }

@@ -283,6 +283,19 @@ describe("decisionMessage", () => {
     expect(decisionMessage(decision)).toContain("models:write, billing:read");
   });
 
+  it("names a few missing scopes and counts the rest, so that it does not grow with the request", () => {
+    const resolver = memoryResolver();
+    const secret = resolver.add({ scopes: ["models:read"] });
+    const requiredScopes = Array.from({ length: 100 }, (_, i) => `models:write${i}`);
+    const decision = decide(request(secret, { requiredScopes }), resolver);
+    expect(decision.missingScopes).toHaveLength(100);
+    const message = decisionMessage(decision);
+    expect(message).toContain(
+      "models:write0, models:write1, models:write2, models:write3, models:write4 and 95 more",
+    );
+    expect(message).not.toContain("models:write5");
+  });
+
   it("gives the expiry time in ISO 8601", () => {
     const expireTime = Date.UTC(2025, 0, 1, 9, 30, 0);
     const resolver = memoryResolver();

@@ -142,4 +142,13 @@ describe("decideCheck", () => {
       ),
     ).toThrow(RouteConfigError);
   });
+
+  it("throws RouteConfigError for more scopes in context_extensions than a key may hold", () => {
+    const scopes = (n: number) => Array.from({ length: n }, (_, i) => `orders:read${i}`).join(",");
+    const resolver = memoryResolver();
+    const check = (n: number) =>
+      decideCheck(input({ contextExtensions: { "keyward.scopes": scopes(n) } }), settings(), resolver, NOW);
+    expect(() => check(101)).toThrow(/at most 100 scopes/);
+    expect(() => check(100)).not.toThrow();
+  });
 });

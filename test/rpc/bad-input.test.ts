@@ -5,7 +5,10 @@ import {
   HealthCheckRequestSchema,
   HealthCheckResponseSchema,
 } from "../../src/gen/grpc/health/v1/health_pb.js";
-import { AuthorizeResponseSchema } from "../../src/gen/keyward/v1/authorize_service_pb.js";
+import {
+  AuthorizeRequestSchema,
+  AuthorizeResponseSchema,
+} from "../../src/gen/keyward/v1/authorize_service_pb.js";
 import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
 import { IssueKeyRequestSchema, IssueKeyResponseSchema } from "../../src/gen/keyward/v1/key_service_pb.js";
 import { grpcClients, rawGrpcClient } from "../support/clients.js";
@@ -34,7 +37,7 @@ describe("bad input to Authorize", () => {
     const { authorize } = grpcClients(server.grpcAddress);
     const cases: [string, Reason][] = [
       ["", Reason.MISSING_CREDENTIAL],
-      ["x".repeat(64 * 1024), Reason.INVALID_FORMAT],
+      ["x".repeat(60 * 1024), Reason.INVALID_FORMAT], // just within KEYWARD_MAX_MESSAGE_BYTES
       ["kw_live_ÄÖÜäöüß€😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀", Reason.INVALID_FORMAT],
       ["kw_live_", Reason.INVALID_FORMAT],
       ["___", Reason.INVALID_FORMAT],
@@ -48,11 +51,11 @@ describe("bad input to Authorize", () => {
     }
   });
 
-  it("finds the key among 1000 headers, and reports missing when none of them carries one", async () => {
+  it("finds the key among 1000 headers (the cap), and reports missing when none of them carries one", async () => {
     const { keys, authorize } = grpcClients(server.grpcAddress, admin);
     const { secret } = await keys.issueKey({ name: "many headers" });
     const headers: Record<string, string> = {};
-    for (let i = 0; i < 1000; i++) headers[`x-header-${i}`] = `value-${i}`;
+    for (let i = 0; i < 999; i++) headers[`x-header-${i}`] = `value-${i}`;
     expect((await authorize.authorize({ headers })).reason).toBe(Reason.MISSING_CREDENTIAL);
     headers["X-API-KEY"] = secret;
     expect((await authorize.authorize({ headers })).allowed).toBe(true);
@@ -102,9 +105,28 @@ describe("bad input to Authorize", () => {
     expect(result).toMatchObject({ ok: false, code: grpc.status.UNAUTHENTICATED });
   });
 
-  it("lets HTTP/2 refuse a header block beyond its 64 KiB limit, and keeps serving", async () => {
-    // Node's HTTP/2 layer resets such a stream before grpc-js sees it: no handler runs, so
-    // there is no gRPC status to send. grpc-js clients report the reset as INTERNAL.
+  it("lets HTTP/2 refuse more than 128 header fields, and keeps serving", async () => {
+    // Node's HTTP/2 layer (maxHeaderListPairs, which grpc-js does not expose) resets the stream with
+    // ENHANCE_YOUR_CALM before grpc-js sees it; grpc-js clients report RESOURCE_EXHAUSTED. Its own
+    // headers take 9 of the 128 (README, Errors: Limits).
+    const metadata = (n: number) =>
+      Object.fromEntries(Array.from({ length: n }, (_, i) => [`x-entry-${i}`, "v".repeat(i)]));
+    const call = (n: number) =>
+      raw.call(
+        "/keyward.v1.AuthorizeService/Authorize",
+        AuthorizeRequestSchema,
+        AuthorizeResponseSchema,
+        {},
+        metadata(n),
+      );
+    expect(await call(119)).toMatchObject({ ok: true });
+    expect(await call(120)).toMatchObject({ ok: false, code: grpc.status.RESOURCE_EXHAUSTED });
+    expect(await call(0)).toMatchObject({ ok: true });
+  });
+
+  it("lets HTTP/2 refuse a header field beyond 64 KiB encoded, and keeps serving", async () => {
+    // nghttp2 closes the connection (COMPRESSION_ERROR) before grpc-js sees the call: no handler
+    // runs, so there is no gRPC status to send. grpc-js clients report the reset as INTERNAL.
     const result = await raw.call(
       "/keyward.v1.KeyService/IssueKey",
       IssueKeyRequestSchema,

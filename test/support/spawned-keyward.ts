@@ -1,0 +1,54 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { type ServerProcess, servingPort, spawnServer } from "./spawn-server.js";
+
+/** Keyward in its own process (one worker), so that its memory can be measured apart from the test's. */
+export interface SpawnedKeyward {
+  readonly process: ServerProcess;
+  readonly grpcAddress: string;
+  readonly httpUrl: string;
+  /** An admin key of workspace "default", made as `keyward bootstrap` makes it. */
+  readonly admin: string;
+  /** Resident and peak resident memory of the server process (Linux /proc), in bytes. */
+  memory(): { rss: number; peak: number };
+  stop(): Promise<void>;
+}
+
+const run = promisify(execFile);
+
+export async function spawnKeyward(env: Record<string, string> = {}): Promise<SpawnedKeyward> {
+  const dir = mkdtempSync(join(tmpdir(), "keyward-spawned-"));
+  const database = `sqlite:${join(dir, "keyward.db")}`;
+  const server = spawnServer({
+    KEYWARD_LISTEN: "127.0.0.1:0",
+    KEYWARD_HTTP_LISTEN: "127.0.0.1:0",
+    KEYWARD_DATABASE: database,
+    ...env,
+  });
+  const grpcPort = await servingPort(server);
+  const httpPort = /"msg":"keyward serving".*?"http":"[^"]*:(\d+)"/.exec(server.output())?.[1];
+  const bootstrapped = await run(process.execPath, ["bin/keyward.js", "bootstrap"], {
+    env: { ...process.env, KEYWARD_DATABASE: database },
+  });
+  const pid = server.child.pid as number;
+  return {
+    process: server,
+    grpcAddress: `127.0.0.1:${grpcPort}`,
+    httpUrl: `http://127.0.0.1:${httpPort}`,
+    admin: bootstrapped.stdout.trim().split("\n").at(-1) as string,
+    memory() {
+      const status = readFileSync(`/proc/${pid}/status`, "utf8");
+      const kib = (field: string) =>
+        Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1]) * 1024;
+      return { rss: kib("VmRSS"), peak: kib("VmHWM") };
+    },
+    async stop() {
+      if (server.child.exitCode === null) server.child.kill("SIGTERM");
+      await server.exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
