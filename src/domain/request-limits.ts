@@ -1,4 +1,5 @@
 import { MAX_SCOPE_LENGTH, scopesError } from "./scope.js";
+import { withoutKeys } from "./secret-input.js";
 
 /**
  * What a request that needs no key (Authorize, Envoy Check) may carry. Anyone
@@ -32,10 +33,14 @@ export const REQUEST_LIMITS = {
   echoedChars: 200,
 } as const;
 
-/** A caller's text as an error message may repeat it: cut short, so that messages do not grow with requests. */
+/**
+ * A caller's text as an error message may repeat it: any key in it withheld (secret-input.ts), and
+ * cut short, so that messages do not grow with requests.
+ */
 export function echoed(text: string): string {
   const max = REQUEST_LIMITS.echoedChars;
-  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
+  const safe = withoutKeys(text);
+  return safe.length <= max ? safe : `${safe.slice(0, max)}… (${safe.length} characters)`;
 }
 
 /** The first cap a set of required scopes breaks, or undefined; also validates each scope. */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { generateKey } from "../../src/domain/key-format.js";
 import {
   contextExtensionsError,
   echoed,
@@ -52,5 +53,11 @@ describe("request limits", () => {
     expect(echoed("orders")).toBe("orders");
     const long = echoed("x".repeat(64 * 1024));
     expect(long).toBe(`${"x".repeat(REQUEST_LIMITS.echoedChars)}… (65536 characters)`);
+  });
+
+  it("never repeats a key, even one inside other text", () => {
+    const secret = generateKey("kw", "live");
+    const message = echoed(`files/${secret}.proto`);
+    expect(message).not.toContain(secret.slice(8, 51));
   });
 });
