@@ -7,7 +7,13 @@ import Sqlite from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
 import { grpcClients, type KeyClient } from "../support/clients.js";
-import { everyWorkerServing, killGroup, type ServerProcess, spawnServer } from "../support/spawn-server.js";
+import {
+  killGroup,
+  type ServerProcess,
+  servingPort,
+  spawnServer,
+  waitForServing,
+} from "../support/spawn-server.js";
 
 // Crash durability: the whole server (the cluster primary and every worker, KEYWARD_WORKERS=auto) is
 // killed with SIGKILL at a random moment while many clients issue and revoke keys, then restarted on
@@ -71,7 +77,8 @@ describe("kill -9 of the whole server during concurrent IssueKey and RevokeKey",
         },
         { processGroup: true },
       );
-      return `127.0.0.1:${await everyWorkerServing(server, WORKERS)}`;
+      await waitForServing(server, WORKERS);
+      return `127.0.0.1:${await servingPort(server)}`;
     };
 
     let address = await start();

@@ -82,6 +82,19 @@ async function cachedKey(connections: Connection[]) {
   return { secret: issued.secret, keyId: issued.key?.keyId ?? "" };
 }
 
+/**
+ * Starts two workers, caches a key in both, stops one with SIGSTOP, and sorts the connections by
+ * whether their worker still answers.
+ */
+async function stallOneWorker() {
+  const { running, pids, connections } = await start();
+  const key = await cachedKey(connections);
+  const victim = pids[0] as number;
+  process.kill(victim, "SIGSTOP");
+  stopped.push(victim);
+  return { running, connections, key, victim, ...(await split(connections, key.secret)) };
+}
+
 /** Sorts the connections by whether their worker answers while `pid` is stopped. */
 async function split(connections: Connection[], secret: string) {
   const pending = connections.map((c) => ({ c, call: c.authorize.authorize({ apiKey: secret }) }));
@@ -100,12 +113,7 @@ async function split(connections: Connection[], secret: string) {
 
 describe("a worker that cannot confirm an eviction", () => {
   it("is fenced before a revoke returns: it never answers 'allowed' afterwards", async () => {
-    const { running, pids, connections } = await start();
-    const key = await cachedKey(connections);
-    const victim = pids[0] as number;
-    process.kill(victim, "SIGSTOP");
-    stopped.push(victim);
-    const { live, stalled } = await split(connections, key.secret);
+    const { running, connections, key, victim, live, stalled } = await stallOneWorker();
     expect(live.length).toBeGreaterThan(0);
     expect(stalled.length).toBeGreaterThan(0);
 
@@ -145,12 +153,7 @@ describe("a worker that cannot confirm an eviction", () => {
   });
 
   it("holds the revoke until a worker stalled briefly has evicted, without replacing it", async () => {
-    const { running, pids, connections } = await start();
-    const key = await cachedKey(connections);
-    const victim = pids[0] as number;
-    process.kill(victim, "SIGSTOP");
-    stopped.push(victim);
-    const { live, stalled } = await split(connections, key.secret);
+    const { running, connections, key, victim, live, stalled } = await stallOneWorker();
     expect(stalled.length).toBeGreaterThan(0);
 
     let resumed = false;

@@ -149,27 +149,3 @@ export function runningInGroup(pgid: number): number[] {
   }
   return pids;
 }
-
-/**
- * Waits until `workers` processes log that they serve (with KEYWARD_WORKERS > 1 each cluster worker
- * does, on the port they share), and returns that gRPC port.
- */
-export async function everyWorkerServing(
-  server: ServerProcess,
-  workers: number,
-  timeoutMs = 30_000,
-): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ports = [...server.output().matchAll(/"msg":"keyward serving","grpc":"[^"]*:(\d+)"/g)].map(
-      (match) => Number(match[1]),
-    );
-    if (ports.length >= workers) {
-      if (new Set(ports).size !== 1) throw new Error(`workers serve on different ports: ${ports.join(", ")}`);
-      return ports[0] as number;
-    }
-    if (server.child.exitCode !== null) break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`${workers} workers did not start:\n${server.output()}`);
-}
