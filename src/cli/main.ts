@@ -1,17 +1,13 @@
 import { Command, Option } from "commander";
-import { loadConfig } from "../config.js";
-import { systemClock } from "../domain/clock.js";
-import { DEFAULT_WORKSPACE } from "../domain/issue-key.js";
-import { main as serve } from "../main.js";
-import { openDatabase } from "../store/database.js";
-import { migrateToLatest } from "../store/migrate.js";
+import { DEFAULT_WORKSPACE } from "../domain/workspace.js";
 import { registerAuditCommands } from "./audit-commands.js";
-import { bootstrapAdmin } from "./bootstrap.js";
 import { registerKeyCommands } from "./keys-commands.js";
 import { registerWorkspaceCommands } from "./workspaces-commands.js";
 
 // The `keyward` command. Commands that touch the store directly (migrate, bootstrap) read
-// KEYWARD_DATABASE like the server does; everything else talks to a running server.
+// KEYWARD_DATABASE like the server does; everything else talks to a running server. The server and
+// the store are imported by the commands that use them, when they run: `--help` and the management
+// commands never load them (or better-sqlite3).
 
 const program = new Command("keyward")
   .description("Keyward: API keys for a service mesh — issue, authorize, revoke.")
@@ -20,7 +16,8 @@ const program = new Command("keyward")
 const databaseOption = () =>
   new Option("--database <url>", "store URL, e.g. sqlite:./data/keyward.db").env("KEYWARD_DATABASE");
 
-function databaseUrl(flag: string | undefined): string {
+async function databaseUrl(flag: string | undefined): Promise<string> {
+  const { loadConfig } = await import("../config.js");
   const loaded = loadConfig({ ...process.env, ...(flag !== undefined && { KEYWARD_DATABASE: flag }) });
   if (!loaded.ok) {
     process.stderr.write(`keyward: ${loaded.error}\n`);
@@ -33,6 +30,7 @@ program
   .command("serve")
   .description("run the server (configured by KEYWARD_* environment variables; see README)")
   .action(async () => {
+    const { main: serve } = await import("../main.js");
     await serve();
   });
 
@@ -41,7 +39,10 @@ program
   .description("apply pending database migrations and exit")
   .addOption(databaseOption())
   .action(async (options: { database?: string }) => {
-    const db = openDatabase(databaseUrl(options.database));
+    const url = await databaseUrl(options.database);
+    const { openDatabase } = await import("../store/database.js");
+    const { migrateToLatest } = await import("../store/migrate.js");
+    const db = openDatabase(url);
     try {
       const applied = await migrateToLatest(db);
       process.stdout.write(applied.length > 0 ? `applied: ${applied.join(", ")}\n` : "already up to date\n");
@@ -60,9 +61,11 @@ program
   .option("--name <name>", "name of the admin key", "bootstrap admin")
   .option("--global", "a global admin (keyward:superadmin): manages workspaces and every workspace's keys")
   .action(async (options: { database?: string; workspace: string; name: string; global?: boolean }) => {
+    const { bootstrapAdmin } = await import("./bootstrap.js");
+    const { systemClock } = await import("../domain/clock.js");
     const issued = await bootstrapAdmin(
       {
-        database: databaseUrl(options.database),
+        database: await databaseUrl(options.database),
         workspace: options.workspace,
         name: options.name,
         global: options.global === true,
