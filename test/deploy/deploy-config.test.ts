@@ -203,6 +203,18 @@ describe("k8s/", () => {
     expect(portOf(loaded.config.httpListen ?? "")).toBe(HTTP_PORT);
   });
 
+  it("sets KEYWARD_WORKERS explicitly and a memory limit that holds that many workers", () => {
+    // "auto" follows the node's CPUs, which the memory limit cannot. Budget from the soak's
+    // measurements (bench/README.md): 150 MiB for the primary, 250 MiB per worker.
+    const workers = Number(env.KEYWARD_WORKERS);
+    expect(Number.isInteger(workers) && workers >= 1).toBe(true);
+    const limit = String(at(container, "resources", "limits", "memory"));
+    const mebibytes =
+      Number(/^(\d+)Mi$/.exec(limit)?.[1] ?? /^(\d+)Gi$/.exec(limit)?.[1]) *
+      (limit.endsWith("Gi") ? 1024 : 1);
+    expect(mebibytes).toBeGreaterThanOrEqual(150 + 250 * workers);
+  });
+
   it("runs one non-root replica with its SQLite file on the claimed volume", () => {
     expect(at(deployment, "spec", "replicas")).toBe(1);
     expect(at(deployment, "spec", "strategy", "type")).toBe("Recreate");
