@@ -1,5 +1,4 @@
 import { MAX_SCOPE_LENGTH, scopesError } from "./scope.js";
-import { withoutKeys } from "./secret-input.js";
 
 /**
  * What a request that needs no key (Authorize, Envoy Check) may carry. Anyone
@@ -29,19 +28,9 @@ export const REQUEST_LIMITS = {
   contextExtensions: 100,
   /** Missing scopes named in a denial's message; `missing_scopes` lists them all (at most `requiredScopes`). */
   scopesInMessage: 5,
-  /** Characters of a caller's text (a service or file name) repeated in an error message. */
+  /** Characters of a caller's text (a service or file name) repeated in an error message (secret-input.ts quoted()). */
   echoedChars: 200,
 } as const;
-
-/**
- * A caller's text as an error message may repeat it: any key in it withheld (secret-input.ts), and
- * cut short, so that messages do not grow with requests.
- */
-export function echoed(text: string): string {
-  const max = REQUEST_LIMITS.echoedChars;
-  const safe = withoutKeys(text);
-  return safe.length <= max ? safe : `${safe.slice(0, max)}… (${safe.length} characters)`;
-}
 
 /** The first cap a set of required scopes breaks, or undefined; also validates each scope. */
 export function requiredScopesError(field: string, scopes: readonly string[]): string | undefined {

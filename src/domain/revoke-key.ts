@@ -4,7 +4,7 @@ import type { ApiKey } from "./key.js";
 import type { KeyStore } from "./key-store.js";
 import { managedKey } from "./managed-key.js";
 import { fail, type Outcome, ok } from "./outcome.js";
-import { keyShapedError } from "./secret-input.js";
+import { refuseKeyShaped } from "./secret-input.js";
 
 const REASON_MAX = 500;
 
@@ -22,8 +22,8 @@ export async function revokeKey(
 ): Promise<Outcome<ApiKey>> {
   if (reason.length > REASON_MAX)
     return fail("invalid_argument", `reason is longer than ${REASON_MAX} characters`);
-  const keyShaped = keyShapedError("reason", reason);
-  if (keyShaped !== undefined) return fail("invalid_argument", keyShaped);
+  const refused = refuseKeyShaped("reason", reason);
+  if (refused !== undefined) return refused;
   return store.transaction(async (tx) => {
     const found = await managedKey(tx, admin, keyId);
     if (!found.ok || found.value.status === "revoked") return found;

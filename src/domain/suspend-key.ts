@@ -5,7 +5,7 @@ import type { KeyStore } from "./key-store.js";
 import { managedKey, notRevoked } from "./managed-key.js";
 import { fail, type Outcome, ok } from "./outcome.js";
 import { REASON_MAX } from "./revoke-key.js";
-import { keyShapedError } from "./secret-input.js";
+import { refuseKeyShaped } from "./secret-input.js";
 
 /** Suspends a key: denied with key_suspended until resumed. Suspending a suspended key changes nothing. */
 export async function suspendKey(
@@ -18,8 +18,8 @@ export async function suspendKey(
 ): Promise<Outcome<ApiKey>> {
   if (reason.length > REASON_MAX)
     return fail("invalid_argument", `reason is longer than ${REASON_MAX} characters`);
-  const keyShaped = keyShapedError("reason", reason);
-  if (keyShaped !== undefined) return fail("invalid_argument", keyShaped);
+  const refused = refuseKeyShaped("reason", reason);
+  if (refused !== undefined) return refused;
   return store.transaction(async (tx) => {
     const found = await managedKey(tx, admin, keyId);
     const key = found.ok ? notRevoked(found.value, "suspended") : found;

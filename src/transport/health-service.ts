@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { REQUEST_LIMITS } from "../domain/request-limits.js";
 import { quoted } from "../domain/secret-input.js";
 import {
   Health,
@@ -34,7 +35,10 @@ export function healthService(serviceNames: readonly string[]): HealthService {
     served: served(Health, {
       check(request) {
         if (!known.has(request.service))
-          throw new ConnectError(`unknown service ${quoted(request.service, 200)}`, Code.NotFound);
+          throw new ConnectError(
+            `unknown service ${quoted(request.service, REQUEST_LIMITS.echoedChars)}`,
+            Code.NotFound,
+          );
         return response(request.service);
       },
       async *watch(request, context) {

@@ -1,6 +1,7 @@
 import { create, type DescFile, type DescMessage, type DescService, toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
-import { echoed } from "../domain/request-limits.js";
+import { REQUEST_LIMITS } from "../domain/request-limits.js";
+import { quoted } from "../domain/secret-input.js";
 import * as v1 from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import * as v1alpha from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -54,7 +55,7 @@ function answer(index: FileIndex, serviceNames: readonly string[], request: Requ
         ...base,
         messageResponse: {
           case: "errorResponse",
-          value: { errorCode: 5, errorMessage: `${echoed(what)} not found` },
+          value: { errorCode: 5, errorMessage: `${quoted(what, REQUEST_LIMITS.echoedChars)} not found` },
         },
       };
     }

@@ -1,8 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { generateKey } from "../../src/domain/key-format.js";
 import {
   contextExtensionsError,
-  echoed,
   headersError,
   REQUEST_LIMITS,
   requiredScopesError,
@@ -47,17 +45,5 @@ describe("request limits", () => {
     expect(contextExtensionsError(entries(REQUEST_LIMITS.contextExtensions + 1))).toBe(
       "context_extensions: at most 100 entries",
     );
-  });
-
-  it("repeats at most a fixed length of a caller's text in a message", () => {
-    expect(echoed("orders")).toBe("orders");
-    const long = echoed("x".repeat(64 * 1024));
-    expect(long).toBe(`${"x".repeat(REQUEST_LIMITS.echoedChars)}… (65536 characters)`);
-  });
-
-  it("never repeats a key, even one inside other text", () => {
-    const secret = generateKey("kw", "live");
-    const message = echoed(`files/${secret}.proto`);
-    expect(message).not.toContain(secret.slice(8, 51));
   });
 });

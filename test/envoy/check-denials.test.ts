@@ -1,10 +1,7 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootstrapAdmin } from "../../src/cli/bootstrap.js";
 import { generateKey } from "../../src/domain/key-format.js";
-import { WorkspaceService } from "../../src/gen/keyward/v1/workspace_service_pb.js";
 import { grpcClients, type KeyClient } from "../support/clients.js";
 import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
 import {
@@ -174,16 +171,7 @@ describe("403: a valid key that may not do this", () => {
     );
     if (!global.ok) throw new Error(global.error.message);
     const bearer = global.value.secret;
-    const transport = createGrpcTransport({
-      baseUrl: `http://${server.grpcAddress}`,
-      interceptors: [
-        (next) => (request) => {
-          request.header.set("authorization", `Bearer ${bearer}`);
-          return next(request);
-        },
-      ],
-    });
-    const workspaces = createClient(WorkspaceService, transport);
+    const workspaces = grpcClients(server.grpcAddress, bearer).workspaces;
     await workspaces.createWorkspace({ workspace: { workspaceId: "tenant-s" } });
     const issued = await grpcClients(server.grpcAddress, bearer).keys.issueKey({
       workspace: "tenant-s",

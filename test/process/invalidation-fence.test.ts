@@ -3,12 +3,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { AuthorizeService } from "../../src/gen/keyward/v1/authorize_service_pb.js";
 import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
-import { KeyService } from "../../src/gen/keyward/v1/key_service_pb.js";
+import { grpcClients } from "../support/clients.js";
 import {
   isAlive,
   type ServerProcess,
@@ -38,21 +35,8 @@ afterEach(() => {
 
 const stopped: number[] = [];
 
-/** One HTTP/2 connection each: node:cluster hands new connections to the workers in turn. */
-function connection(address: string, admin: string) {
-  const transport = createGrpcTransport({
-    baseUrl: `http://${address}`,
-    interceptors: [
-      (next) => (request) => {
-        request.header.set("authorization", `Bearer ${admin}`);
-        return next(request);
-      },
-    ],
-  });
-  return { authorize: createClient(AuthorizeService, transport), keys: createClient(KeyService, transport) };
-}
-
-type Connection = ReturnType<typeof connection>;
+// grpcClients opens one HTTP/2 connection per call: node:cluster hands new connections to the workers in turn.
+type Connection = ReturnType<typeof grpcClients>;
 
 async function start() {
   const database = `sqlite:${join(dir, "keyward.db")}`;
@@ -68,7 +52,7 @@ async function start() {
     env: { ...process.env, KEYWARD_DATABASE: database },
   });
   const admin = stdout.trim().split("\n").at(-1) as string;
-  const connections = Array.from({ length: 8 }, () => connection(`127.0.0.1:${port}`, admin));
+  const connections = Array.from({ length: 8 }, () => grpcClients(`127.0.0.1:${port}`, admin));
   return { running: server, pids, connections };
 }
 
@@ -143,7 +127,8 @@ describe("a worker that cannot confirm an eviction", () => {
     expect(lateAllowed).toEqual([]);
     // The primary replaced the fenced worker, and it serves the revoke too.
     await waitForServing(running, 3);
-    const fresh = Array.from({ length: 4 }, () => connection(`127.0.0.1:${portOf(running)}`, ""));
+    const address = `127.0.0.1:${await servingPort(running)}`;
+    const fresh = Array.from({ length: 4 }, () => grpcClients(address));
     for (const { authorize } of fresh) {
       expect((await authorize.authorize({ apiKey: key.secret })).reason).toBe(Reason.KEY_REVOKED);
     }
@@ -174,8 +159,3 @@ describe("a worker that cannot confirm an eviction", () => {
     expect(await running.exited).toBe(0);
   });
 });
-
-function portOf(running: ServerProcess): number {
-  const match = /"msg":"keyward serving","grpc":"[^"]*:(\d+)"/.exec(running.output());
-  return Number(match?.[1]);
-}

@@ -1,10 +1,8 @@
-import { Code, createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootstrapAdmin } from "../../src/cli/bootstrap.js";
 import { generateKey } from "../../src/domain/key-format.js";
 import type { Environment } from "../../src/gen/keyward/v1/key_pb.js";
-import { WorkspaceService } from "../../src/gen/keyward/v1/workspace_service_pb.js";
 import { grpcClients } from "../support/clients.js";
 import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
 
@@ -112,16 +110,7 @@ describe("management authentication", () => {
 
 /** WorkspaceService over gRPC with a bearer key. */
 function workspaceClient(bearer: string) {
-  const transport = createGrpcTransport({
-    baseUrl: `http://${server.grpcAddress}`,
-    interceptors: [
-      (next) => (request) => {
-        request.header.set("authorization", `Bearer ${bearer}`);
-        return next(request);
-      },
-    ],
-  });
-  return createClient(WorkspaceService, transport);
+  return grpcClients(server.grpcAddress, bearer).workspaces;
 }
 
 /** The gRPC code a call ended with: OK (0) or its error's code. */

@@ -1,12 +1,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { Code, createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootstrapAdmin } from "../../src/cli/bootstrap.js";
-import { Health } from "../../src/gen/grpc/health/v1/health_pb.js";
-import { AuditService } from "../../src/gen/keyward/v1/audit_service_pb.js";
-import { WorkspaceService } from "../../src/gen/keyward/v1/workspace_service_pb.js";
 import { envoyCheckRequest, envoyClient } from "../envoy/envoy-request.js";
 import { grpcClients } from "../support/clients.js";
 import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
@@ -25,22 +21,7 @@ let targetKeyId: string;
 
 /** Clients over real gRPC, with a bearer key and a user agent. */
 function clients(bearer: string, userAgent = "secret-input-test") {
-  const transport = createGrpcTransport({
-    baseUrl: `http://${server.grpcAddress}`,
-    interceptors: [
-      (next) => (request) => {
-        request.header.set("authorization", `Bearer ${bearer}`);
-        request.header.set("user-agent", userAgent);
-        return next(request);
-      },
-    ],
-  });
-  return {
-    ...grpcClients(server.grpcAddress, bearer),
-    workspaces: createClient(WorkspaceService, transport),
-    audit: createClient(AuditService, transport),
-    health: createClient(Health, transport),
-  };
+  return grpcClients(server.grpcAddress, bearer, userAgent);
 }
 
 /** Everything a caller sees of a call: the response as JSON, or the error's code and message. */

@@ -1,10 +1,8 @@
-import { Code, createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootstrapAdmin } from "../../src/cli/bootstrap.js";
-import { AuditService } from "../../src/gen/keyward/v1/audit_service_pb.js";
 import { Environment, Reason } from "../../src/gen/keyward/v1/key_pb.js";
-import { WorkspaceService, WorkspaceStatus } from "../../src/gen/keyward/v1/workspace_service_pb.js";
+import { WorkspaceStatus } from "../../src/gen/keyward/v1/workspace_service_pb.js";
 import { grpcClients } from "../support/clients.js";
 import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
 
@@ -28,19 +26,7 @@ afterAll(async () => {
 });
 
 function workspaces(bearer: string) {
-  const transport = createGrpcTransport({
-    baseUrl: `http://${server.grpcAddress}`,
-    interceptors: [
-      (next) => (request) => {
-        request.header.set("authorization", `Bearer ${bearer}`);
-        return next(request);
-      },
-    ],
-  });
-  return {
-    workspaces: createClient(WorkspaceService, transport),
-    audit: createClient(AuditService, transport),
-  };
+  return grpcClients(server.grpcAddress, bearer);
 }
 
 describe("WorkspaceService", () => {

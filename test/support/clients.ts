@@ -9,13 +9,28 @@ import {
 import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
+import { Health } from "../../src/gen/grpc/health/v1/health_pb.js";
+import { AuditService } from "../../src/gen/keyward/v1/audit_service_pb.js";
 import { AuthorizeService } from "../../src/gen/keyward/v1/authorize_service_pb.js";
 import { KeyService } from "../../src/gen/keyward/v1/key_service_pb.js";
+import { WorkspaceService } from "../../src/gen/keyward/v1/workspace_service_pb.js";
 
-/** Typed Connect clients speaking gRPC to the grpc-js listener. */
-export function grpcClients(grpcAddress: string, bearer?: string) {
-  const transport = createGrpcTransport({ baseUrl: `http://${grpcAddress}`, interceptors: auth(bearer) });
-  return { keys: createClient(KeyService, transport), authorize: createClient(AuthorizeService, transport) };
+/**
+ * Typed Connect clients speaking gRPC to the grpc-js listener, one HTTP/2 connection per call of this
+ * function, with the bearer key (and a user agent, when given) on every call.
+ */
+export function grpcClients(grpcAddress: string, bearer?: string, userAgent?: string) {
+  const transport = createGrpcTransport({
+    baseUrl: `http://${grpcAddress}`,
+    interceptors: auth(bearer, userAgent),
+  });
+  return {
+    keys: createClient(KeyService, transport),
+    authorize: createClient(AuthorizeService, transport),
+    workspaces: createClient(WorkspaceService, transport),
+    audit: createClient(AuditService, transport),
+    health: createClient(Health, transport),
+  };
 }
 
 /** Typed Connect clients speaking the Connect protocol (binary or JSON) to the HTTP listener. */
@@ -32,11 +47,12 @@ export function connectClients(httpUrl: string, bearer?: string, useBinaryFormat
 export type KeyClient = Client<typeof KeyService>;
 export type AuthorizeClient = Client<typeof AuthorizeService>;
 
-function auth(bearer: string | undefined): Interceptor[] {
-  if (bearer === undefined) return [];
+function auth(bearer: string | undefined, userAgent?: string): Interceptor[] {
+  if (bearer === undefined && userAgent === undefined) return [];
   return [
     (next) => (request) => {
-      request.header.set("authorization", `Bearer ${bearer}`);
+      if (bearer !== undefined) request.header.set("authorization", `Bearer ${bearer}`);
+      if (userAgent !== undefined) request.header.set("user-agent", userAgent);
       return next(request);
     },
   ];
