@@ -4,7 +4,7 @@ import { median } from "./percentiles.js";
 import { childPids, processName, residentBytes } from "./processes.js";
 
 // The soak's memory measurements: RSS of the cluster primary and of each of its workers from /proc,
-// sampled all along, and the live heap of each node process after a full GC (bench/heap-probe.ts) at
+// sampled all along, and the live heap of each node process after a full GC (bench/heap-probe.mjs) at
 // the moments the soak asks for it.
 
 /** One process's RSS at one moment. */
@@ -40,7 +40,7 @@ export function createRssSampler(primary: number): RssSampler {
   return {
     sample(at) {
       const workers: number[] = [];
-      // Cluster workers are the node children; tsx also starts an esbuild service, which may come and go.
+      // Cluster workers are the primary's node children.
       const children = childPids(primary).filter((pid) => processName(pid) === "node");
       for (const pid of [primary, ...children]) {
         const bytes = residentBytes(pid);

@@ -23,7 +23,7 @@ import {
 // Keyward as `npm start` runs it (default workers: one per CPU; a key cache small enough to be full
 // before the warm-up ends, see bench/README.md) on a temp database under a bounded
 // mixed load (bench/soak-load.ts) for --duration, sampling the RSS of the primary and of every
-// worker, and their live heap through bench/heap-probe.ts. Fails (exit 1) on any unexpected answer, failed call, error log line or worker
+// worker, and their live heap through bench/heap-probe.mjs. Fails (exit 1) on any unexpected answer, failed call, error log line or worker
 // restart, or when a process's RSS or heap grew more than 10 % from the end of the warm-up (default:
 // the first 20 % of the run) to the end. See bench/README.md.
 
@@ -109,16 +109,8 @@ async function main() {
   const server = await startPinned({
     name: "keyward (soak)",
     cpus: `0-${workers - 1}`,
-    // `npm start`'s command, with the heap probe loaded after tsx and gc() exposed to it.
-    command: [
-      process.execPath,
-      "--expose-gc",
-      "--import",
-      "tsx",
-      "--import",
-      "./bench/heap-probe.ts",
-      "src/main.ts",
-    ],
+    // `npm start`'s command (the compiled server), with the heap probe preloaded and gc() exposed to it.
+    command: [process.execPath, "--expose-gc", "--import", "./bench/heap-probe.mjs", "dist/main.js"],
     env: {
       KEYWARD_LISTEN: `127.0.0.1:${port}`,
       KEYWARD_HTTP_LISTEN: "off",

@@ -1,6 +1,10 @@
 #!/usr/bin/env node
-// The `keyward` command. Runs the TypeScript sources through tsx, so a checkout works right after npm install.
-import { register } from "tsx/esm/api";
+// The `keyward` command: the compiled CLI in dist/, which `npm install` builds (the `prepare` script).
+import { existsSync } from "node:fs";
 
-register();
-await import("../src/cli/main.ts");
+const cli = new URL("../dist/cli/main.js", import.meta.url);
+if (!existsSync(cli)) {
+  process.stderr.write("keyward: dist/ is missing; run `npm run build` in the keyward checkout\n");
+  process.exit(1);
+}
+await import(cli.href);

@@ -300,7 +300,11 @@ describe("Dockerfile", () => {
   });
 
   it("installs without dev dependencies, so every package the server imports must be a dependency", () => {
-    expect(arguments_("RUN").some((line) => line.includes("npm ci --omit=dev"))).toBe(true);
+    // The build stage installs everything to compile dist/, then prunes the dev dependencies.
+    expect(arguments_("RUN").some((line) => /npm (ci|prune) .*--omit=dev/.test(line))).toBe(true);
+    expect(arguments_("COPY").filter((line) => line.includes("--from=build"))).toEqual(
+      expect.arrayContaining([expect.stringContaining("/app/dist")]),
+    );
     const sources = ["src", "bin"].flatMap((folder) =>
       readdirSync(join(ROOT, folder), { recursive: true, encoding: "utf8" })
         .filter((file) => /\.[cm]?[jt]s$/.test(file))
