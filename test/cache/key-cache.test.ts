@@ -5,7 +5,7 @@ import { createKeyCache, type KeyCache, type KeyCacheOptions } from "../../src/c
 import type { Admin } from "../../src/domain/admin-access.js";
 import { authorize } from "../../src/domain/authorize.js";
 import type { Clock } from "../../src/domain/clock.js";
-import { type ApiKey, type VerifiedKey, verifiedKey } from "../../src/domain/key.js";
+import type { ApiKey, VerifiedKey } from "../../src/domain/key.js";
 import { digestOfHash } from "../../src/domain/key-hash.js";
 import type { KeyStore } from "../../src/domain/key-store.js";
 import { resumeWorkspace, suspendWorkspace } from "../../src/domain/manage-workspaces.js";
@@ -23,6 +23,7 @@ import {
   TEST_ADMIN,
   TEST_CALLER,
   unwrap,
+  verifiedKey,
 } from "../support/fixtures.js";
 
 const TTL_MS = 60_000;

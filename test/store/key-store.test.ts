@@ -3,7 +3,6 @@ import { type Kysely, sql } from "kysely";
 import { describe, expect, it } from "vitest";
 import { auditEvent } from "../../src/domain/audit.js";
 import type { ApiKey } from "../../src/domain/key.js";
-import { verifiedKey } from "../../src/domain/key.js";
 import type { KeyStore } from "../../src/domain/key-store.js";
 import { fail, ok } from "../../src/domain/outcome.js";
 import { revokeKey } from "../../src/domain/revoke-key.js";
@@ -21,6 +20,7 @@ import {
   TEST_ADMIN,
   TEST_CALLER,
   unwrap,
+  verifiedKey,
 } from "../support/fixtures.js";
 
 // Every test runs against a real SQLite file; only its directory is per-test.
