@@ -1,3 +1,4 @@
+import { InvalidationUnconfirmed } from "../domain/unavailable.js";
 import type { Logger } from "../log.js";
 import type { KeyCache } from "./key-cache.js";
 
@@ -19,15 +20,6 @@ export interface InvalidationBus {
 
 /** One process: nothing to tell anyone. */
 export const singleProcess: InvalidationBus = { broadcast: async () => undefined };
-
-/**
- * A change was committed, but not every worker is known to have forgotten what
- * it replaced. Answered UNAVAILABLE: the caller must not take the change as
- * enforced everywhere yet (README, Guarantees).
- */
-export class InvalidationUnconfirmed extends Error {
-  override readonly name = "InvalidationUnconfirmed";
-}
 
 /** Applies an invalidation to a cache. */
 export function applyInvalidation(cache: KeyCache, change: Invalidation): void {

@@ -11,9 +11,9 @@ import type { KeyStore } from "../../src/domain/key-store.js";
 import { resumeWorkspace, suspendWorkspace } from "../../src/domain/manage-workspaces.js";
 import { fail, ok } from "../../src/domain/outcome.js";
 import { revokeKey } from "../../src/domain/revoke-key.js";
+import { StoreError } from "../../src/domain/unavailable.js";
 import { createKeyStore } from "../../src/store/key-store.js";
 import type { Database } from "../../src/store/schema.js";
-import { StoreError } from "../../src/store/store-error.js";
 import { openMigrated, type TempDatabase, tempSqliteUrl } from "../support/databases.js";
 import {
   FIXTURE_NOW,

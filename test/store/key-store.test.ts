@@ -6,11 +6,11 @@ import type { ApiKey } from "../../src/domain/key.js";
 import type { KeyStore } from "../../src/domain/key-store.js";
 import { fail, ok } from "../../src/domain/outcome.js";
 import { revokeKey } from "../../src/domain/revoke-key.js";
+import { StoreError } from "../../src/domain/unavailable.js";
 import { openDatabase } from "../../src/store/database.js";
 import { createKeyStore } from "../../src/store/key-store.js";
 import { migrateToLatest } from "../../src/store/migrate.js";
 import type { Database } from "../../src/store/schema.js";
-import { StoreError } from "../../src/store/store-error.js";
 import { openMigratedTo, perTestDatabase } from "../support/databases.js";
 import {
   FIXTURE_NOW,
