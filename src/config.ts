@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
+import { sqlitePath } from "./database-url.js";
 import type { DefaultRoute } from "./domain/check-request.js";
 import type { LogLevel } from "./log.js";
-import { sqlitePath } from "./store/database.js";
 import { readTlsFiles, TLS_VARIABLE, type TlsFiles } from "./transport/tls-files.js";
 
 /** Everything Keyward reads from its environment, validated once at start-up. */

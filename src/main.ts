@@ -6,7 +6,8 @@ import { systemClock } from "./domain/clock.js";
 import { startKeyward } from "./keyward.js";
 import { createLogger, type Logger } from "./log.js";
 import { PolicyFileError } from "./policy/policy-file.js";
-import { runPrimary, type WorkerLifecycleMessage } from "./process/cluster-primary.js";
+import type { WorkerMessage } from "./process/cluster-messages.js";
+import { runPrimary } from "./process/cluster-primary.js";
 
 /**
  * Runs the server until SIGTERM or SIGINT, then drains and exits 0.
@@ -32,7 +33,7 @@ export async function main(env: Readonly<Record<string, string | undefined>> = p
   } catch (error) {
     return startupFailed(error, log);
   }
-  if (cluster.isWorker) process.send?.({ kw: "serving" } satisfies WorkerLifecycleMessage);
+  if (cluster.isWorker) process.send?.({ kw: "serving" } satisfies WorkerMessage);
   let draining = false;
   const stop = (signal: string) => {
     // Ctrl-C reaches a cluster worker twice (from the terminal and from the primary): drain once,
@@ -64,7 +65,7 @@ async function startupFailed(error: unknown, log: Logger): Promise<never> {
   const exitCode = configuration ? 2 : 1;
   log.debug("start-up failed", { error });
   if (cluster.isWorker && process.connected) {
-    const failed = { kw: "failed", line, exitCode } satisfies WorkerLifecycleMessage;
+    const failed = { kw: "failed", line, exitCode } satisfies WorkerMessage;
     await new Promise((resolve) => process.send?.(failed, undefined, {}, resolve));
   } else {
     process.stderr.write(`keyward: ${line}\n`);

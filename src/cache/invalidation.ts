@@ -1,4 +1,6 @@
+import { InvalidationUnconfirmed } from "../domain/unavailable.js";
 import type { Logger } from "../log.js";
+import { isClusterMessage, type WorkerMessage } from "../process/cluster-messages.js";
 import type { KeyCache } from "./key-cache.js";
 
 /** Keys to forget: the hashes a change touched, or everything (a workspace changed). */
@@ -20,38 +22,11 @@ export interface InvalidationBus {
 /** One process: nothing to tell anyone. */
 export const singleProcess: InvalidationBus = { broadcast: async () => undefined };
 
-/**
- * A change was committed, but not every worker is known to have forgotten what
- * it replaced. Answered UNAVAILABLE: the caller must not take the change as
- * enforced everywhere yet (README, Guarantees).
- */
-export class InvalidationUnconfirmed extends Error {
-  override readonly name = "InvalidationUnconfirmed";
-}
-
 /** Applies an invalidation to a cache. */
 export function applyInvalidation(cache: KeyCache, change: Invalidation): void {
   if (change.all) cache.clear();
   else for (const hash of change.hashes) cache.evict(hash);
 }
-
-/**
- * Messages between a cluster worker and the primary (see process/invalidation-relay.ts).
- * `ready` is sent once the worker listens for evictions and before it serves: from then on the
- * primary waits for its `evicted` on every change. `invalidated.ok` is false when the primary
- * could neither collect every confirmation nor fence the workers that did not give one.
- */
-export type InvalidationMessage =
-  | { readonly kw: "ready" }
-  | {
-      readonly kw: "invalidate";
-      readonly id: number;
-      readonly hashes: readonly string[];
-      readonly all: boolean;
-    }
-  | { readonly kw: "invalidated"; readonly id: number; readonly ok: boolean }
-  | { readonly kw: "evict"; readonly id: number; readonly hashes: readonly string[]; readonly all: boolean }
-  | { readonly kw: "evicted"; readonly id: number };
 
 /**
  * How long a worker waits for the primary's answer. Longer than the primary's own confirmation
@@ -72,15 +47,16 @@ export function clusterWorkerBus(
 ): InvalidationBus {
   const pending = new Map<number, (ok: boolean) => void>();
   let next = 0;
-  process.on("message", (message: InvalidationMessage) => {
-    if (message?.kw === "evict") {
+  process.on("message", (message: unknown) => {
+    if (!isClusterMessage(message)) return;
+    if (message.kw === "evict") {
       applyInvalidation(cache, message);
-      process.send?.({ kw: "evicted", id: message.id } satisfies InvalidationMessage);
-    } else if (message?.kw === "invalidated") {
+      process.send?.({ kw: "evicted", id: message.id } satisfies WorkerMessage);
+    } else if (message.kw === "invalidated") {
       pending.get(message.id)?.(message.ok);
     }
   });
-  process.send?.({ kw: "ready" } satisfies InvalidationMessage);
+  process.send?.({ kw: "ready" } satisfies WorkerMessage);
   return {
     broadcast(change) {
       const id = ++next;
@@ -99,7 +75,7 @@ export function clusterWorkerBus(
         };
         const timer = setTimeout(() => settle(false), timeoutMs);
         pending.set(id, settle);
-        const message: InvalidationMessage = { kw: "invalidate", id, hashes: change.hashes, all: change.all };
+        const message: WorkerMessage = { kw: "invalidate", id, hashes: change.hashes, all: change.all };
         process.send?.(message, undefined, {}, (error: Error | null) => {
           if (error) settle(false);
         });

@@ -1,9 +1,10 @@
 import { ADMIN_SCOPE, SUPERADMIN_SCOPE } from "../domain/admin-access.js";
-import { auditEvent } from "../domain/audit.js";
+import type { Caller } from "../domain/audit.js";
 import type { Clock } from "../domain/clock.js";
-import { type IssuedKey, prepareKey } from "../domain/issue-key.js";
+import { type IssuedKey, type IssueKeyInput, issueKeyAs } from "../domain/issue-key.js";
+import { DEFAULT_PREFIX } from "../domain/key-format.js";
 import { fail, type Outcome } from "../domain/outcome.js";
-import { newWorkspace, SYSTEM_WORKSPACE } from "../domain/workspace.js";
+import { DEFAULT_WORKSPACE, newWorkspace, SYSTEM_WORKSPACE } from "../domain/workspace.js";
 import { openDatabase } from "../store/database.js";
 import { createKeyStore } from "../store/key-store.js";
 import { migrateToLatest } from "../store/migrate.js";
@@ -33,36 +34,42 @@ export async function bootstrapAdmin(options: BootstrapOptions, clock: Clock): P
   const db = openDatabase(options.database);
   try {
     await migrateToLatest(db);
-    const workspace = options.global ? SYSTEM_WORKSPACE : options.workspace;
+    // "" is the default workspace, as in IssueKey.
+    const workspaceId = options.global ? SYSTEM_WORKSPACE : options.workspace || DEFAULT_WORKSPACE;
     const now = clock.now();
     return await createKeyStore(db).transaction(async (tx) => {
-      const prepared = prepareKey(
-        {
-          workspace,
-          name: options.name,
-          description: "Created by keyward bootstrap",
-          scopes: [options.global ? SUPERADMIN_SCOPE : ADMIN_SCOPE],
-          classes: [],
-          environment: "live",
-          prefix: "",
-          expireTime: undefined,
-          ttlMs: undefined,
-          ownerId: "",
-          metadata: {},
-        },
+      let workspace = await tx.findWorkspace(workspaceId);
+      if (workspace === undefined) {
+        // Rolled back with the key when issueKeyAs refuses the input.
+        workspace = newWorkspace(workspaceId, now);
+        await tx.insertWorkspace(workspace);
+      }
+      return issueKeyAs(
+        { tx, caller: BOOTSTRAP_CALLER, workspace, keyLimit: false },
+        adminKey(workspaceId, options),
         now,
       );
-      if (!prepared.ok) return prepared;
-      if ((await tx.findWorkspace(workspace)) === undefined)
-        await tx.insertWorkspace(newWorkspace(workspace, now));
-      await tx.insertKey(prepared.value.key);
-      const caller = { actorKeyId: "bootstrap", peer: "local", userAgent: "keyward bootstrap" };
-      await tx.recordEvent(
-        auditEvent(caller, now, { workspace, action: "key.issued", targetId: prepared.value.key.keyId }),
-      );
-      return prepared;
     });
   } finally {
     await db.destroy();
   }
+}
+
+const BOOTSTRAP_CALLER: Caller = { actorKeyId: "bootstrap", peer: "local", userAgent: "keyward bootstrap" };
+
+/** The admin key asked for: `kw_live_…` whatever the workspace's defaults, which are for the keys it issues. */
+function adminKey(workspace: string, options: BootstrapOptions): IssueKeyInput {
+  return {
+    workspace,
+    name: options.name,
+    description: "Created by keyward bootstrap",
+    scopes: [options.global ? SUPERADMIN_SCOPE : ADMIN_SCOPE],
+    classes: [],
+    environment: "live",
+    prefix: DEFAULT_PREFIX,
+    expireTime: undefined,
+    ttlMs: undefined,
+    ownerId: "",
+    metadata: {},
+  };
 }

@@ -19,10 +19,10 @@ import {
 } from "./key-format.js";
 import { hashKey } from "./key-hash.js";
 import { checkKeyLimit } from "./key-limit.js";
-import type { KeyStore } from "./key-store.js";
+import type { KeyStore, StoreTransaction } from "./key-store.js";
 import { fail, type Outcome, ok } from "./outcome.js";
 import { quoted, refuseKeyShaped } from "./secret-input.js";
-import { DEFAULT_WORKSPACE, workspaceError } from "./workspace.js";
+import { DEFAULT_WORKSPACE, type Workspace, workspaceError } from "./workspace.js";
 
 export { DEFAULT_WORKSPACE, workspaceError } from "./workspace.js";
 
@@ -117,20 +117,47 @@ export async function issueKey(
   return store.transaction(async (tx) => {
     const workspace = await tx.findWorkspace(workspaceId);
     if (workspace === undefined) return fail("not_found", `workspace ${quoted(workspaceId, 64)} not found`);
-    const prepared = prepareKey(input, now, {
-      prefix: workspace.defaultKeyPrefix,
-      environment: workspace.defaultEnvironment,
-    });
-    if (!prepared.ok) return prepared;
-    const limited = await checkKeyLimit(tx, workspace, now, 1);
-    if (limited !== undefined) return limited;
-    const key = prepared.value.key;
-    await tx.insertKey(key);
-    await tx.recordEvent(
-      auditEvent(caller, now, { workspace: key.workspace, action: "key.issued", targetId: key.keyId }),
-    );
-    return prepared;
+    return issueKeyAs({ tx, caller, workspace, keyLimit: true }, input, now);
   });
+}
+
+/** Who issues a key where, once allowed to: IssueKey checked the caller's authority; bootstrap needs none. */
+export interface Issuer {
+  /** The caller's transaction: the key and its audit event stand or fall with the rest of it. */
+  readonly tx: StoreTransaction;
+  readonly caller: Caller;
+  /** The stored workspace of the key; its defaults apply to what the input leaves out. */
+  readonly workspace: Workspace;
+  /**
+   * Whether the workspace's max_keys applies. Not to `keyward bootstrap`, the operator's way in
+   * with direct access to the store: a full workspace does not keep its operator out.
+   */
+  readonly keyLimit: boolean;
+}
+
+/**
+ * The part of issuing a key that IssueKey and `keyward bootstrap` share: builds the key
+ * (refusing an invalid input), checks the key limit, stores the key and records `key.issued`.
+ */
+export async function issueKeyAs(
+  issuer: Issuer,
+  input: IssueKeyInput,
+  now: number,
+): Promise<Outcome<IssuedKey>> {
+  const { tx, workspace } = issuer;
+  const prepared = prepareKey(input, now, {
+    prefix: workspace.defaultKeyPrefix,
+    environment: workspace.defaultEnvironment,
+  });
+  if (!prepared.ok) return prepared;
+  const limited = issuer.keyLimit ? await checkKeyLimit(tx, workspace, now, 1) : undefined;
+  if (limited !== undefined) return limited;
+  const key = prepared.value.key;
+  await tx.insertKey(key);
+  await tx.recordEvent(
+    auditEvent(issuer.caller, now, { workspace: key.workspace, action: "key.issued", targetId: key.keyId }),
+  );
+  return prepared;
 }
 
 function inputError(input: IssueKeyInput, workspace: string, now: number): string | undefined {

@@ -1,5 +1,5 @@
 import type { Environment } from "./key-format.js";
-import { compileScopes, type ScopeSet } from "./scope.js";
+import type { ScopeSet } from "./scope.js";
 
 /** Stored state of a key. Expiry is not a status: it is derived from expireTime per decision. */
 export type KeyStatus = "active" | "suspended" | "revoked";
@@ -32,12 +32,6 @@ export interface ApiKey {
   readonly rotatedToKeyId: string;
 }
 
-/** A key as the hot path finds it: with its workspace's state, which also decides. */
-export interface ResolvedKey {
-  readonly key: ApiKey;
-  readonly workspaceSuspended: boolean;
-}
-
 /**
  * What decisions and answers need of a key besides its id: its grants and its state. Many keys share
  * the same terms (issued with the same settings, never expiring), so caches may share one object among
@@ -63,25 +57,7 @@ export interface VerifiedKey {
   readonly terms: KeyTerms;
 }
 
-/** The terms of a key record (unshared: see the store's hot lookup for shared ones). */
-export function keyTerms(key: ApiKey, workspaceSuspended: boolean): KeyTerms {
-  return {
-    workspace: key.workspace,
-    environment: key.environment,
-    status: key.status,
-    expireTime: key.expireTime,
-    ownerId: key.ownerId,
-    metadata: key.metadata,
-    scopes: compileScopes(key.scopes),
-    classes: compileClasses(key.classes),
-    workspaceSuspended,
-  };
-}
-
-export function verifiedKey({ key, workspaceSuspended }: ResolvedKey): VerifiedKey {
-  return { keyId: key.keyId, terms: keyTerms(key, workspaceSuspended) };
-}
-
+/** A key's classes as decisions read them (see KeyTerms.classes). */
 export function compileClasses(classes: readonly string[]): ReadonlySet<string> | undefined {
   return classes.length > 0 ? new Set(classes) : undefined;
 }

@@ -1,10 +1,10 @@
 import { type Admin, checkWorkspace, requireGlobal } from "./admin-access.js";
 import { auditEvent, type Caller } from "./audit.js";
+import { refuseReason } from "./change-key.js";
 import { prefixError } from "./key-format.js";
 import type { KeyStore, StoreReader } from "./key-store.js";
 import { fail, type Outcome, ok } from "./outcome.js";
 import { pageOf, pageRequest } from "./page-token.js";
-import { REASON_MAX } from "./revoke-key.js";
 import { keyShapedError, quoted, refuseKeyShaped } from "./secret-input.js";
 import { newWorkspace, SYSTEM_WORKSPACE, type Workspace, workspaceError } from "./workspace.js";
 
@@ -125,10 +125,8 @@ export async function suspendWorkspace(
 ): Promise<Outcome<WorkspaceView>> {
   const denied = requireGlobal(admin);
   if (denied !== undefined) return denied;
-  if (reason.length > REASON_MAX)
-    return fail("invalid_argument", `reason is longer than ${REASON_MAX} characters`);
-  const keyShaped = keyShapedError("reason", reason);
-  if (keyShaped !== undefined) return fail("invalid_argument", keyShaped);
+  const refused = refuseReason(reason);
+  if (refused !== undefined) return refused;
   if (workspaceId === SYSTEM_WORKSPACE) {
     return fail("failed_precondition", `the system workspace "${SYSTEM_WORKSPACE}" cannot be suspended`);
   }

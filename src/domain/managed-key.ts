@@ -1,7 +1,7 @@
 import { type Admin, checkWorkspace } from "./admin-access.js";
 import type { ApiKey } from "./key.js";
 import type { StoreReader } from "./key-store.js";
-import { fail, type Outcome, ok } from "./outcome.js";
+import { fail, type Outcome, ok, type Refusal } from "./outcome.js";
 import { quoted, refuseKeyShaped } from "./secret-input.js";
 
 /** Finds a key the admin may manage: NOT_FOUND when absent, PERMISSION_DENIED in another workspace. */
@@ -15,9 +15,9 @@ export async function managedKey(reader: StoreReader, admin: Admin, keyId: strin
   return checkWorkspace(admin, key.workspace) ?? ok(key);
 }
 
-/** Refuses changes to a revoked key: revocation is final. */
-export function notRevoked(key: ApiKey, what: string): Outcome<ApiKey> {
+/** Refuses changes to a revoked key (revocation is final); undefined when the key is not revoked. */
+export function refuseRevoked(key: ApiKey, what: string): Refusal | undefined {
   return key.status === "revoked"
     ? fail("failed_precondition", `key ${key.keyId} is revoked and cannot be ${what}`)
-    : ok(key);
+    : undefined;
 }

@@ -1,12 +1,9 @@
 import type { Admin } from "./admin-access.js";
-import { auditEvent, type Caller } from "./audit.js";
+import type { Caller } from "./audit.js";
+import { changeKey, refuseReason, unchanged } from "./change-key.js";
 import type { ApiKey } from "./key.js";
 import type { KeyStore } from "./key-store.js";
-import { managedKey } from "./managed-key.js";
-import { fail, type Outcome, ok } from "./outcome.js";
-import { refuseKeyShaped } from "./secret-input.js";
-
-const REASON_MAX = 500;
+import { type Outcome, ok } from "./outcome.js";
 
 /**
  * Revokes a key. Irreversible; revoking a revoked key returns it unchanged
@@ -20,31 +17,13 @@ export async function revokeKey(
   reason: string,
   now: number,
 ): Promise<Outcome<ApiKey>> {
-  if (reason.length > REASON_MAX)
-    return fail("invalid_argument", `reason is longer than ${REASON_MAX} characters`);
-  const refused = refuseKeyShaped("reason", reason);
+  const refused = refuseReason(reason);
   if (refused !== undefined) return refused;
-  return store.transaction(async (tx) => {
-    const found = await managedKey(tx, admin, keyId);
-    if (!found.ok || found.value.status === "revoked") return found;
-    const revoked: ApiKey = {
-      ...found.value,
-      status: "revoked",
-      revokeTime: now,
-      revokeReason: reason,
-      updateTime: now,
-    };
-    await tx.updateKey(revoked);
-    await tx.recordEvent(
-      auditEvent(caller, now, {
-        workspace: revoked.workspace,
-        action: "key.revoked",
-        targetId: keyId,
-        reason,
-      }),
-    );
-    return ok(revoked);
+  return changeKey(store, admin, caller, keyId, now, (key) => {
+    if (key.status === "revoked") return unchanged;
+    return ok({
+      next: { ...key, status: "revoked", revokeTime: now, revokeReason: reason },
+      event: { action: "key.revoked", reason },
+    });
   });
 }
-
-export { REASON_MAX };

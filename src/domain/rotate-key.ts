@@ -5,7 +5,7 @@ import type { ApiKey } from "./key.js";
 import { prefixOfDisplay } from "./key-format.js";
 import { checkKeyLimit } from "./key-limit.js";
 import type { KeyStore } from "./key-store.js";
-import { managedKey, notRevoked } from "./managed-key.js";
+import { managedKey, refuseRevoked } from "./managed-key.js";
 import { fail, type Outcome, ok } from "./outcome.js";
 
 /** How long the old key keeps working when the caller does not say. */
@@ -34,9 +34,10 @@ export async function rotateKey(
   if (grace < 0) return fail("invalid_argument", "grace_period must not be negative");
   return store.transaction(async (tx) => {
     const found = await managedKey(tx, admin, keyId);
-    const checked = found.ok ? notRevoked(found.value, "rotated") : found;
-    if (!checked.ok) return checked;
-    const old = checked.value;
+    if (!found.ok) return found;
+    const old = found.value;
+    const revoked = refuseRevoked(old, "rotated");
+    if (revoked !== undefined) return revoked;
     // The new key holds what the old one does: rotating is issuing it again.
     const denied = checkAuthority(admin, old);
     if (denied !== undefined) return denied;

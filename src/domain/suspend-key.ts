@@ -1,11 +1,10 @@
 import type { Admin } from "./admin-access.js";
-import { auditEvent, type Caller } from "./audit.js";
+import type { Caller } from "./audit.js";
+import { changeKey, refuseReason, unchanged } from "./change-key.js";
 import type { ApiKey } from "./key.js";
 import type { KeyStore } from "./key-store.js";
-import { managedKey, notRevoked } from "./managed-key.js";
-import { fail, type Outcome, ok } from "./outcome.js";
-import { REASON_MAX } from "./revoke-key.js";
-import { refuseKeyShaped } from "./secret-input.js";
+import { refuseRevoked } from "./managed-key.js";
+import { type Outcome, ok } from "./outcome.js";
 
 /** Suspends a key: denied with key_suspended until resumed. Suspending a suspended key changes nothing. */
 export async function suspendKey(
@@ -16,31 +15,16 @@ export async function suspendKey(
   reason: string,
   now: number,
 ): Promise<Outcome<ApiKey>> {
-  if (reason.length > REASON_MAX)
-    return fail("invalid_argument", `reason is longer than ${REASON_MAX} characters`);
-  const refused = refuseKeyShaped("reason", reason);
+  const refused = refuseReason(reason);
   if (refused !== undefined) return refused;
-  return store.transaction(async (tx) => {
-    const found = await managedKey(tx, admin, keyId);
-    const key = found.ok ? notRevoked(found.value, "suspended") : found;
-    if (!key.ok || key.value.status === "suspended") return key;
-    const suspended: ApiKey = {
-      ...key.value,
-      status: "suspended",
-      suspendTime: now,
-      suspendReason: reason,
-      updateTime: now,
-    };
-    await tx.updateKey(suspended);
-    await tx.recordEvent(
-      auditEvent(caller, now, {
-        workspace: suspended.workspace,
-        action: "key.suspended",
-        targetId: keyId,
-        reason,
-      }),
-    );
-    return ok(suspended);
+  return changeKey(store, admin, caller, keyId, now, (key) => {
+    const revoked = refuseRevoked(key, "suspended");
+    if (revoked !== undefined) return revoked;
+    if (key.status === "suspended") return unchanged;
+    return ok({
+      next: { ...key, status: "suspended", suspendTime: now, suspendReason: reason },
+      event: { action: "key.suspended", reason },
+    });
   });
 }
 
@@ -52,21 +36,13 @@ export async function resumeKey(
   keyId: string,
   now: number,
 ): Promise<Outcome<ApiKey>> {
-  return store.transaction(async (tx) => {
-    const found = await managedKey(tx, admin, keyId);
-    const key = found.ok ? notRevoked(found.value, "resumed") : found;
-    if (!key.ok || key.value.status === "active") return key;
-    const resumed: ApiKey = {
-      ...key.value,
-      status: "active",
-      suspendTime: null,
-      suspendReason: "",
-      updateTime: now,
-    };
-    await tx.updateKey(resumed);
-    await tx.recordEvent(
-      auditEvent(caller, now, { workspace: resumed.workspace, action: "key.resumed", targetId: keyId }),
-    );
-    return ok(resumed);
+  return changeKey(store, admin, caller, keyId, now, (key) => {
+    const revoked = refuseRevoked(key, "resumed");
+    if (revoked !== undefined) return revoked;
+    if (key.status === "active") return unchanged;
+    return ok({
+      next: { ...key, status: "active", suspendTime: null, suspendReason: "" },
+      event: { action: "key.resumed" },
+    });
   });
 }

@@ -1,5 +1,6 @@
 import { type Admin, checkAuthority } from "./admin-access.js";
-import { auditEvent, type Caller } from "./audit.js";
+import type { Caller } from "./audit.js";
+import { changeKey, unchanged } from "./change-key.js";
 import type { ApiKey } from "./key.js";
 import {
   classesError,
@@ -10,7 +11,7 @@ import {
   scopeListError,
 } from "./key-fields.js";
 import type { KeyStore } from "./key-store.js";
-import { managedKey, notRevoked } from "./managed-key.js";
+import { refuseRevoked } from "./managed-key.js";
 import { fail, type Outcome, ok } from "./outcome.js";
 
 /** The fields UpdateKey may change, by their proto names (the update_mask paths). The secret is not one. */
@@ -52,38 +53,32 @@ export async function updateKey(
 ): Promise<Outcome<ApiKey>> {
   const error = updateError(update);
   if (error !== undefined) return fail("invalid_argument", error);
-  return store.transaction(async (tx) => {
-    const found = await managedKey(tx, admin, keyId);
-    const key = found.ok ? notRevoked(found.value, "updated") : found;
-    if (!key.ok) return key;
-    const before = key.value;
-    const after: ApiKey = {
-      ...before,
-      ...(update.name !== undefined && { name: update.name }),
-      ...(update.description !== undefined && { description: update.description }),
-      ...(update.scopes !== undefined && { scopes: [...new Set(update.scopes)] }),
-      ...(update.classes !== undefined && { classes: [...new Set(update.classes)] }),
-      ...(update.expireTime !== undefined && { expireTime: update.expireTime }),
-      ...(update.ownerId !== undefined && { ownerId: update.ownerId }),
-      ...(update.metadata !== undefined && { metadata: { ...update.metadata } }),
-    };
+  return changeKey(store, admin, caller, keyId, now, (key) => {
+    const revoked = refuseRevoked(key, "updated");
+    if (revoked !== undefined) return revoked;
+    const next = withUpdate(key, update);
     // Judged on the key as it will be, so that a workspace admin cannot widen it, nor keep a grant it could not give.
-    const denied = checkAuthority(admin, after);
+    const denied = checkAuthority(admin, next);
     if (denied !== undefined) return denied;
-    const changed = changedFields(before, after);
-    if (changed.length === 0) return ok(before);
-    const updated: ApiKey = { ...after, updateTime: now };
-    await tx.updateKey(updated);
-    await tx.recordEvent(
-      auditEvent(caller, now, {
-        workspace: updated.workspace,
-        action: "key.updated",
-        targetId: keyId,
-        changedFields: changed,
-      }),
-    );
-    return ok(updated);
+    const changed = changedFields(key, next);
+    return changed.length === 0
+      ? unchanged
+      : ok({ next, event: { action: "key.updated", changedFields: changed } });
   });
+}
+
+/** The key with the update's fields applied (scopes and classes without duplicates). */
+function withUpdate(key: ApiKey, update: KeyUpdate): ApiKey {
+  return {
+    ...key,
+    ...(update.name !== undefined && { name: update.name }),
+    ...(update.description !== undefined && { description: update.description }),
+    ...(update.scopes !== undefined && { scopes: [...new Set(update.scopes)] }),
+    ...(update.classes !== undefined && { classes: [...new Set(update.classes)] }),
+    ...(update.expireTime !== undefined && { expireTime: update.expireTime }),
+    ...(update.ownerId !== undefined && { ownerId: update.ownerId }),
+    ...(update.metadata !== undefined && { metadata: { ...update.metadata } }),
+  };
 }
 
 function updateError(update: KeyUpdate): string | undefined {

@@ -1,18 +1,10 @@
 import cluster, { type Worker } from "node:cluster";
-import type { InvalidationMessage } from "../cache/invalidation.js";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import { openDatabase } from "../store/database.js";
 import { migrateToLatest } from "../store/migrate.js";
+import { isClusterMessage, type WorkerMessage } from "./cluster-messages.js";
 import { createInvalidationRelay } from "./invalidation-relay.js";
-
-/**
- * What a worker tells the primary about its own life: it serves, or it could not start
- * (`line` is the one line to print, `exitCode` the code to exit with).
- */
-export type WorkerLifecycleMessage =
-  | { readonly kw: "serving" }
-  | { readonly kw: "failed"; readonly line: string; readonly exitCode: number };
 
 /** Deaths within CRASH_WINDOW_MS that stop the server instead of starting yet another worker. */
 export const CRASH_LIMIT = 5;
@@ -45,7 +37,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
 
   const relay = createInvalidationRelay(log);
   const served = new WeakSet<Worker>();
-  const failures = new WeakMap<Worker, Extract<WorkerLifecycleMessage, { kw: "failed" }>>();
+  const failures = new WeakMap<Worker, Extract<WorkerMessage, { kw: "failed" }>>();
   const deaths: number[] = [];
   let starting = config.workers; // initial workers that have not served yet
   let stopping = false;
@@ -54,12 +46,12 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
   for (let i = 0; i < config.workers; i++) fork();
   log.info("keyward primary", { workers: config.workers, pid: process.pid });
 
-  cluster.on("message", (worker, message: InvalidationMessage | WorkerLifecycleMessage) => {
-    if (relay.receive(worker, message as InvalidationMessage)) return;
-    if (message?.kw === "serving" && !served.has(worker)) {
+  cluster.on("message", (worker, message: unknown) => {
+    if (!isClusterMessage(message) || relay.receive(worker, message)) return;
+    if (message.kw === "serving" && !served.has(worker)) {
       served.add(worker);
       if (starting > 0) starting--;
-    } else if (message?.kw === "failed") {
+    } else if (message.kw === "failed") {
       failures.set(worker, message);
     }
   });

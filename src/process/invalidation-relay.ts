@@ -1,18 +1,18 @@
 import cluster, { type Worker } from "node:cluster";
-import type { InvalidationMessage } from "../cache/invalidation.js";
 import type { Logger } from "../log.js";
+import type { ClusterMessage, PrimaryMessage, WorkerMessage } from "./cluster-messages.js";
 
 /** How long the primary waits for every worker to confirm an eviction before it fences the silent ones. */
 export const CONFIRM_TIMEOUT_MS = 1000;
 /** How long a fenced (SIGKILLed) worker may take to be gone before the change is reported unconfirmed. */
 const EXIT_TIMEOUT_MS = 2000;
 
-type Invalidate = Extract<InvalidationMessage, { kw: "invalidate" }>;
+type Invalidate = Extract<WorkerMessage, { kw: "invalidate" }>;
 
 /** The primary's half of cross-worker cache invalidation. */
 export interface InvalidationRelay {
   /** Takes a worker's message; true when it was one of the relay's. */
-  receive(worker: Worker, message: InvalidationMessage): boolean;
+  receive(worker: Worker, message: ClusterMessage): boolean;
   /** Whether the relay killed this worker to fence it (it is replaced, and no crash is counted). */
   fenced(worker: Worker): boolean;
 }
@@ -52,7 +52,7 @@ export function createInvalidationRelay(log: Logger): InvalidationRelay {
         if (silent.delete(worker) && silent.size === 0) resolve();
       });
       timer = setTimeout(resolve, CONFIRM_TIMEOUT_MS);
-      const evict: InvalidationMessage = { kw: "evict", id, hashes: message.hashes, all: message.all };
+      const evict: PrimaryMessage = { kw: "evict", id, hashes: message.hashes, all: message.all };
       // A send that fails leaves the worker silent: it is fenced when the timeout passes.
       for (const worker of silent) worker.send(evict, undefined, () => {});
     });
@@ -69,11 +69,7 @@ export function createInvalidationRelay(log: Logger): InvalidationRelay {
       if (!ok) log.error("a fenced worker did not exit in time", { pids, timeout_ms: EXIT_TIMEOUT_MS });
     }
     if (sender.isConnected()) {
-      sender.send(
-        { kw: "invalidated", id: message.id, ok } satisfies InvalidationMessage,
-        undefined,
-        () => {},
-      );
+      sender.send({ kw: "invalidated", id: message.id, ok } satisfies PrimaryMessage, undefined, () => {});
     }
   }
 
@@ -93,7 +89,7 @@ export function createInvalidationRelay(log: Logger): InvalidationRelay {
 
   return {
     receive(worker, message) {
-      switch (message?.kw) {
+      switch (message.kw) {
         case "ready":
           ready.add(worker);
           return true;

@@ -2,6 +2,7 @@ import { mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
+import { sqlitePath } from "../database-url.js";
 import type { Database } from "./schema.js";
 
 /**
@@ -108,11 +109,4 @@ function openReader(path: string): SQLite.Database {
  */
 export async function beginWrite(connection: Kysely<Database>): Promise<void> {
   await sql`begin immediate`.execute(connection);
-}
-
-/** The file path of an `sqlite:` URL, or undefined when the URL is not one. */
-export function sqlitePath(url: string): string | undefined {
-  if (!url.startsWith("sqlite:")) return undefined;
-  const path = url.slice("sqlite:".length).replace(/^\/\/(?=\/)/, "");
-  return path === "" ? undefined : path;
 }

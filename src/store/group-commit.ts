@@ -1,8 +1,8 @@
 import { type Kysely, sql } from "kysely";
 import type { Outcome } from "../domain/outcome.js";
+import { StoreError } from "../domain/unavailable.js";
 import { beginWrite } from "./database.js";
 import type { Database } from "./schema.js";
-import { StoreError } from "./store-error.js";
 
 /** A unit of work: its writes are kept when it resolves with an ok Outcome. */
 export type Work<T> = (trx: Kysely<Database>) => Promise<Outcome<T>>;

@@ -5,9 +5,9 @@ import type { Environment } from "../domain/key-format.js";
 import { sameHash } from "../domain/key-hash.js";
 import type { KeyStore } from "../domain/key-store.js";
 import { compileScopes, type ScopeSet } from "../domain/scope.js";
+import { StoreError } from "../domain/unavailable.js";
 import { type PreparedRead, prepareRead } from "./database.js";
 import type { Database } from "./schema.js";
-import { StoreError } from "./store-error.js";
 
 /** The hot-path read: only the columns a decision and its answer need, and the workspace's status. */
 function verifiedKeyQuery(db: Kysely<Database>, keyHash: string) {

@@ -1,11 +1,11 @@
 import type { Kysely } from "kysely";
 import type { KeyStore, StoreReader, StoreTransaction } from "../domain/key-store.js";
+import { StoreError } from "../domain/unavailable.js";
 import { insertEvent, listEvents } from "./audit-queries.js";
 import { createGroupCommit } from "./group-commit.js";
 import { createHotLookup } from "./hot-lookup.js";
 import { countActiveKeys, findKeyById, insertKey, listKeys, updateKey } from "./key-queries.js";
 import type { Database } from "./schema.js";
-import { StoreError } from "./store-error.js";
 import { findWorkspace, insertWorkspace, listWorkspaces, updateWorkspace } from "./workspace-queries.js";
 
 /**

@@ -1,8 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { InvalidationUnconfirmed } from "../cache/invalidation.js";
 import type { Failure, FailureCode } from "../domain/outcome.js";
+import { isUnavailable, type Unavailable } from "../domain/unavailable.js";
 import type { Logger } from "../log.js";
-import { StoreError } from "../store/store-error.js";
 
 /** The gRPC code of an expected failure. */
 export function codeOf(code: FailureCode): Code {
@@ -39,14 +38,18 @@ export function invalidArgument(message: string): ConnectError {
  */
 export function toRpcError(error: unknown, log: Logger, method: string): ConnectError {
   if (error instanceof ConnectError) return error;
-  if (error instanceof StoreError) {
-    log.error("store unavailable", { method, error });
-    return new ConnectError("the key store is unavailable; retry later", Code.Unavailable);
-  }
-  if (error instanceof InvalidationUnconfirmed) {
-    // Committed but not yet known to be enforced by every worker: the caller must not rely on it yet.
-    return new ConnectError(error.message, Code.Unavailable);
-  }
+  if (isUnavailable(error)) return unavailableError(error, log, method);
   log.error("unexpected error", { method, error });
   return new ConnectError("internal error", Code.Internal);
+}
+
+function unavailableError(error: Unavailable, log: Logger, method: string): ConnectError {
+  switch (error.kind) {
+    case "store":
+      log.error("store unavailable", { method, error });
+      return new ConnectError("the key store is unavailable; retry later", Code.Unavailable);
+    case "unconfirmed":
+      // Committed but not yet known to be enforced by every worker (the bus logged it): the caller must not rely on it yet.
+      return new ConnectError(error.message, Code.Unavailable);
+  }
 }

@@ -5,15 +5,15 @@ import { createKeyCache, type KeyCache, type KeyCacheOptions } from "../../src/c
 import type { Admin } from "../../src/domain/admin-access.js";
 import { authorize } from "../../src/domain/authorize.js";
 import type { Clock } from "../../src/domain/clock.js";
-import { type ApiKey, type VerifiedKey, verifiedKey } from "../../src/domain/key.js";
+import type { ApiKey, VerifiedKey } from "../../src/domain/key.js";
 import { digestOfHash } from "../../src/domain/key-hash.js";
 import type { KeyStore } from "../../src/domain/key-store.js";
 import { resumeWorkspace, suspendWorkspace } from "../../src/domain/manage-workspaces.js";
 import { fail, ok } from "../../src/domain/outcome.js";
 import { revokeKey } from "../../src/domain/revoke-key.js";
+import { StoreError } from "../../src/domain/unavailable.js";
 import { createKeyStore } from "../../src/store/key-store.js";
 import type { Database } from "../../src/store/schema.js";
-import { StoreError } from "../../src/store/store-error.js";
 import { openMigrated, type TempDatabase, tempSqliteUrl } from "../support/databases.js";
 import {
   FIXTURE_NOW,
@@ -23,6 +23,7 @@ import {
   TEST_ADMIN,
   TEST_CALLER,
   unwrap,
+  verifiedKey,
 } from "../support/fixtures.js";
 
 const TTL_MS = 60_000;

@@ -4,9 +4,9 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { DEFAULTS, loadConfig } from "../../src/config.js";
+import { sqlitePath } from "../../src/database-url.js";
 import { compilePolicy } from "../../src/domain/route-policy.js";
 import { scopeError } from "../../src/domain/scope.js";
-import { sqlitePath } from "../../src/store/database.js";
 
 // The deployment files cannot be run here (no Docker, Envoy or cluster), so this checks what can
 // be checked without them: every YAML document parses, and the files agree with Keyward's

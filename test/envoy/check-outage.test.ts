@@ -1,8 +1,8 @@
 import * as grpc from "@grpc/grpc-js";
 import SQLite from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sqlitePath } from "../../src/database-url.js";
 import { generateKey } from "../../src/domain/key-format.js";
-import { sqlitePath } from "../../src/store/database.js";
 import { grpcClients, type KeyClient } from "../support/clients.js";
 import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
 import { envoyCheckRequest, envoyClient, expectAllowed, expectDenied } from "./envoy-request.js";

@@ -2,9 +2,9 @@ import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import SQLite from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sqlitePath } from "../../src/database-url.js";
 import { AuditService } from "../../src/gen/keyward/v1/audit_service_pb.js";
 import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
-import { sqlitePath } from "../../src/store/database.js";
 import { grpcClients } from "../support/clients.js";
 import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
 

@@ -1,9 +1,9 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import SQLite from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sqlitePath } from "../../src/database-url.js";
 import { generateKey } from "../../src/domain/key-format.js";
 import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
-import { sqlitePath } from "../../src/store/database.js";
 import { grpcClients } from "../support/clients.js";
 import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
 

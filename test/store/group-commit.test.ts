@@ -5,12 +5,12 @@ import { issueKey } from "../../src/domain/issue-key.js";
 import type { ApiKey } from "../../src/domain/key.js";
 import type { AuditQuery, KeyStore } from "../../src/domain/key-store.js";
 import { fail, type Outcome, ok } from "../../src/domain/outcome.js";
+import { StoreError } from "../../src/domain/unavailable.js";
 import { openDatabase } from "../../src/store/database.js";
 import { createGroupCommit } from "../../src/store/group-commit.js";
 import { insertKey } from "../../src/store/key-queries.js";
 import { createKeyStore } from "../../src/store/key-store.js";
 import type { Database } from "../../src/store/schema.js";
-import { StoreError } from "../../src/store/store-error.js";
 import { perTestDatabase } from "../support/databases.js";
 import {
   FIXTURE_NOW,

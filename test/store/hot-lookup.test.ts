@@ -1,10 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { verifiedKey } from "../../src/domain/key.js";
 import { digestKey, digestOfHash, hashKey, hashOfDigest } from "../../src/domain/key-hash.js";
 import type { KeyStore } from "../../src/domain/key-store.js";
 import { createKeyStore } from "../../src/store/key-store.js";
 import { perTestDatabase } from "../support/databases.js";
-import { FIXTURE_NOW, makeKey, makeWorkspace, seed } from "../support/fixtures.js";
+import { FIXTURE_NOW, makeKey, makeWorkspace, seed, verifiedKey } from "../support/fixtures.js";
 
 // The hot lookup shares terms among keys (bench scenario 7): sharing must never mix up two keys.
 const database = perTestDatabase();

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Admin } from "../../src/domain/admin-access.js";
 import { type IssueKeyInput, issueKey } from "../../src/domain/issue-key.js";
-import { verifiedKey } from "../../src/domain/key.js";
 import { parseKey } from "../../src/domain/key-format.js";
 import { hashKey } from "../../src/domain/key-hash.js";
 import type { KeyStore } from "../../src/domain/key-store.js";
@@ -17,6 +16,7 @@ import {
   TEST_ADMIN,
   TEST_CALLER,
   unwrap,
+  verifiedKey,
 } from "../support/fixtures.js";
 
 // Domain operations whose rules live in their transaction: run against a real SQLite store.

@@ -3,15 +3,14 @@ import { type Kysely, sql } from "kysely";
 import { describe, expect, it } from "vitest";
 import { auditEvent } from "../../src/domain/audit.js";
 import type { ApiKey } from "../../src/domain/key.js";
-import { verifiedKey } from "../../src/domain/key.js";
 import type { KeyStore } from "../../src/domain/key-store.js";
 import { fail, ok } from "../../src/domain/outcome.js";
 import { revokeKey } from "../../src/domain/revoke-key.js";
+import { StoreError } from "../../src/domain/unavailable.js";
 import { openDatabase } from "../../src/store/database.js";
 import { createKeyStore } from "../../src/store/key-store.js";
 import { migrateToLatest } from "../../src/store/migrate.js";
 import type { Database } from "../../src/store/schema.js";
-import { StoreError } from "../../src/store/store-error.js";
 import { openMigratedTo, perTestDatabase } from "../support/databases.js";
 import {
   FIXTURE_NOW,
@@ -21,6 +20,7 @@ import {
   TEST_ADMIN,
   TEST_CALLER,
   unwrap,
+  verifiedKey,
 } from "../support/fixtures.js";
 
 // Every test runs against a real SQLite file; only its directory is per-test.

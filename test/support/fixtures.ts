@@ -2,9 +2,10 @@ import type { Admin } from "../../src/domain/admin-access.js";
 import type { Caller } from "../../src/domain/audit.js";
 import type { IssuedKey, IssueKeyInput } from "../../src/domain/issue-key.js";
 import { prepareKey } from "../../src/domain/issue-key.js";
-import type { ApiKey } from "../../src/domain/key.js";
+import { type ApiKey, compileClasses, type VerifiedKey } from "../../src/domain/key.js";
 import type { KeyStore } from "../../src/domain/key-store.js";
 import { type Outcome, ok } from "../../src/domain/outcome.js";
+import { compileScopes } from "../../src/domain/scope.js";
 import { newWorkspace, type Workspace } from "../../src/domain/workspace.js";
 
 /** The default `now` of fixtures: a fixed instant, so records are the same from run to run. */
@@ -92,6 +93,33 @@ export function makeKey(overrides: KeyOverrides = {}): IssuedKey {
     ...(rotatedToKeyId !== undefined && { rotatedToKeyId }),
   };
   return { secret: prepared.value.secret, key: { ...prepared.value.key, ...record } };
+}
+
+/**
+ * What the store's hot lookup answers for a key record, built field by field (unshared terms),
+ * for tests to compare that answer with.
+ */
+export function verifiedKey({
+  key,
+  workspaceSuspended,
+}: {
+  readonly key: ApiKey;
+  readonly workspaceSuspended: boolean;
+}): VerifiedKey {
+  return {
+    keyId: key.keyId,
+    terms: {
+      workspace: key.workspace,
+      environment: key.environment,
+      status: key.status,
+      expireTime: key.expireTime,
+      ownerId: key.ownerId,
+      metadata: key.metadata,
+      scopes: compileScopes(key.scopes),
+      classes: compileClasses(key.classes),
+      workspaceSuspended,
+    },
+  };
 }
 
 /** An active workspace created at FIXTURE_NOW unless `now` says otherwise. */

@@ -1,8 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { verifiedKey } from "../../src/domain/key.js";
 import { encodeReusable } from "../../src/transport/handler.js";
 import { keptAnswers } from "../../src/transport/kept-answers.js";
-import { makeKey } from "../support/fixtures.js";
+import { makeKey, verifiedKey } from "../support/fixtures.js";
 
 const newKey = () => verifiedKey({ key: makeKey().key, workspaceSuspended: false });
 

@@ -1,0 +1,45 @@
+// Every message between the cluster primary and its workers (KEYWARD_WORKERS > 1), over node:cluster's
+// IPC channel. A worker sends `ready` once it listens for evictions and before it serves (from then on
+// the primary waits for its `evicted` on every change), then `serving` once its server accepts
+// connections, or `failed` if it could not start. A change made on one worker travels as `invalidate`
+// to the primary (process/invalidation-relay.ts), as `evict` to every other worker
+// (cache/invalidation.ts), back as their `evicted`, and ends as `invalidated` to the worker that made it.
+
+/** Sent by a worker to the primary. */
+export type WorkerMessage =
+  | { readonly kw: "ready" }
+  | {
+      readonly kw: "invalidate";
+      readonly id: number;
+      readonly hashes: readonly string[];
+      readonly all: boolean;
+    }
+  | { readonly kw: "evicted"; readonly id: number }
+  | { readonly kw: "serving" }
+  /** `line` is the one line to print, `exitCode` the code to exit with. */
+  | { readonly kw: "failed"; readonly line: string; readonly exitCode: number };
+
+/** Sent by the primary to a worker. */
+export type PrimaryMessage =
+  | { readonly kw: "evict"; readonly id: number; readonly hashes: readonly string[]; readonly all: boolean }
+  /** `ok` is false when the primary could neither collect every confirmation nor fence the workers that gave none. */
+  | { readonly kw: "invalidated"; readonly id: number; readonly ok: boolean };
+
+export type ClusterMessage = WorkerMessage | PrimaryMessage;
+
+/** Every kind, so that the compiler reports one added to the types above but not here. */
+const KINDS: Record<ClusterMessage["kw"], true> = {
+  ready: true,
+  invalidate: true,
+  evicted: true,
+  serving: true,
+  failed: true,
+  evict: true,
+  invalidated: true,
+};
+
+/** Whether an IPC message is one of ours (by its `kw`), not another library's. */
+export function isClusterMessage(message: unknown): message is ClusterMessage {
+  const kw = typeof message === "object" && message !== null ? (message as { kw?: unknown }).kw : undefined;
+  return typeof kw === "string" && Object.hasOwn(KINDS, kw);
+}
