@@ -3,7 +3,7 @@ import { createKeyCache } from "../src/cache/key-cache.js";
 import { systemClock } from "../src/domain/clock.js";
 import { digestOfHash } from "../src/domain/key-hash.js";
 import { openDatabase } from "../src/store/database.js";
-import { createKeyStore } from "../src/store/key-store.js";
+import { createKyselyKeyStore } from "../src/store/kysely-key-store.js";
 
 // Scenario 7: the memory of Keyward's verified-key cache holding every seeded key. Builds the
 // cache exactly as src/keyward.ts does (createKeyCache with the store's findKeyByHash as load),
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   }
   const maxKeys = Number(values["max-keys"]);
   const db = openDatabase(values.database);
-  const store = createKeyStore(db);
+  const store = createKyselyKeyStore(db);
   const cache = createKeyCache({
     load: store.findKeyByHash,
     maxKeys,

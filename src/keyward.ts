@@ -14,7 +14,7 @@ import type { Logger } from "./log.js";
 import { watchPolicyFile } from "./policy/policy-file.js";
 import { startServer } from "./server.js";
 import { openDatabase } from "./store/database.js";
-import { createKeyStore } from "./store/key-store.js";
+import { createKyselyKeyStore } from "./store/kysely-key-store.js";
 import { migrateToLatest } from "./store/migrate.js";
 import type { Database } from "./store/schema.js";
 import { auditService } from "./transport/audit-service.js";
@@ -65,7 +65,7 @@ async function serve(
   db: Kysely<Database>,
   options: KeywardOptions,
 ): Promise<Keyward> {
-  const store = createKeyStore(db);
+  const store = createKyselyKeyStore(db);
   const cache = createKeyCache({ load: store.findKeyByHash, clock, ...config.cache });
   const managed = cachedKeyStore(store, cache, options.invalidations?.(cache));
   const apis = [AuthorizeService, KeyService, WorkspaceService, AuditService, Authorization];

@@ -5,7 +5,7 @@ import { type IssuedKey, prepareKey } from "../domain/issue-key.js";
 import { fail, type Outcome } from "../domain/outcome.js";
 import { newWorkspace, SYSTEM_WORKSPACE } from "../domain/workspace.js";
 import { openDatabase } from "../store/database.js";
-import { createKeyStore } from "../store/key-store.js";
+import { createKyselyKeyStore } from "../store/kysely-key-store.js";
 import { migrateToLatest } from "../store/migrate.js";
 
 export interface BootstrapOptions {
@@ -35,7 +35,7 @@ export async function bootstrapAdmin(options: BootstrapOptions, clock: Clock): P
     await migrateToLatest(db);
     const workspace = options.global ? SYSTEM_WORKSPACE : options.workspace;
     const now = clock.now();
-    return await createKeyStore(db).transaction(async (tx) => {
+    return await createKyselyKeyStore(db).transaction(async (tx) => {
       const prepared = prepareKey(
         {
           workspace,

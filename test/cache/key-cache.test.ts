@@ -11,7 +11,7 @@ import type { KeyStore } from "../../src/domain/key-store.js";
 import { resumeWorkspace, suspendWorkspace } from "../../src/domain/manage-workspaces.js";
 import { fail, ok } from "../../src/domain/outcome.js";
 import { revokeKey } from "../../src/domain/revoke-key.js";
-import { createKeyStore } from "../../src/store/key-store.js";
+import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
 import type { Database } from "../../src/store/schema.js";
 import { StoreError } from "../../src/store/store-error.js";
 import { openMigrated, type TempDatabase, tempSqliteUrl } from "../support/databases.js";
@@ -39,7 +39,7 @@ beforeEach(async () => {
   t = FIXTURE_NOW;
   temp = tempSqliteUrl();
   db = await openMigrated(temp.url);
-  store = createKeyStore(db);
+  store = createKyselyKeyStore(db);
 });
 
 afterEach(async () => {

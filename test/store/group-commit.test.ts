@@ -8,7 +8,7 @@ import { fail, type Outcome, ok } from "../../src/domain/outcome.js";
 import { openDatabase } from "../../src/store/database.js";
 import { createGroupCommit } from "../../src/store/group-commit.js";
 import { insertKey } from "../../src/store/key-queries.js";
-import { createKeyStore } from "../../src/store/key-store.js";
+import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
 import type { Database } from "../../src/store/schema.js";
 import { StoreError } from "../../src/store/store-error.js";
 import { perTestDatabase } from "../support/databases.js";
@@ -29,8 +29,8 @@ const database = perTestDatabase();
 
 async function open(): Promise<{ db: Kysely<Database>; store: KeyStore; outside: KeyStore }> {
   const db = await database.open();
-  const outside = createKeyStore(database.track(openDatabase(database.temp.url)));
-  return { db, store: createKeyStore(db), outside };
+  const outside = createKyselyKeyStore(database.track(openDatabase(database.temp.url)));
+  return { db, store: createKyselyKeyStore(db), outside };
 }
 
 const activeKeys = (store: KeyStore) => store.countActiveKeys("default", FIXTURE_NOW);
@@ -70,7 +70,7 @@ describe("group commit: a batch", () => {
 
     expect(outcomes).toEqual(keys.map((key) => ok(key.keyId)));
     await db.destroy();
-    const reopened = createKeyStore(database.track(openDatabase(database.temp.url)));
+    const reopened = createKyselyKeyStore(database.track(openDatabase(database.temp.url)));
     expect(await activeKeys(reopened)).toBe(keys.length);
     const events = await reopened.listAuditEvents(allEvents());
     expect(events.map((event) => event.targetId).sort()).toEqual(keys.map((key) => key.keyId).sort());

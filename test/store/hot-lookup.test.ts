@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { verifiedKey } from "../../src/domain/key.js";
 import { digestKey, digestOfHash, hashKey, hashOfDigest } from "../../src/domain/key-hash.js";
 import type { KeyStore } from "../../src/domain/key-store.js";
-import { createKeyStore } from "../../src/store/key-store.js";
+import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
 import { perTestDatabase } from "../support/databases.js";
 import { FIXTURE_NOW, makeKey, makeWorkspace, seed } from "../support/fixtures.js";
 
@@ -10,7 +10,7 @@ import { FIXTURE_NOW, makeKey, makeWorkspace, seed } from "../support/fixtures.j
 const database = perTestDatabase();
 
 async function newStore(): Promise<KeyStore> {
-  return createKeyStore(await database.open());
+  return createKyselyKeyStore(await database.open());
 }
 
 describe("findKeyByHash: shared terms", () => {

@@ -12,7 +12,7 @@ import { findWorkspace, insertWorkspace, listWorkspaces, updateWorkspace } from 
  * The domain's KeyStore over Kysely. Every driver failure surfaces as a StoreError (an outage, not a bug).
  * Concurrent transactions share one commit, each in a savepoint of its own (see createGroupCommit).
  */
-export function createKeyStore(db: Kysely<Database>): KeyStore {
+export function createKyselyKeyStore(db: Kysely<Database>): KeyStore {
   const groupCommit = createGroupCommit(db);
   return {
     ...reader(db),

@@ -8,7 +8,7 @@ import type { KeyStore } from "../../src/domain/key-store.js";
 import { fail, ok } from "../../src/domain/outcome.js";
 import { revokeKey } from "../../src/domain/revoke-key.js";
 import { openDatabase } from "../../src/store/database.js";
-import { createKeyStore } from "../../src/store/key-store.js";
+import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
 import { migrateToLatest } from "../../src/store/migrate.js";
 import type { Database } from "../../src/store/schema.js";
 import { StoreError } from "../../src/store/store-error.js";
@@ -27,7 +27,7 @@ import {
 const database = perTestDatabase();
 
 async function newStore(): Promise<KeyStore> {
-  return createKeyStore(await database.open());
+  return createKyselyKeyStore(await database.open());
 }
 
 /** Every audit event of a workspace, newest first. */
@@ -107,7 +107,7 @@ describe("migrations", () => {
 
     expect(await migrateToLatest(db)).toEqual(["0002-workspaces-and-audit"]);
 
-    const store = createKeyStore(db);
+    const store = createKyselyKeyStore(db);
     const { workspaces, total } = await store.listWorkspaces(undefined, 10);
     expect(total).toBe(2);
     expect(workspaces).toEqual([
@@ -127,11 +127,11 @@ describe("migrations", () => {
   it("0002 over an empty 0001 database creates no workspace", async () => {
     const db = database.track(await openMigratedTo(database.temp.url, "0001-create-api-keys"));
     expect(await migrateToLatest(db)).toEqual(["0002-workspaces-and-audit"]);
-    expect(await createKeyStore(db).listWorkspaces(undefined, 10)).toEqual({ workspaces: [], total: 0 });
+    expect(await createKyselyKeyStore(db).listWorkspaces(undefined, 10)).toEqual({ workspaces: [], total: 0 });
   });
 });
 
-describe("createKeyStore: records", () => {
+describe("createKyselyKeyStore: records", () => {
   it("returns an inserted key, field for field, by hash and by id", async () => {
     const store = await newStore();
     const { key } = makeKey({
@@ -262,7 +262,7 @@ describe("createKeyStore: records", () => {
   });
 });
 
-describe("createKeyStore: findKeyByHash and workspaces", () => {
+describe("createKyselyKeyStore: findKeyByHash and workspaces", () => {
   it("reports workspaceSuspended from the key's workspace row", async () => {
     const store = await newStore();
     const active = makeKey({ workspace: "acme" }).key;
@@ -303,7 +303,7 @@ describe("createKeyStore: findKeyByHash and workspaces", () => {
   });
 });
 
-describe("createKeyStore: transaction", () => {
+describe("createKyselyKeyStore: transaction", () => {
   it("commits the writes of work that succeeds, and returns its outcome", async () => {
     const store = await newStore();
     const { key } = makeKey();
@@ -499,15 +499,15 @@ describe("revokeKey on the store", () => {
   });
 });
 
-describe("createKeyStore: durability and outages", () => {
+describe("createKyselyKeyStore: durability and outages", () => {
   it("keeps keys, workspaces and events across closing and reopening the file", async () => {
     const first = await database.open();
     const kept = makeKey().key;
     const revoked = makeKey().key;
-    await seed(createKeyStore(first), { keys: [kept, revoked], workspaces: [makeWorkspace("default")] });
+    await seed(createKyselyKeyStore(first), { keys: [kept, revoked], workspaces: [makeWorkspace("default")] });
     const afterRevoke = unwrap(
       await revokeKey(
-        createKeyStore(first),
+        createKyselyKeyStore(first),
         TEST_ADMIN,
         TEST_CALLER,
         revoked.keyId,
@@ -551,7 +551,7 @@ describe("createKeyStore: durability and outages", () => {
 
   it("rejects every operation with a StoreError once the database is destroyed", async () => {
     const db = await database.open();
-    const store = createKeyStore(db);
+    const store = createKyselyKeyStore(db);
     const { key } = makeKey();
     await seed(store, { keys: [key] });
     await db.destroy();
