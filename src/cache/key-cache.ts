@@ -2,7 +2,7 @@ import { LRUCache } from "lru-cache";
 import type { Clock } from "../domain/clock.js";
 import type { VerifiedKey } from "../domain/key.js";
 import { digestOfHash, hashOfDigest } from "../domain/key-hash.js";
-import type { KeyResolver } from "../domain/key-store.js";
+import type { KeyResolver } from "../domain/key-resolver.js";
 
 export interface KeyCacheOptions {
   /** Reads a key by hash from the store; called on a miss, once per hash at a time. May answer synchronously. */

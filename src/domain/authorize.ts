@@ -1,7 +1,7 @@
 import type { VerifiedKey } from "./key.js";
 import { parseKey } from "./key-format.js";
 import { digestKey } from "./key-hash.js";
-import type { KeyResolver } from "./key-store.js";
+import type { KeyResolver } from "./key-resolver.js";
 import type { Reason } from "./reason.js";
 import { missingScopes } from "./scope.js";
 

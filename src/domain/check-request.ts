@@ -1,7 +1,7 @@
 import { authorize, type Decision } from "./authorize.js";
 import { bearerToken } from "./credential.js";
 import { parseKey } from "./key-format.js";
-import type { KeyResolver } from "./key-store.js";
+import type { KeyResolver } from "./key-resolver.js";
 import { requiredScopesError } from "./request-limits.js";
 import {
   MAX_ROUTE_PATH_LENGTH,

@@ -1,7 +1,7 @@
 import { authorize, type Decision } from "../domain/authorize.js";
 import type { Clock } from "../domain/clock.js";
 import { credentialFromHeaders } from "../domain/credential.js";
-import type { KeyResolver } from "../domain/key-store.js";
+import type { KeyResolver } from "../domain/key-resolver.js";
 import type { Reason } from "../domain/reason.js";
 import { headersError, requiredScopesError, tallyHeaders } from "../domain/request-limits.js";
 import { type AuthorizeResponse, AuthorizeService } from "../gen/keyward/v1/authorize_service_pb.js";

@@ -8,7 +8,7 @@ import {
 } from "../domain/check-request.js";
 import type { Clock } from "../domain/clock.js";
 import { decisionMessage } from "../domain/decision-message.js";
-import type { KeyResolver } from "../domain/key-store.js";
+import type { KeyResolver } from "../domain/key-resolver.js";
 import { httpStatusOf } from "../domain/reason.js";
 import {
   contextExtensionsError,

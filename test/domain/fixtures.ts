@@ -2,7 +2,7 @@ import type { ApiKey, VerifiedKey } from "../../src/domain/key.js";
 import { verifiedKey } from "../../src/domain/key.js";
 import { generateKey } from "../../src/domain/key-format.js";
 import { digestKey, hashKey } from "../../src/domain/key-hash.js";
-import type { KeyResolver } from "../../src/domain/key-store.js";
+import type { KeyResolver } from "../../src/domain/key-resolver.js";
 
 /** The fixed "now" of domain tests: no test reads the wall clock. */
 export const NOW = Date.UTC(2025, 0, 15, 12, 0, 0);
