@@ -75,7 +75,7 @@ async function main(): Promise<void> {
       .execute();
     if (rows.length === 0) break;
     for (const { key_hash } of rows) {
-      if ((await cache.resolve(digestOfHash(key_hash))) === null)
+      if ((await cache.resolve(digestOfHash(key_hash))) === undefined)
         throw new Error("a stored key did not resolve");
       resolved++;
     }

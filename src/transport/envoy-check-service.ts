@@ -9,6 +9,7 @@ import {
 import type { Clock } from "../domain/clock.js";
 import { decisionMessage } from "../domain/decision-message.js";
 import type { KeyResolver } from "../domain/key-resolver.js";
+import type { MaybePromise } from "../domain/maybe-promise.js";
 import { httpStatusOf } from "../domain/reason.js";
 import {
   contextExtensionsError,
@@ -66,7 +67,7 @@ export function envoyCheckService({ resolver, clock, options }: EnvoyCheckDeps):
         contextExtensionsError(attributes?.contextExtensions ?? {});
       if (tooMuch !== undefined) throw invalidArgument(tooMuch);
       const header = headerLookup(http);
-      let result: CheckResult | Promise<CheckResult>;
+      let result: MaybePromise<CheckResult>;
       try {
         result = decideCheck(
           {

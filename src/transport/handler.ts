@@ -6,6 +6,7 @@ import type {
   DescService,
   MessageShape,
 } from "@bufbuild/protobuf";
+import type { MaybePromise } from "../domain/maybe-promise.js";
 
 /** What a handler may know about its call, whichever transport carried it. */
 export interface CallContext {
@@ -19,7 +20,7 @@ export interface CallContext {
 
 type Unary<M extends DescMethod> =
   M extends DescMethodUnary<infer I, infer O>
-    ? (request: MessageShape<I>, context: CallContext) => MessageShape<O> | Promise<MessageShape<O>>
+    ? (request: MessageShape<I>, context: CallContext) => MaybePromise<MessageShape<O>>
     : never;
 type ServerStreaming<M extends DescMethod> =
   M extends DescMethodServerStreaming<infer I, infer O>

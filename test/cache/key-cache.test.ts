@@ -8,6 +8,7 @@ import type { Clock } from "../../src/domain/clock.js";
 import { type ApiKey, type VerifiedKey, verifiedKey } from "../../src/domain/key.js";
 import { digestOfHash } from "../../src/domain/key-hash.js";
 import type { KeyStore } from "../../src/domain/key-store.js";
+import type { MaybePromise } from "../../src/domain/maybe-promise.js";
 import { resumeWorkspace, suspendWorkspace } from "../../src/domain/manage-workspaces.js";
 import { fail, ok } from "../../src/domain/outcome.js";
 import { revokeKey } from "../../src/domain/revoke-key.js";
@@ -74,13 +75,13 @@ function newCache(
 }
 
 /** The answer of a resolve that must not have waited: a hit or a remembered absence. */
-function synchronous(answer: VerifiedKey | null | Promise<VerifiedKey | null>): VerifiedKey | null {
+function synchronous(answer: MaybePromise<VerifiedKey | undefined>): VerifiedKey | undefined {
   if (answer instanceof Promise) throw new Error("expected a synchronous answer, got a Promise");
   return answer;
 }
 
 /** The answer of a resolve that must have gone to the store. */
-async function loaded(answer: VerifiedKey | null | Promise<VerifiedKey | null>): Promise<VerifiedKey | null> {
+async function loaded(answer: MaybePromise<VerifiedKey | undefined>): Promise<VerifiedKey | undefined> {
   if (!(answer instanceof Promise)) throw new Error("expected a load (a Promise), got a cached answer");
   return answer;
 }
@@ -146,23 +147,23 @@ describe("createKeyCache", () => {
 
     expect(a).toEqual(verified(key));
     expect(b).toBe(a);
-    expect(c).toBeNull();
-    expect(d).toBeNull();
+    expect(c).toBeUndefined();
+    expect(d).toBeUndefined();
     expect(calls).toEqual([key.keyHash, absent]);
   });
 
-  it("remembers an absent hash as null until the negative TTL passes, then loads again", async () => {
+  it("remembers an absent hash as undefined until the negative TTL passes, then loads again", async () => {
     const { key } = makeKey();
     const { calls, load } = countingLoad();
     const cache = newCache(load);
 
-    expect(await loaded(cache.resolve(digestOfHash(key.keyHash)))).toBeNull();
+    expect(await loaded(cache.resolve(digestOfHash(key.keyHash)))).toBeUndefined();
     expect(cache.size).toEqual({ keys: 0, missing: 1 });
     // Stored behind the cache's back (not through cachedKeyStore): only the TTL can reveal it.
     await seed(store, { keys: [key] });
 
     t += MISSING_TTL_MS - 1;
-    expect(synchronous(cache.resolve(digestOfHash(key.keyHash)))).toBeNull();
+    expect(synchronous(cache.resolve(digestOfHash(key.keyHash)))).toBeUndefined();
     expect(calls).toHaveLength(1);
 
     t += 2;
@@ -202,7 +203,7 @@ describe("createKeyCache", () => {
 
     expect(cache.size).toEqual({ keys: 0, missing: 0 });
     expect(await loaded(cache.resolve(digestOfHash(key.keyHash)))).toEqual(verified(key));
-    expect(await loaded(cache.resolve(digestOfHash(absent)))).toBeNull();
+    expect(await loaded(cache.resolve(digestOfHash(absent)))).toBeUndefined();
     expect(calls).toEqual([key.keyHash, absent, key.keyHash, absent]);
   });
 
@@ -300,7 +301,7 @@ describe("createKeyCache over the store's synchronous SQLite read", () => {
     const absent = makeKey().key.keyHash;
     const cache = newCache(store.findKeyByHash);
     expect(synchronous(cache.resolve(digestOfHash(key.keyHash)))).toEqual(verified(key));
-    expect(synchronous(cache.resolve(digestOfHash(absent)))).toBeNull();
+    expect(synchronous(cache.resolve(digestOfHash(absent)))).toBeUndefined();
     expect(cache.size).toEqual({ keys: 1, missing: 1 });
 
     const revoked = await revoke(store, key);
@@ -325,8 +326,8 @@ describe("cachedKeyStore", () => {
     const { calls, load } = countingLoad();
     const cache = newCache(load);
     const managed = cachedKeyStore(store, cache);
-    expect(await loaded(cache.resolve(digestOfHash(key.keyHash)))).toBeNull();
-    expect(synchronous(cache.resolve(digestOfHash(key.keyHash)))).toBeNull();
+    expect(await loaded(cache.resolve(digestOfHash(key.keyHash)))).toBeUndefined();
+    expect(synchronous(cache.resolve(digestOfHash(key.keyHash)))).toBeUndefined();
 
     unwrap(
       await managed.transaction(async (tx) => {

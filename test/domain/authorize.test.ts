@@ -56,7 +56,7 @@ describe("authorize: each check", () => {
     decide(request(secret), {
       resolve: (keyHash) => {
         asked.push(keyHash);
-        return null;
+        return undefined;
       },
     });
     expect(asked).toEqual([digestKey(secret)]);

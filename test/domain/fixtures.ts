@@ -61,7 +61,7 @@ export function memoryResolver(options: { readonly async?: boolean } = {}): Memo
     },
     resolve(digest) {
       calls++;
-      const found = keys.get(digest) ?? null;
+      const found = keys.get(digest);
       return options.async ? Promise.resolve(found) : found;
     },
     get calls() {
