@@ -35,11 +35,7 @@ const NOT_FOUND: Decision = { reason: "key_not_found", key: undefined, missingSc
  * key suspended → scope → class.
  * Returns synchronously when the resolver answers from its cache.
  */
-export function authorize(
-  input: AuthorizeInput,
-  resolver: KeyResolver,
-  now: number,
-): MaybePromise<Decision> {
+export function authorize(input: AuthorizeInput, resolver: KeyResolver, now: number): MaybePromise<Decision> {
   const credential = input.credential;
   if (credential === undefined || credential === "") return MISSING;
   if (parseKey(credential) === undefined) return INVALID;
