@@ -50,8 +50,8 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const maxKeys = Number(values["max-keys"]);
-  const db = openDatabase(values.database);
-  const store = createKyselyKeyStore(db);
+  const { db, queryOnly, close } = openDatabase(values.database);
+  const store = createKyselyKeyStore(db, queryOnly);
   const cache = createKeyCache({
     load: store.findKeyByHash,
     maxKeys,
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     after = (rows[rows.length - 1] as { key_hash: string }).key_hash;
   }
   const fillSeconds = (performance.now() - started) / 1000;
-  await db.destroy();
+  await close();
   // Settle as an idle server would: full GCs with pauses between them, so V8 can also give back
   // the pages the fill's garbage left empty (it unmaps them on a background thread).
   for (let i = 0; i < 3; i++) {

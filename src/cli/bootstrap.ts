@@ -30,12 +30,12 @@ export async function bootstrapAdmin(options: BootstrapOptions, clock: Clock): P
       `workspace "${SYSTEM_WORKSPACE}" is reserved for global admins: use --global`,
     );
   }
-  const db = openDatabase(options.database);
+  const { db, queryOnly, close } = openDatabase(options.database);
   try {
     await migrateToLatest(db);
     const workspace = options.global ? SYSTEM_WORKSPACE : options.workspace;
     const now = clock.now();
-    return await createKyselyKeyStore(db).transaction(async (tx) => {
+    return await createKyselyKeyStore(db, queryOnly).transaction(async (tx) => {
       const prepared = prepareKey(
         {
           workspace,
@@ -63,6 +63,6 @@ export async function bootstrapAdmin(options: BootstrapOptions, clock: Clock): P
       return prepared;
     });
   } finally {
-    await db.destroy();
+    await close();
   }
 }

@@ -1,4 +1,3 @@
-import type { Kysely } from "kysely";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { cachedKeyStore } from "../../src/cache/cached-key-store.js";
 import { createKeyCache, type KeyCache, type KeyCacheOptions } from "../../src/cache/key-cache.js";
@@ -8,12 +7,12 @@ import type { Clock } from "../../src/domain/clock.js";
 import { type ApiKey, type VerifiedKey, verifiedKey } from "../../src/domain/key.js";
 import { digestOfHash } from "../../src/domain/key-hash.js";
 import type { KeyStore } from "../../src/domain/key-store.js";
-import type { MaybePromise } from "../../src/domain/maybe-promise.js";
 import { resumeWorkspace, suspendWorkspace } from "../../src/domain/manage-workspaces.js";
+import type { MaybePromise } from "../../src/domain/maybe-promise.js";
 import { fail, ok } from "../../src/domain/outcome.js";
 import { revokeKey } from "../../src/domain/revoke-key.js";
+import type { StoreConnections } from "../../src/store/database.js";
 import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
-import type { Database } from "../../src/store/schema.js";
 import { StoreError } from "../../src/store/store-error.js";
 import { openMigrated, type TempDatabase, tempSqliteUrl } from "../support/databases.js";
 import {
@@ -30,7 +29,7 @@ const TTL_MS = 60_000;
 const MISSING_TTL_MS = 5_000;
 
 let temp: TempDatabase;
-let db: Kysely<Database>;
+let database: StoreConnections;
 let store: KeyStore;
 // Starts well after 0: lru-cache treats an entry stored at time 0 as having no TTL.
 let t: number;
@@ -39,12 +38,12 @@ const clock: Clock = { now: () => t };
 beforeEach(async () => {
   t = FIXTURE_NOW;
   temp = tempSqliteUrl();
-  db = await openMigrated(temp.url);
-  store = createKyselyKeyStore(db);
+  database = await openMigrated(temp.url);
+  store = createKyselyKeyStore(database.db, database.queryOnly);
 });
 
 afterEach(async () => {
-  await db.destroy();
+  await database.close();
   temp.cleanup();
 });
 
@@ -313,10 +312,9 @@ describe("createKeyCache over the store's synchronous SQLite read", () => {
   it("throws a StoreError at once when the read fails, and caches nothing", async () => {
     const key = await insert();
     const cache = newCache(store.findKeyByHash);
-    await db.destroy();
+    await database.close();
     expect(() => cache.resolve(digestOfHash(key.keyHash))).toThrow(StoreError);
     expect(cache.size).toEqual({ keys: 0, missing: 0 });
-    db = await openMigrated(temp.url); // for afterEach
   });
 });
 

@@ -24,7 +24,8 @@ const database = perTestDatabase();
 const LATER = FIXTURE_NOW + 60_000;
 
 async function newStore(): Promise<KeyStore> {
-  return createKyselyKeyStore(await database.open());
+  const { db, queryOnly } = await database.open();
+  return createKyselyKeyStore(db, queryOnly);
 }
 
 function codeOf(outcome: Outcome<unknown>): FailureCode | "ok" {

@@ -11,7 +11,8 @@ import { FIXTURE_NOW, makeKey, makeWorkspace, seed, TEST_CALLER, unwrap } from "
 const database = perTestDatabase();
 
 async function newStore(): Promise<KeyStore> {
-  return createKyselyKeyStore(await database.open());
+  const { db, queryOnly } = await database.open();
+  return createKyselyKeyStore(db, queryOnly);
 }
 
 const T = FIXTURE_NOW;
