@@ -20,8 +20,11 @@ export interface KeyCacheOptions {
 }
 
 /**
- * A KeyResolver that remembers verified keys and absent hashes, with explicit eviction. Indexed by
- * digest (see digestKey); loads and evictions speak the store's hex hash.
+ * A KeyResolver that remembers, by digest (see digestKey), verified keys (up to maxKeys, for
+ * ttlMs), hashes found absent (up to maxMissing, for missingTtlMs) and the loads in flight. A key's
+ * entries are forgotten by evict() (cachedKeyStore after a change, or the invalidation bus for
+ * another process's change), all of them by clear(), and otherwise by the LRU bounds and TTLs.
+ * Loads and evictions speak the store's hex hash.
  */
 export interface KeyCache extends KeyResolver {
   /** Forgets everything about a stored hash, including a load in flight; call after any change to its key. */

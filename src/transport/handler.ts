@@ -57,24 +57,3 @@ export interface ServedService {
 export function served<S extends DescService>(service: S, handlers: ServiceHandlers<S>): ServedService {
   return { service, handlers: handlers as unknown as Record<string, AnyHandler> };
 }
-
-const reusable = new WeakMap<object, Uint8Array | null>();
-
-/**
- * Marks a response message that handlers return again and again, unchanged
- * (an allowed decision for a cached key): a transport may encode it once and
- * reuse the bytes. The message must never be mutated afterwards.
- */
-export function markReusable<T extends object>(message: T): T {
-  if (!reusable.has(message)) reusable.set(message, null);
-  return message;
-}
-
-/** The encoding of a reusable message, computing and keeping it on first use; plain messages are encoded each time. */
-export function encodeReusable(message: object, encode: () => Uint8Array): Uint8Array {
-  const cached = reusable.get(message);
-  if (cached) return cached;
-  const bytes = encode();
-  if (cached === null) reusable.set(message, bytes);
-  return bytes;
-}
