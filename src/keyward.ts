@@ -29,7 +29,7 @@ export interface Keyward {
   readonly grpcPort: number;
   readonly httpPort: number | undefined;
   readonly cache: KeyCache;
-  /** Health goes NOT_SERVING, in-flight calls finish (up to the drain timeout), both database connections close. */
+  /** Health goes NOT_SERVING, in-flight calls finish (up to the drain timeout), the connections close. */
   stop(): Promise<void>;
 }
 
@@ -63,7 +63,7 @@ async function serve(
   database: StoreConnections,
   options: KeywardOptions,
 ): Promise<Keyward> {
-  // The key cache's misses (findKeyByHash) read on the query-only connection, everything else on the read-write one.
+  // The key cache's misses (findKeyByHash) read on the query-only connection, all else on the read-write one.
   const store = createKyselyKeyStore(database.db, database.queryOnly);
   const cache = createKeyCache({ load: store.findKeyByHash, clock, ...config.cache });
   const managed = cachedKeyStore(store, cache, options.invalidations?.(cache));

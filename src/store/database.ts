@@ -11,7 +11,7 @@ import type { Database } from "./schema.js";
 export interface StoreConnections {
   /** Migrations, transactions and management reads. */
   readonly db: Kysely<Database>;
-  /** The hot path's reads (see QueryOnlyConnection); undefined for an in-memory database, which has no second connection. */
+  /** The hot path's reads (see QueryOnlyConnection); undefined for an in-memory database. */
   readonly queryOnly: QueryOnlyConnection | undefined;
   /** Closes both connections; a second call waits for the first. */
   close(): Promise<void>;
@@ -67,7 +67,7 @@ export function openDatabase(url: string): StoreConnections {
     queryOnly,
     close() {
       closing ??= (async () => {
-        // The read-write connection last: the last connection out checkpoints the WAL, and it is the one that writes.
+        // The read-write connection last: the last one out checkpoints the WAL, and it is the one that writes.
         reader?.close();
         await db.destroy();
       })();

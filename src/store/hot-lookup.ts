@@ -34,7 +34,10 @@ type VerifiedKeyRow = NonNullable<
   Awaited<ReturnType<ReturnType<typeof verifiedKeyQuery>["executeTakeFirst"]>>
 >;
 
-/** How many distinct terms and scope lists are interned; a bound, so a store of all-different keys costs no more than unshared ones. */
+/**
+ * How many distinct terms and scope lists are interned; a bound, so a store of all-different keys
+ * costs no more than unshared ones.
+ */
 const INTERNED = 10_000;
 const EMPTY_METADATA: Readonly<Record<string, string>> = Object.freeze({});
 
