@@ -3,7 +3,7 @@ import { createKeyCache } from "../src/cache/key-cache.js";
 import { systemClock } from "../src/domain/clock.js";
 import { digestOfHash } from "../src/domain/key-hash.js";
 import { openDatabase } from "../src/store/database.js";
-import { createKeyStore } from "../src/store/key-store.js";
+import { createKyselyKeyStore } from "../src/store/kysely-key-store.js";
 
 // Scenario 7: the memory of Keyward's verified-key cache holding every seeded key. Builds the
 // cache exactly as src/keyward.ts does (createKeyCache with the store's findKeyByHash as load),
@@ -50,8 +50,8 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const maxKeys = Number(values["max-keys"]);
-  const db = openDatabase(values.database);
-  const store = createKeyStore(db);
+  const { db, queryOnly, close } = openDatabase(values.database);
+  const store = createKyselyKeyStore(db, queryOnly);
   const cache = createKeyCache({
     load: store.findKeyByHash,
     maxKeys,
@@ -75,14 +75,14 @@ async function main(): Promise<void> {
       .execute();
     if (rows.length === 0) break;
     for (const { key_hash } of rows) {
-      if ((await cache.resolve(digestOfHash(key_hash))) === null)
+      if ((await cache.resolve(digestOfHash(key_hash))) === undefined)
         throw new Error("a stored key did not resolve");
       resolved++;
     }
     after = (rows[rows.length - 1] as { key_hash: string }).key_hash;
   }
   const fillSeconds = (performance.now() - started) / 1000;
-  await db.destroy();
+  await close();
   // Settle as an idle server would: full GCs with pauses between them, so V8 can also give back
   // the pages the fill's garbage left empty (it unmaps them on a background thread).
   for (let i = 0; i < 3; i++) {

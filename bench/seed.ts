@@ -43,7 +43,7 @@ export interface Seeded {
  */
 export async function seedDatabase(options: SeedOptions): Promise<Seeded> {
   const started = performance.now();
-  const db = openDatabase(options.database);
+  const { db, close } = openDatabase(options.database);
   const secrets = openSync(options.secretsFile, "w");
   try {
     await migrateToLatest(db);
@@ -83,7 +83,7 @@ export async function seedDatabase(options: SeedOptions): Promise<Seeded> {
     }
   } finally {
     closeSync(secrets);
-    await db.destroy();
+    await close();
   }
   const admin = await bootstrapAdmin(
     { database: options.database, workspace: DEFAULT_WORKSPACE, name: "bench admin" },

@@ -70,7 +70,7 @@ const MISS_REUSE_SECONDS = 45;
 /**
  * At least this many miss keys: presented once each before the load, they fill every worker's
  * bounded structures that grow with distinct keys (the --cache-size key cache, and the 10,000 kept
- * answers of src/transport/kept-answers.ts) before the warm-up ends, so that growth after it is not
+ * answers of src/cache/answer-cache.ts) before the warm-up ends, so that growth after it is not
  * a bounded cache still filling.
  */
 const MIN_MISS_KEYS = 20_000;

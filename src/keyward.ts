@@ -1,4 +1,3 @@
-import type { Kysely } from "kysely";
 import { cachedKeyStore } from "./cache/cached-key-store.js";
 import type { InvalidationBus } from "./cache/invalidation.js";
 import { createKeyCache, type KeyCache } from "./cache/key-cache.js";
@@ -13,10 +12,9 @@ import { WorkspaceService } from "./gen/keyward/v1/workspace_service_pb.js";
 import type { Logger } from "./log.js";
 import { watchPolicyFile } from "./policy/policy-file.js";
 import { startServer } from "./server.js";
-import { openDatabase } from "./store/database.js";
-import { createKeyStore } from "./store/key-store.js";
+import { openDatabase, type StoreConnections } from "./store/database.js";
+import { createKyselyKeyStore } from "./store/kysely-key-store.js";
 import { migrateToLatest } from "./store/migrate.js";
-import type { Database } from "./store/schema.js";
 import { auditService } from "./transport/audit-service.js";
 import { authorizeService } from "./transport/authorize-service.js";
 import { envoyCheckService } from "./transport/envoy-check-service.js";
@@ -31,7 +29,7 @@ export interface Keyward {
   readonly grpcPort: number;
   readonly httpPort: number | undefined;
   readonly cache: KeyCache;
-  /** Health goes NOT_SERVING, in-flight calls finish (up to the drain timeout), the database closes. */
+  /** Health goes NOT_SERVING, in-flight calls finish (up to the drain timeout), the connections close. */
   stop(): Promise<void>;
 }
 
@@ -47,13 +45,13 @@ export async function startKeyward(
   clock: Clock = systemClock,
   options: KeywardOptions = {},
 ): Promise<Keyward> {
-  const db = openDatabase(config.database);
+  const database = openDatabase(config.database);
   try {
-    const applied = await migrateToLatest(db);
+    const applied = await migrateToLatest(database.db);
     if (applied.length > 0) log.info("migrations applied", { migrations: applied });
-    return await serve(config, log, clock, db, options);
+    return await serve(config, log, clock, database, options);
   } catch (error) {
-    await db.destroy();
+    await database.close();
     throw error;
   }
 }
@@ -62,10 +60,11 @@ async function serve(
   config: Config,
   log: Logger,
   clock: Clock,
-  db: Kysely<Database>,
+  database: StoreConnections,
   options: KeywardOptions,
 ): Promise<Keyward> {
-  const store = createKeyStore(db);
+  // The key cache's misses (findKeyByHash) read on the query-only connection, all else on the read-write one.
+  const store = createKyselyKeyStore(database.db, database.queryOnly);
   const cache = createKeyCache({ load: store.findKeyByHash, clock, ...config.cache });
   const managed = cachedKeyStore(store, cache, options.invalidations?.(cache));
   const apis = [AuthorizeService, KeyService, WorkspaceService, AuditService, Authorization];
@@ -125,7 +124,7 @@ async function serve(
         if (policy) policy.close();
         tls?.close();
         await server.drain(config.drainTimeoutMs);
-        await db.destroy();
+        await database.close();
         log.info("keyward stopped");
       })();
       return stopping;

@@ -2,11 +2,12 @@ import { LRUCache } from "lru-cache";
 import type { Clock } from "../domain/clock.js";
 import type { VerifiedKey } from "../domain/key.js";
 import { digestOfHash, hashOfDigest } from "../domain/key-hash.js";
-import type { KeyResolver } from "../domain/key-store.js";
+import type { KeyResolver } from "../domain/key-resolver.js";
+import type { MaybePromise } from "../domain/maybe-promise.js";
 
 export interface KeyCacheOptions {
   /** Reads a key by hash from the store; called on a miss, once per hash at a time. May answer synchronously. */
-  readonly load: (keyHash: string) => VerifiedKey | undefined | Promise<VerifiedKey | undefined>;
+  readonly load: (keyHash: string) => MaybePromise<VerifiedKey | undefined>;
   /** Most verified keys held. */
   readonly maxKeys: number;
   /** Backstop for staleness when another process changed a key; local changes evict at once. */
@@ -19,8 +20,11 @@ export interface KeyCacheOptions {
 }
 
 /**
- * A KeyResolver that remembers verified keys and absent hashes, with explicit eviction. Indexed by
- * digest (see digestKey); loads and evictions speak the store's hex hash.
+ * A KeyResolver that remembers, by digest (see digestKey), verified keys (up to maxKeys, for
+ * ttlMs), hashes found absent (up to maxMissing, for missingTtlMs) and the loads in flight. A key's
+ * entries are forgotten by evict() (cachedKeyStore after a change, or the invalidation bus for
+ * another process's change), all of them by clear(), and otherwise by the LRU bounds and TTLs.
+ * Loads and evictions speak the store's hex hash.
  */
 export interface KeyCache extends KeyResolver {
   /** Forgets everything about a stored hash, including a load in flight; call after any change to its key. */
@@ -43,26 +47,25 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
     perf,
     ttlResolution: 0,
   });
-  const loading = new Map<string, Promise<VerifiedKey | null>>();
+  const loading = new Map<string, Promise<VerifiedKey | undefined>>();
   // Bumped by every eviction: a load that started before one may not fill the cache,
   // or a revoke racing with a miss could leave the pre-revoke record cached.
   let epoch = 0;
 
-  function remember(digest: string, found: VerifiedKey | null): VerifiedKey | null {
-    if (found === null) missing.set(digest, true);
+  function remember(digest: string, found: VerifiedKey | undefined): VerifiedKey | undefined {
+    if (found === undefined) missing.set(digest, true);
     else known.set(digest, found);
     return found;
   }
 
-  function load(digest: string): VerifiedKey | null | Promise<VerifiedKey | null> {
+  function load(digest: string): MaybePromise<VerifiedKey | undefined> {
     const read = options.load(hashOfDigest(digest));
     // A synchronous read (SQLite) saw the store as it is now: no eviction can have come between.
-    if (!(read instanceof Promise)) return remember(digest, read ?? null);
+    if (!(read instanceof Promise)) return remember(digest, read);
     const startEpoch = epoch;
     const pending = read.then(
-      (key) => {
+      (found) => {
         if (loading.get(digest) === pending) loading.delete(digest);
-        const found = key ?? null;
         return epoch === startEpoch ? remember(digest, found) : found;
       },
       (error: unknown) => {
@@ -78,7 +81,7 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
     resolve(digest) {
       const hit = known.get(digest);
       if (hit !== undefined) return hit;
-      if (missing.get(digest) !== undefined) return null;
+      if (missing.get(digest) !== undefined) return undefined;
       return loading.get(digest) ?? load(digest);
     },
     evict(keyHash) {

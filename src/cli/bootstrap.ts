@@ -6,7 +6,7 @@ import { DEFAULT_PREFIX } from "../domain/key-format.js";
 import { fail, type Outcome } from "../domain/outcome.js";
 import { DEFAULT_WORKSPACE, newWorkspace, SYSTEM_WORKSPACE } from "../domain/workspace.js";
 import { openDatabase } from "../store/database.js";
-import { createKeyStore } from "../store/key-store.js";
+import { createKyselyKeyStore } from "../store/kysely-key-store.js";
 import { migrateToLatest } from "../store/migrate.js";
 
 export interface BootstrapOptions {
@@ -31,13 +31,13 @@ export async function bootstrapAdmin(options: BootstrapOptions, clock: Clock): P
       `workspace "${SYSTEM_WORKSPACE}" is reserved for global admins: use --global`,
     );
   }
-  const db = openDatabase(options.database);
+  const { db, queryOnly, close } = openDatabase(options.database);
   try {
     await migrateToLatest(db);
     // "" is the default workspace, as in IssueKey.
     const workspaceId = options.global ? SYSTEM_WORKSPACE : options.workspace || DEFAULT_WORKSPACE;
     const now = clock.now();
-    return await createKeyStore(db).transaction(async (tx) => {
+    return await createKyselyKeyStore(db, queryOnly).transaction(async (tx) => {
       let workspace = await tx.findWorkspace(workspaceId);
       if (workspace === undefined) {
         // Rolled back with the key when issueKeyAs refuses the input.
@@ -51,7 +51,7 @@ export async function bootstrapAdmin(options: BootstrapOptions, clock: Clock): P
       );
     });
   } finally {
-    await db.destroy();
+    await close();
   }
 }
 

@@ -42,12 +42,12 @@ program
     const url = await databaseUrl(options.database);
     const { openDatabase } = await import("../store/database.js");
     const { migrateToLatest } = await import("../store/migrate.js");
-    const db = openDatabase(url);
+    const database = openDatabase(url);
     try {
-      const applied = await migrateToLatest(db);
+      const applied = await migrateToLatest(database.db);
       process.stdout.write(applied.length > 0 ? `applied: ${applied.join(", ")}\n` : "already up to date\n");
     } finally {
-      await db.destroy();
+      await database.close();
     }
   });
 

@@ -1,5 +1,5 @@
 import { authorize } from "./authorize.js";
-import type { KeyResolver } from "./key-store.js";
+import type { KeyResolver } from "./key-resolver.js";
 import { fail, type Outcome, ok, type Refusal } from "./outcome.js";
 import { describeReason, httpStatusOf } from "./reason.js";
 import { grantsScope } from "./scope.js";

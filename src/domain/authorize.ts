@@ -1,7 +1,8 @@
 import type { VerifiedKey } from "./key.js";
 import { parseKey } from "./key-format.js";
 import { digestKey } from "./key-hash.js";
-import type { KeyResolver } from "./key-store.js";
+import type { KeyResolver } from "./key-resolver.js";
+import type { MaybePromise } from "./maybe-promise.js";
 import type { Reason } from "./reason.js";
 import { missingScopes } from "./scope.js";
 
@@ -34,11 +35,7 @@ const NOT_FOUND: Decision = { reason: "key_not_found", key: undefined, missingSc
  * key suspended → scope → class.
  * Returns synchronously when the resolver answers from its cache.
  */
-export function authorize(
-  input: AuthorizeInput,
-  resolver: KeyResolver,
-  now: number,
-): Decision | Promise<Decision> {
+export function authorize(input: AuthorizeInput, resolver: KeyResolver, now: number): MaybePromise<Decision> {
   const credential = input.credential;
   if (credential === undefined || credential === "") return MISSING;
   if (parseKey(credential) === undefined) return INVALID;
@@ -47,8 +44,8 @@ export function authorize(
   return decide(input, found, now);
 }
 
-function decide(input: AuthorizeInput, found: VerifiedKey | null, now: number): Decision {
-  if (found === null) return NOT_FOUND;
+function decide(input: AuthorizeInput, found: VerifiedKey | undefined, now: number): Decision {
+  if (found === undefined) return NOT_FOUND;
   const terms = found.terms;
   if (input.workspace !== "" && input.workspace !== terms.workspace) return NOT_FOUND;
   if (terms.status === "revoked") return { reason: "key_revoked", key: found, missingScopes: NONE };

@@ -1,7 +1,8 @@
 import { authorize, type Decision } from "./authorize.js";
 import { bearerToken } from "./credential.js";
 import { parseKey } from "./key-format.js";
-import type { KeyResolver } from "./key-store.js";
+import type { KeyResolver } from "./key-resolver.js";
+import type { MaybePromise } from "./maybe-promise.js";
 import { requiredScopesError } from "./request-limits.js";
 import {
   MAX_ROUTE_PATH_LENGTH,
@@ -59,7 +60,7 @@ export function decideCheck(
   settings: CheckSettings,
   resolver: KeyResolver,
   now: number,
-): CheckResult | Promise<CheckResult> {
+): MaybePromise<CheckResult> {
   const requirements = routeRequirements(input, settings);
   if (requirements === undefined) return denied("route_not_allowed", AUTHENTICATED);
   if (requirements.public) {

@@ -1,6 +1,7 @@
 import type { AuditAction, AuditEvent } from "./audit.js";
 import type { ApiKey, KeyStatus, VerifiedKey } from "./key.js";
 import type { Environment } from "./key-format.js";
+import type { MaybePromise } from "./maybe-promise.js";
 import type { Outcome } from "./outcome.js";
 import type { Workspace } from "./workspace.js";
 
@@ -67,20 +68,10 @@ export interface KeyStore extends StoreReader {
    * The hot-path lookup: what decisions need of a key, by hash, with its workspace's state.
    * Synchronous where the engine reads synchronously (SQLite), so a miss costs no promise.
    */
-  findKeyByHash(keyHash: string): VerifiedKey | undefined | Promise<VerifiedKey | undefined>;
+  findKeyByHash(keyHash: string): MaybePromise<VerifiedKey | undefined>;
   /**
    * Runs work in one transaction. It commits when work resolves with a
    * successful Outcome, and rolls back when it fails or throws.
    */
   transaction<T>(work: (tx: StoreTransaction) => Promise<Outcome<T>>): Promise<Outcome<T>>;
-}
-
-/**
- * Finds verified keys by hash, usually from a cache. Answers synchronously when
- * it can (a cache hit, or a hash known to be absent: null) so that the hot path
- * does not wait on a promise it does not need.
- */
-export interface KeyResolver {
-  /** `digest` is the key's digestKey(), not its stored hex hash. */
-  resolve(digest: string): VerifiedKey | null | Promise<VerifiedKey | null>;
 }

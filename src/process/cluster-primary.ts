@@ -27,12 +27,12 @@ const FAILURE_DRAIN_MS = 5000;
  * Fails (throws) only before forking, when the store cannot be opened or migrated.
  */
 export async function runPrimary(config: Config, log: Logger): Promise<void> {
-  const db = openDatabase(config.database);
+  const database = openDatabase(config.database);
   try {
-    const applied = await migrateToLatest(db);
+    const applied = await migrateToLatest(database.db);
     if (applied.length > 0) log.info("migrations applied", { migrations: applied });
   } finally {
-    await db.destroy();
+    await database.close();
   }
 
   const relay = createInvalidationRelay(log);

@@ -6,10 +6,37 @@ import { sqlitePath } from "../database-url.js";
 import type { Database } from "./schema.js";
 
 /**
+ * An open database: the read-write connection behind Kysely, the hot path's query-only
+ * connection beside it, and the one call that closes both.
+ */
+export interface StoreConnections {
+  /** Migrations, transactions and management reads. */
+  readonly db: Kysely<Database>;
+  /** The hot path's reads (see QueryOnlyConnection); undefined for an in-memory database. */
+  readonly queryOnly: QueryOnlyConnection | undefined;
+  /** Closes both connections; a second call waits for the first. */
+  close(): Promise<void>;
+}
+
+/**
+ * A second, query-only connection of the same database, for the Authorize hot path
+ * (store/hot-lookup.ts): a prepared statement run synchronously skips Kysely's per-call work
+ * and its connection queue, and a separate connection sees only committed data (never a
+ * transaction still open on the read-write one).
+ */
+export interface QueryOnlyConnection {
+  /** Prepares a single-row read; the returned function runs it synchronously. */
+  prepare(sql: string): PreparedRead;
+}
+
+/** A single-row read, prepared once, run synchronously. */
+export type PreparedRead = (parameters: readonly unknown[]) => unknown;
+
+/**
  * The only file that knows which database engine is behind Kysely.
  * `sqlite:<path>` opens (and creates) an SQLite file in WAL mode.
  */
-export function openDatabase(url: string): Kysely<Database> {
+export function openDatabase(url: string): StoreConnections {
   const path = sqlitePath(url);
   if (path === undefined) throw new Error(`unsupported database URL (expected sqlite:<path>)`);
   let sqlite: SQLite.Database | undefined;
@@ -33,49 +60,55 @@ export function openDatabase(url: string): Kysely<Database> {
     const reason = error instanceof Error ? error.message : String(error);
     throw new Error(`database ${path}: ${reason}`, { cause: error });
   }
-  const main = sqlite;
-  // Kysely closes what it was given on destroy(): close the reader with it.
-  // Kysely prepares every query anew; the same SQL text is prepared once and reused instead
-  // (better-sqlite3 runs statements synchronously, so one is never in use twice at a time).
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite) }) });
+  const queryOnly = reader && queryOnlyConnection(reader);
+  let closing: Promise<void> | undefined;
+  return {
+    db,
+    queryOnly,
+    close() {
+      closing ??= (async () => {
+        // The read-write connection last: the last one out checkpoints the WAL, and it is the one that writes.
+        reader?.close();
+        await db.destroy();
+      })();
+      return closing;
+    },
+  };
+}
+
+/**
+ * The connection as Kysely sees it, with a statement cache: Kysely prepares every query anew,
+ * so the same SQL text is prepared once and reused instead (better-sqlite3 runs statements
+ * synchronously, so one is never in use twice at a time). It remembers statements, never
+ * results: nothing here can answer a decision.
+ */
+function reusingStatements(sqlite: SQLite.Database) {
   const statements = new Map<string, SQLite.Statement>();
-  const database = {
+  return {
     prepare(sql: string) {
       let statement = statements.get(sql);
       if (statement === undefined) {
-        statement = main.prepare(sql);
+        statement = sqlite.prepare(sql);
         if (statements.size < MAX_CACHED_STATEMENTS) statements.set(sql, statement);
       }
       return statement;
     },
     close: () => {
-      reader?.close();
-      main.close();
+      sqlite.close();
     },
   };
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
-  if (reader !== undefined) readers.set(db, reader);
-  return db;
 }
 
 const MAX_CACHED_STATEMENTS = 1000;
 
-/** A single-row read, prepared once, run synchronously. */
-export type PreparedRead = (parameters: readonly unknown[]) => unknown;
-
-const readers = new WeakMap<Kysely<Database>, SQLite.Database>();
-
-/**
- * Prepares a read on a second, query-only connection of the same database, for
- * the Authorize hot path: a prepared statement run synchronously skips Kysely's
- * per-call work and its connection queue, and a separate connection sees only
- * committed data (never a transaction still open on the main one). Undefined
- * where the engine offers no such thing (an in-memory database).
- */
-export function prepareRead(db: Kysely<Database>, sql: string): PreparedRead | undefined {
-  const reader = readers.get(db);
-  if (reader === undefined) return undefined;
-  const statement = reader.prepare(sql);
-  return (parameters) => statement.get(...parameters);
+function queryOnlyConnection(reader: SQLite.Database): QueryOnlyConnection {
+  return {
+    prepare(sql) {
+      const statement = reader.prepare(sql);
+      return (parameters) => statement.get(...parameters);
+    },
+  };
 }
 
 /**

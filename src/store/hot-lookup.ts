@@ -6,7 +6,7 @@ import { sameHash } from "../domain/key-hash.js";
 import type { KeyStore } from "../domain/key-store.js";
 import { compileScopes, type ScopeSet } from "../domain/scope.js";
 import { StoreError } from "../domain/unavailable.js";
-import { type PreparedRead, prepareRead } from "./database.js";
+import type { PreparedRead, QueryOnlyConnection } from "./database.js";
 import type { Database } from "./schema.js";
 
 /** The hot-path read: only the columns a decision and its answer need, and the workspace's status. */
@@ -34,26 +34,34 @@ type VerifiedKeyRow = NonNullable<
   Awaited<ReturnType<ReturnType<typeof verifiedKeyQuery>["executeTakeFirst"]>>
 >;
 
-/** How many distinct terms and scope lists are remembered for sharing; a bound, so a store of all-different keys costs no more than unshared ones. */
-const SHARED = 10_000;
+/**
+ * How many distinct terms and scope lists are interned; a bound, so a store of all-different keys
+ * costs no more than unshared ones.
+ */
+const INTERNED = 10_000;
 const EMPTY_METADATA: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
- * KeyStore.findKeyByHash: a prepared statement on the query-only connection, run synchronously, when
- * the engine offers one (see prepareRead), Kysely otherwise. Keys with the same terms (most keys of a workspace) share
+ * KeyStore.findKeyByHash: a prepared statement on the query-only connection, run synchronously,
+ * when there is one, Kysely otherwise. Keys with the same terms (most keys of a workspace) share
  * one KeyTerms object, and keys with the same scopes one ScopeSet, recognised by the stored text, so
  * a load usually parses no JSON and a million cached keys stay small (bench scenario 7).
+ * That sharing is interning, not a cache: every call reads the row, and an interned object is
+ * found by the row's whole text, so it never answers for a row that changed (src/cache/README.md).
  */
-export function createHotLookup(db: Kysely<Database>): KeyStore["findKeyByHash"] {
-  const terms = new LRUCache<string, KeyTerms>({ max: SHARED });
-  const scopeSets = new LRUCache<string, ScopeSet>({ max: SHARED });
-  let prepared: PreparedRead | undefined | null = null;
+export function createHotLookup(
+  db: Kysely<Database>,
+  queryOnly: QueryOnlyConnection | undefined,
+): KeyStore["findKeyByHash"] {
+  const internedTerms = new LRUCache<string, KeyTerms>({ max: INTERNED });
+  const internedScopes = new LRUCache<string, ScopeSet>({ max: INTERNED });
+  let prepared: PreparedRead | undefined; // on first use: the table exists once the store is migrated
 
   function scopesOf(text: string): ScopeSet {
-    let set = scopeSets.get(text);
+    let set = internedScopes.get(text);
     if (set === undefined) {
       set = compileScopes(Object.freeze(JSON.parse(text) as string[]));
-      scopeSets.set(text, set);
+      internedScopes.set(text, set);
     }
     return set;
   }
@@ -62,7 +70,7 @@ export function createHotLookup(db: Kysely<Database>): KeyStore["findKeyByHash"]
     const suspended = row.workspace_status === "suspended";
     const expireTime = row.expire_time === null ? null : Number(row.expire_time);
     const id = `${row.workspace}\0${row.environment}\0${row.status}\0${expireTime}\0${suspended}\0${row.owner_id}\0${row.scopes}\0${row.classes}\0${row.metadata}`;
-    let found = terms.get(id);
+    let found = internedTerms.get(id);
     if (found === undefined) {
       found = {
         workspace: row.workspace,
@@ -78,7 +86,7 @@ export function createHotLookup(db: Kysely<Database>): KeyStore["findKeyByHash"]
         classes: row.classes === "[]" ? undefined : compileClasses(JSON.parse(row.classes) as string[]),
         workspaceSuspended: suspended,
       };
-      terms.set(id, found);
+      internedTerms.set(id, found);
     }
     return found;
   }
@@ -98,10 +106,10 @@ export function createHotLookup(db: Kysely<Database>): KeyStore["findKeyByHash"]
   }
 
   return (keyHash) => {
+    if (queryOnly === undefined) return viaKysely(keyHash);
     let row: VerifiedKeyRow | undefined;
     try {
-      if (prepared === null) prepared = prepareRead(db, verifiedKeyQuery(db, "").compile().sql);
-      if (prepared === undefined) return viaKysely(keyHash);
+      prepared ??= queryOnly.prepare(verifiedKeyQuery(db, "").compile().sql);
       row = prepared([keyHash]) as VerifiedKeyRow | undefined;
     } catch (cause) {
       throw new StoreError("find key by hash", cause);

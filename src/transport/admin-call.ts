@@ -2,7 +2,7 @@ import { type Admin, authenticateAdmin } from "../domain/admin-access.js";
 import type { Caller } from "../domain/audit.js";
 import type { Clock } from "../domain/clock.js";
 import { bearerToken } from "../domain/credential.js";
-import type { KeyResolver } from "../domain/key-store.js";
+import type { KeyResolver } from "../domain/key-resolver.js";
 import type { Outcome } from "../domain/outcome.js";
 import { withoutKeys } from "../domain/secret-input.js";
 import { failureError } from "./errors.js";

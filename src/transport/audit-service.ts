@@ -1,7 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import { listAuditEvents } from "../domain/audit-log.js";
 import type { Clock } from "../domain/clock.js";
-import type { KeyResolver, KeyStore } from "../domain/key-store.js";
+import type { KeyResolver } from "../domain/key-resolver.js";
+import type { KeyStore } from "../domain/key-store.js";
 import { AuditService, ListAuditEventsResponseSchema } from "../gen/keyward/v1/audit_service_pb.js";
 import { adminCall, unwrap } from "./admin-call.js";
 import { timestampToMs } from "./convert.js";

@@ -1,14 +1,13 @@
+import { allowedAnswers, keylessAnswers } from "../cache/answer-cache.js";
 import { authorize, type Decision } from "../domain/authorize.js";
 import type { Clock } from "../domain/clock.js";
 import { credentialFromHeaders } from "../domain/credential.js";
-import type { KeyResolver } from "../domain/key-store.js";
-import type { Reason } from "../domain/reason.js";
+import type { KeyResolver } from "../domain/key-resolver.js";
 import { headersError, requiredScopesError, tallyHeaders } from "../domain/request-limits.js";
 import { type AuthorizeResponse, AuthorizeService } from "../gen/keyward/v1/authorize_service_pb.js";
 import { decisionToProto } from "./convert.js";
 import { invalidArgument } from "./errors.js";
-import { markReusable, type ServedService, served } from "./handler.js";
-import { keptAnswers } from "./kept-answers.js";
+import { type ServedService, served } from "./handler.js";
 
 export interface AuthorizeServiceDeps {
   readonly resolver: KeyResolver;
@@ -17,19 +16,11 @@ export interface AuthorizeServiceDeps {
 
 /** keyward.v1.AuthorizeService: the hot path. No store write, no logging per call. */
 export function authorizeService({ resolver, clock }: AuthorizeServiceDeps): ServedService {
-  const allowed = keptAnswers<AuthorizeResponse>();
-  // An answer without a key (missing, malformed, not found) depends on its reason alone: one each.
-  const keyless = new Map<Reason, AuthorizeResponse>();
+  const allowed = allowedAnswers<AuthorizeResponse>();
+  const keyless = keylessAnswers(decisionToProto);
   const respond = (decision: Decision): AuthorizeResponse => {
     const key = decision.key;
-    if (key === undefined) {
-      let response = keyless.get(decision.reason);
-      if (response === undefined) {
-        response = markReusable(decisionToProto(decision));
-        keyless.set(decision.reason, response);
-      }
-      return response;
-    }
+    if (key === undefined) return keyless(decision);
     if (decision.reason !== "allowed") return decisionToProto(decision);
     return allowed(key, "", () => decisionToProto(decision));
   };

@@ -1,5 +1,6 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
+import { type AllowedAnswers, allowedAnswers } from "../cache/answer-cache.js";
 import {
   type CheckResult,
   type CheckSettings,
@@ -8,7 +9,8 @@ import {
 } from "../domain/check-request.js";
 import type { Clock } from "../domain/clock.js";
 import { decisionMessage } from "../domain/decision-message.js";
-import type { KeyResolver } from "../domain/key-store.js";
+import type { KeyResolver } from "../domain/key-resolver.js";
+import type { MaybePromise } from "../domain/maybe-promise.js";
 import { httpStatusOf } from "../domain/reason.js";
 import {
   contextExtensionsError,
@@ -28,7 +30,6 @@ import {
 } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { invalidArgument } from "./errors.js";
 import { type ServedService, served } from "./handler.js";
-import { type KeptAnswers, keptAnswers } from "./kept-answers.js";
 
 export interface EnvoyCheckOptions extends CheckSettings {
   /** Prefix of the identity headers added for the upstream (`x-keyward-`); client headers with it are removed. */
@@ -56,7 +57,8 @@ const NO_HEADERS: readonly string[] = Object.freeze([]);
  * UNAVAILABLE so that Envoy's failure_mode_allow / status_on_error decide.
  */
 export function envoyCheckService({ resolver, clock, options }: EnvoyCheckDeps): ServedService {
-  const allowed = keptAnswers<CheckResponse>();
+  // Denials are built per call: they carry the route's requirements, not only the key's.
+  const allowed = allowedAnswers<CheckResponse>();
   return served(Authorization, {
     check(request) {
       const attributes = request.attributes;
@@ -66,7 +68,7 @@ export function envoyCheckService({ resolver, clock, options }: EnvoyCheckDeps):
         contextExtensionsError(attributes?.contextExtensions ?? {});
       if (tooMuch !== undefined) throw invalidArgument(tooMuch);
       const header = headerLookup(http);
-      let result: CheckResult | Promise<CheckResult>;
+      let result: MaybePromise<CheckResult>;
       try {
         result = decideCheck(
           {
@@ -139,7 +141,7 @@ function checkResponse(
   checked: CheckResult,
   http: AttributeContext_HttpRequest | undefined,
   options: EnvoyCheckOptions,
-  allowed: KeptAnswers<CheckResponse>,
+  allowed: AllowedAnswers<CheckResponse>,
 ): CheckResponse {
   const { decision } = checked;
   if (decision.reason !== "allowed") return deniedResponse(checked);

@@ -7,7 +7,8 @@ import {
 } from "@bufbuild/protobuf";
 import { Code, type ConnectError } from "@connectrpc/connect";
 import type * as grpc from "@grpc/grpc-js";
-import { type AnyHandler, type CallContext, encodeReusable, type ServedService } from "./handler.js";
+import { encodeAnswer } from "../cache/answer-cache.js";
+import type { AnyHandler, CallContext, ServedService } from "./handler.js";
 import { messageTooLarge } from "./message-limits.js";
 
 /** Converts a thrown value into the error sent to the caller (see errors.ts). */
@@ -57,7 +58,7 @@ class Undecodable {
 
 function serializer(schema: DescMessage) {
   return (message: unknown): Buffer => {
-    const bytes = encodeReusable(message as object, () =>
+    const bytes = encodeAnswer(message as object, () =>
       toBinary(schema, message as MessageShape<DescMessage>),
     );
     // grpc-js needs a Buffer; a plain Uint8Array fails every call with INTERNAL.

@@ -6,6 +6,7 @@ import type {
   DescService,
   MessageShape,
 } from "@bufbuild/protobuf";
+import type { MaybePromise } from "../domain/maybe-promise.js";
 
 /** What a handler may know about its call, whichever transport carried it. */
 export interface CallContext {
@@ -19,7 +20,7 @@ export interface CallContext {
 
 type Unary<M extends DescMethod> =
   M extends DescMethodUnary<infer I, infer O>
-    ? (request: MessageShape<I>, context: CallContext) => MessageShape<O> | Promise<MessageShape<O>>
+    ? (request: MessageShape<I>, context: CallContext) => MaybePromise<MessageShape<O>>
     : never;
 type ServerStreaming<M extends DescMethod> =
   M extends DescMethodServerStreaming<infer I, infer O>
@@ -55,25 +56,4 @@ export interface ServedService {
 
 export function served<S extends DescService>(service: S, handlers: ServiceHandlers<S>): ServedService {
   return { service, handlers: handlers as unknown as Record<string, AnyHandler> };
-}
-
-const reusable = new WeakMap<object, Uint8Array | null>();
-
-/**
- * Marks a response message that handlers return again and again, unchanged
- * (an allowed decision for a cached key): a transport may encode it once and
- * reuse the bytes. The message must never be mutated afterwards.
- */
-export function markReusable<T extends object>(message: T): T {
-  if (!reusable.has(message)) reusable.set(message, null);
-  return message;
-}
-
-/** The encoding of a reusable message, computing and keeping it on first use; plain messages are encoded each time. */
-export function encodeReusable(message: object, encode: () => Uint8Array): Uint8Array {
-  const cached = reusable.get(message);
-  if (cached) return cached;
-  const bytes = encode();
-  if (cached === null) reusable.set(message, bytes);
-  return bytes;
 }

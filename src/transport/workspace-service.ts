@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { Clock } from "../domain/clock.js";
-import type { KeyResolver, KeyStore } from "../domain/key-store.js";
+import type { KeyResolver } from "../domain/key-resolver.js";
+import type { KeyStore } from "../domain/key-store.js";
 import {
   createWorkspace,
   getWorkspace,

@@ -1,4 +1,3 @@
-import type { Kysely } from "kysely";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { cachedKeyStore } from "../../src/cache/cached-key-store.js";
 import { createKeyCache, type KeyCache, type KeyCacheOptions } from "../../src/cache/key-cache.js";
@@ -9,11 +8,12 @@ import type { ApiKey, VerifiedKey } from "../../src/domain/key.js";
 import { digestOfHash } from "../../src/domain/key-hash.js";
 import type { KeyStore } from "../../src/domain/key-store.js";
 import { resumeWorkspace, suspendWorkspace } from "../../src/domain/manage-workspaces.js";
+import type { MaybePromise } from "../../src/domain/maybe-promise.js";
 import { fail, ok } from "../../src/domain/outcome.js";
 import { revokeKey } from "../../src/domain/revoke-key.js";
 import { StoreError } from "../../src/domain/unavailable.js";
-import { createKeyStore } from "../../src/store/key-store.js";
-import type { Database } from "../../src/store/schema.js";
+import type { StoreConnections } from "../../src/store/database.js";
+import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
 import { openMigrated, type TempDatabase, tempSqliteUrl } from "../support/databases.js";
 import {
   FIXTURE_NOW,
@@ -30,7 +30,7 @@ const TTL_MS = 60_000;
 const MISSING_TTL_MS = 5_000;
 
 let temp: TempDatabase;
-let db: Kysely<Database>;
+let database: StoreConnections;
 let store: KeyStore;
 // Starts well after 0: lru-cache treats an entry stored at time 0 as having no TTL.
 let t: number;
@@ -39,12 +39,12 @@ const clock: Clock = { now: () => t };
 beforeEach(async () => {
   t = FIXTURE_NOW;
   temp = tempSqliteUrl();
-  db = await openMigrated(temp.url);
-  store = createKeyStore(db);
+  database = await openMigrated(temp.url);
+  store = createKyselyKeyStore(database.db, database.queryOnly);
 });
 
 afterEach(async () => {
-  await db.destroy();
+  await database.close();
   temp.cleanup();
 });
 
@@ -75,13 +75,13 @@ function newCache(
 }
 
 /** The answer of a resolve that must not have waited: a hit or a remembered absence. */
-function synchronous(answer: VerifiedKey | null | Promise<VerifiedKey | null>): VerifiedKey | null {
+function synchronous(answer: MaybePromise<VerifiedKey | undefined>): VerifiedKey | undefined {
   if (answer instanceof Promise) throw new Error("expected a synchronous answer, got a Promise");
   return answer;
 }
 
 /** The answer of a resolve that must have gone to the store. */
-async function loaded(answer: VerifiedKey | null | Promise<VerifiedKey | null>): Promise<VerifiedKey | null> {
+async function loaded(answer: MaybePromise<VerifiedKey | undefined>): Promise<VerifiedKey | undefined> {
   if (!(answer instanceof Promise)) throw new Error("expected a load (a Promise), got a cached answer");
   return answer;
 }
@@ -147,23 +147,23 @@ describe("createKeyCache", () => {
 
     expect(a).toEqual(verified(key));
     expect(b).toBe(a);
-    expect(c).toBeNull();
-    expect(d).toBeNull();
+    expect(c).toBeUndefined();
+    expect(d).toBeUndefined();
     expect(calls).toEqual([key.keyHash, absent]);
   });
 
-  it("remembers an absent hash as null until the negative TTL passes, then loads again", async () => {
+  it("remembers an absent hash as undefined until the negative TTL passes, then loads again", async () => {
     const { key } = makeKey();
     const { calls, load } = countingLoad();
     const cache = newCache(load);
 
-    expect(await loaded(cache.resolve(digestOfHash(key.keyHash)))).toBeNull();
+    expect(await loaded(cache.resolve(digestOfHash(key.keyHash)))).toBeUndefined();
     expect(cache.size).toEqual({ keys: 0, missing: 1 });
     // Stored behind the cache's back (not through cachedKeyStore): only the TTL can reveal it.
     await seed(store, { keys: [key] });
 
     t += MISSING_TTL_MS - 1;
-    expect(synchronous(cache.resolve(digestOfHash(key.keyHash)))).toBeNull();
+    expect(synchronous(cache.resolve(digestOfHash(key.keyHash)))).toBeUndefined();
     expect(calls).toHaveLength(1);
 
     t += 2;
@@ -203,7 +203,7 @@ describe("createKeyCache", () => {
 
     expect(cache.size).toEqual({ keys: 0, missing: 0 });
     expect(await loaded(cache.resolve(digestOfHash(key.keyHash)))).toEqual(verified(key));
-    expect(await loaded(cache.resolve(digestOfHash(absent)))).toBeNull();
+    expect(await loaded(cache.resolve(digestOfHash(absent)))).toBeUndefined();
     expect(calls).toEqual([key.keyHash, absent, key.keyHash, absent]);
   });
 
@@ -301,7 +301,7 @@ describe("createKeyCache over the store's synchronous SQLite read", () => {
     const absent = makeKey().key.keyHash;
     const cache = newCache(store.findKeyByHash);
     expect(synchronous(cache.resolve(digestOfHash(key.keyHash)))).toEqual(verified(key));
-    expect(synchronous(cache.resolve(digestOfHash(absent)))).toBeNull();
+    expect(synchronous(cache.resolve(digestOfHash(absent)))).toBeUndefined();
     expect(cache.size).toEqual({ keys: 1, missing: 1 });
 
     const revoked = await revoke(store, key);
@@ -313,10 +313,9 @@ describe("createKeyCache over the store's synchronous SQLite read", () => {
   it("throws a StoreError at once when the read fails, and caches nothing", async () => {
     const key = await insert();
     const cache = newCache(store.findKeyByHash);
-    await db.destroy();
+    await database.close();
     expect(() => cache.resolve(digestOfHash(key.keyHash))).toThrow(StoreError);
     expect(cache.size).toEqual({ keys: 0, missing: 0 });
-    db = await openMigrated(temp.url); // for afterEach
   });
 });
 
@@ -326,8 +325,8 @@ describe("cachedKeyStore", () => {
     const { calls, load } = countingLoad();
     const cache = newCache(load);
     const managed = cachedKeyStore(store, cache);
-    expect(await loaded(cache.resolve(digestOfHash(key.keyHash)))).toBeNull();
-    expect(synchronous(cache.resolve(digestOfHash(key.keyHash)))).toBeNull();
+    expect(await loaded(cache.resolve(digestOfHash(key.keyHash)))).toBeUndefined();
+    expect(synchronous(cache.resolve(digestOfHash(key.keyHash)))).toBeUndefined();
 
     unwrap(
       await managed.transaction(async (tx) => {

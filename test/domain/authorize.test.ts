@@ -3,7 +3,7 @@ import { type AuthorizeInput, authorize, type Decision } from "../../src/domain/
 import { decisionMessage } from "../../src/domain/decision-message.js";
 import { generateKey } from "../../src/domain/key-format.js";
 import { digestKey, hashKey } from "../../src/domain/key-hash.js";
-import type { KeyResolver } from "../../src/domain/key-store.js";
+import type { KeyResolver } from "../../src/domain/key-resolver.js";
 import { httpStatusOf, type Reason } from "../../src/domain/reason.js";
 import { type KeyCase, memoryResolver, NOW } from "./fixtures.js";
 
@@ -56,7 +56,7 @@ describe("authorize: each check", () => {
     decide(request(secret), {
       resolve: (keyHash) => {
         asked.push(keyHash);
-        return null;
+        return undefined;
       },
     });
     expect(asked).toEqual([digestKey(secret)]);

@@ -1,7 +1,7 @@
 import type { ApiKey, VerifiedKey } from "../../src/domain/key.js";
 import { generateKey } from "../../src/domain/key-format.js";
 import { digestKey, hashKey } from "../../src/domain/key-hash.js";
-import type { KeyResolver } from "../../src/domain/key-store.js";
+import type { KeyResolver } from "../../src/domain/key-resolver.js";
 import { verifiedKey } from "../support/fixtures.js";
 
 /** The fixed "now" of domain tests: no test reads the wall clock. */
@@ -61,7 +61,7 @@ export function memoryResolver(options: { readonly async?: boolean } = {}): Memo
     },
     resolve(digest) {
       calls++;
-      const found = keys.get(digest) ?? null;
+      const found = keys.get(digest);
       return options.async ? Promise.resolve(found) : found;
     },
     get calls() {

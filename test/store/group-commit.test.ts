@@ -9,7 +9,7 @@ import { StoreError } from "../../src/domain/unavailable.js";
 import { openDatabase } from "../../src/store/database.js";
 import { createGroupCommit } from "../../src/store/group-commit.js";
 import { insertKey } from "../../src/store/key-queries.js";
-import { createKeyStore } from "../../src/store/key-store.js";
+import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
 import type { Database } from "../../src/store/schema.js";
 import { perTestDatabase } from "../support/databases.js";
 import {
@@ -27,10 +27,20 @@ import {
 // shows what is committed: it never sees a transaction still open on the store's connection.
 const database = perTestDatabase();
 
-async function open(): Promise<{ db: Kysely<Database>; store: KeyStore; outside: KeyStore }> {
-  const db = await database.open();
-  const outside = createKeyStore(database.track(openDatabase(database.temp.url)));
-  return { db, store: createKeyStore(db), outside };
+async function open(): Promise<{
+  db: Kysely<Database>;
+  close(): Promise<void>;
+  store: KeyStore;
+  outside: KeyStore;
+}> {
+  const { db, queryOnly, close } = await database.open();
+  return { db, close, store: createKyselyKeyStore(db, queryOnly), outside: reopen() };
+}
+
+/** A store on connections of its own to the same file. */
+function reopen(): KeyStore {
+  const { db, queryOnly } = database.track(openDatabase(database.temp.url));
+  return createKyselyKeyStore(db, queryOnly);
 }
 
 const activeKeys = (store: KeyStore) => store.countActiveKeys("default", FIXTURE_NOW);
@@ -55,7 +65,7 @@ function issued(key: ApiKey): AuditEvent {
 
 describe("group commit: a batch", () => {
   it("commits many concurrent transactions with their audit events, and they survive reopening the file", async () => {
-    const { db, store } = await open();
+    const { close, store } = await open();
     const keys = Array.from({ length: 300 }, () => makeKey().key);
 
     const outcomes = await Promise.all(
@@ -69,8 +79,8 @@ describe("group commit: a batch", () => {
     );
 
     expect(outcomes).toEqual(keys.map((key) => ok(key.keyId)));
-    await db.destroy();
-    const reopened = createKeyStore(database.track(openDatabase(database.temp.url)));
+    await close();
+    const reopened = reopen();
     expect(await activeKeys(reopened)).toBe(keys.length);
     const events = await reopened.listAuditEvents(allEvents());
     expect(events.map((event) => event.targetId).sort()).toEqual(keys.map((key) => key.keyId).sort());

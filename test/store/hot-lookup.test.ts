@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { digestKey, digestOfHash, hashKey, hashOfDigest } from "../../src/domain/key-hash.js";
 import type { KeyStore } from "../../src/domain/key-store.js";
-import { createKeyStore } from "../../src/store/key-store.js";
+import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
 import { perTestDatabase } from "../support/databases.js";
 import { FIXTURE_NOW, makeKey, makeWorkspace, seed, verifiedKey } from "../support/fixtures.js";
 
@@ -9,7 +9,8 @@ import { FIXTURE_NOW, makeKey, makeWorkspace, seed, verifiedKey } from "../suppo
 const database = perTestDatabase();
 
 async function newStore(): Promise<KeyStore> {
-  return createKeyStore(await database.open());
+  const { db, queryOnly } = await database.open();
+  return createKyselyKeyStore(db, queryOnly);
 }
 
 describe("findKeyByHash: shared terms", () => {
@@ -61,6 +62,23 @@ describe("findKeyByHash: shared terms", () => {
     const [foundA, foundB] = [await store.findKeyByHash(a.keyHash), await store.findKeyByHash(b.keyHash)];
     expect(foundA?.terms).not.toBe(foundB?.terms);
     expect(foundA?.terms.scopes).toBe(foundB?.terms.scopes);
+  });
+});
+
+describe("findKeyByHash: the connection it reads on", () => {
+  it("answers synchronously on the query-only connection, and the same through Kysely without one", async () => {
+    const { db, queryOnly } = await database.open();
+    const { key } = makeKey();
+    await seed(createKyselyKeyStore(db, queryOnly), { keys: [key] });
+    const expected = verifiedKey({ key, workspaceSuspended: false });
+
+    const onQueryOnly = createKyselyKeyStore(db, queryOnly).findKeyByHash(key.keyHash);
+    expect(onQueryOnly).not.toBeInstanceOf(Promise);
+    expect(onQueryOnly).toEqual(expected);
+    const viaKysely = createKyselyKeyStore(db, undefined).findKeyByHash(key.keyHash);
+    expect(viaKysely).toBeInstanceOf(Promise);
+    expect(await viaKysely).toEqual(expected);
+    expect(await createKyselyKeyStore(db, undefined).findKeyByHash(makeKey().key.keyHash)).toBeUndefined();
   });
 });
 

@@ -6,7 +6,7 @@ import { hashKey } from "../../src/domain/key-hash.js";
 import type { KeyStore } from "../../src/domain/key-store.js";
 import type { FailureCode, Outcome } from "../../src/domain/outcome.js";
 import { updateKey } from "../../src/domain/update-key.js";
-import { createKeyStore } from "../../src/store/key-store.js";
+import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
 import { perTestDatabase } from "../support/databases.js";
 import {
   FIXTURE_NOW,
@@ -24,7 +24,8 @@ const database = perTestDatabase();
 const LATER = FIXTURE_NOW + 60_000;
 
 async function newStore(): Promise<KeyStore> {
-  return createKeyStore(await database.open());
+  const { db, queryOnly } = await database.open();
+  return createKyselyKeyStore(db, queryOnly);
 }
 
 function codeOf(outcome: Outcome<unknown>): FailureCode | "ok" {

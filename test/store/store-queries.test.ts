@@ -3,7 +3,7 @@ import { type AuditEvent, auditEvent } from "../../src/domain/audit.js";
 import type { ApiKey } from "../../src/domain/key.js";
 import type { AuditQuery, Cursor, KeyQuery, KeyStore } from "../../src/domain/key-store.js";
 import { ok } from "../../src/domain/outcome.js";
-import { createKeyStore } from "../../src/store/key-store.js";
+import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
 import { perTestDatabase } from "../support/databases.js";
 import { FIXTURE_NOW, makeKey, makeWorkspace, seed, TEST_CALLER, unwrap } from "../support/fixtures.js";
 
@@ -11,7 +11,8 @@ import { FIXTURE_NOW, makeKey, makeWorkspace, seed, TEST_CALLER, unwrap } from "
 const database = perTestDatabase();
 
 async function newStore(): Promise<KeyStore> {
-  return createKeyStore(await database.open());
+  const { db, queryOnly } = await database.open();
+  return createKyselyKeyStore(db, queryOnly);
 }
 
 const T = FIXTURE_NOW;

@@ -1,12 +1,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Kysely, Migrator } from "kysely";
+import { Migrator } from "kysely";
 import { afterEach, beforeEach } from "vitest";
-import { openDatabase } from "../../src/store/database.js";
+import { openDatabase, type StoreConnections } from "../../src/store/database.js";
 import { migrateToLatest } from "../../src/store/migrate.js";
 import { migrationProvider } from "../../src/store/migrations/index.js";
-import type { Database } from "../../src/store/schema.js";
 
 /** A database URL in a directory of its own; cleanup removes the directory (close the database first). */
 export interface TempDatabase {
@@ -28,26 +27,27 @@ export function tempSqliteUrl(): TempDatabase {
 }
 
 /** Opens the database and applies every migration, as the server does at startup. */
-export async function openMigrated(url: string): Promise<Kysely<Database>> {
-  const db = openDatabase(url);
+export async function openMigrated(url: string): Promise<StoreConnections> {
+  const database = openDatabase(url);
   try {
-    await migrateToLatest(db);
-    return db;
+    await migrateToLatest(database.db);
+    return database;
   } catch (error) {
-    await db.destroy();
+    await database.close();
     throw error;
   }
 }
 
 /** Opens the database and applies migrations up to and including `migration`, as an older release left it. */
-export async function openMigratedTo(url: string, migration: string): Promise<Kysely<Database>> {
-  const db = openDatabase(url);
+export async function openMigratedTo(url: string, migration: string): Promise<StoreConnections> {
+  const database = openDatabase(url);
+  const { db } = database;
   const { error } = await new Migrator({ db, provider: migrationProvider }).migrateTo(migration);
   if (error !== undefined) {
-    await db.destroy();
+    await database.close();
     throw new Error(`migration to ${migration} failed`, { cause: error });
   }
-  return db;
+  return database;
 }
 
 /** A database per test: a fresh file before each, every opened handle closed and the file removed after. */
@@ -55,20 +55,20 @@ export interface PerTestDatabase {
   /** The current test's database location. */
   readonly temp: TempDatabase;
   /** Opens the current test's database, migrated to the latest version. */
-  open(): Promise<Kysely<Database>>;
-  /** Closes `db` after the test; destroy() on a destroyed handle is a no-op, so tests may close their own. */
-  track(db: Kysely<Database>): Kysely<Database>;
+  open(): Promise<StoreConnections>;
+  /** Closes `database` after the test; close() again is a no-op, so tests may close their own. */
+  track(database: StoreConnections): StoreConnections;
 }
 
 /** Registers beforeEach/afterEach hooks in the calling test file or describe block. */
 export function perTestDatabase(): PerTestDatabase {
   let temp: TempDatabase | undefined;
-  const opened: Kysely<Database>[] = [];
+  const opened: StoreConnections[] = [];
   beforeEach(() => {
     temp = tempSqliteUrl();
   });
   afterEach(async () => {
-    for (const db of opened.splice(0)) await db.destroy();
+    for (const database of opened.splice(0)) await database.close();
     temp?.cleanup();
     temp = undefined;
   });
@@ -76,9 +76,9 @@ export function perTestDatabase(): PerTestDatabase {
     if (temp === undefined) throw new Error("perTestDatabase: used outside a test");
     return temp;
   };
-  const track = (db: Kysely<Database>) => {
-    opened.push(db);
-    return db;
+  const track = (database: StoreConnections) => {
+    opened.push(database);
+    return database;
   };
   return {
     get temp() {

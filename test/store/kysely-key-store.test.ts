@@ -8,7 +8,7 @@ import { fail, ok } from "../../src/domain/outcome.js";
 import { revokeKey } from "../../src/domain/revoke-key.js";
 import { StoreError } from "../../src/domain/unavailable.js";
 import { openDatabase } from "../../src/store/database.js";
-import { createKeyStore } from "../../src/store/key-store.js";
+import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
 import { migrateToLatest } from "../../src/store/migrate.js";
 import type { Database } from "../../src/store/schema.js";
 import { openMigratedTo, perTestDatabase } from "../support/databases.js";
@@ -27,7 +27,8 @@ import {
 const database = perTestDatabase();
 
 async function newStore(): Promise<KeyStore> {
-  return createKeyStore(await database.open());
+  const { db, queryOnly } = await database.open();
+  return createKyselyKeyStore(db, queryOnly);
 }
 
 /** Every audit event of a workspace, newest first. */
@@ -57,7 +58,7 @@ async function insertV1Row(db: Kysely<Database>, key: ApiKey): Promise<void> {
 
 describe("migrations", () => {
   it("create the tables and their indexes, and a second run applies nothing", async () => {
-    const db = database.track(openDatabase(database.temp.url));
+    const { db } = database.track(openDatabase(database.temp.url));
 
     expect(await migrateToLatest(db)).toEqual(["0001-create-api-keys", "0002-workspaces-and-audit"]);
     const objects = await sql<{ type: string; name: string }>`
@@ -82,7 +83,7 @@ describe("migrations", () => {
   });
 
   it("open the file in WAL mode with synchronous FULL", async () => {
-    const db = await database.open();
+    const { db } = await database.open();
     const journal = await sql<{ journal_mode: string }>`PRAGMA journal_mode`.execute(db);
     expect(journal.rows).toEqual([{ journal_mode: "wal" }]);
     const synchronous = await sql<{ synchronous: number }>`PRAGMA synchronous`.execute(db);
@@ -90,7 +91,7 @@ describe("migrations", () => {
   });
 
   it("0002 gives 0001 keys a workspace row each and an update time equal to their creation", async () => {
-    const db = database.track(await openMigratedTo(database.temp.url, "0001-create-api-keys"));
+    const { db, queryOnly } = database.track(await openMigratedTo(database.temp.url, "0001-create-api-keys"));
     const acmeOld = makeKey({ workspace: "acme", now: FIXTURE_NOW + 1000 }).key;
     const acmeNew = makeKey({ workspace: "acme", now: FIXTURE_NOW + 3000 }).key;
     const beta = makeKey({ workspace: "beta", now: FIXTURE_NOW + 2000, expireTime: FIXTURE_NOW + 9000 }).key;
@@ -107,7 +108,7 @@ describe("migrations", () => {
 
     expect(await migrateToLatest(db)).toEqual(["0002-workspaces-and-audit"]);
 
-    const store = createKeyStore(db);
+    const store = createKyselyKeyStore(db, queryOnly);
     const { workspaces, total } = await store.listWorkspaces(undefined, 10);
     expect(total).toBe(2);
     expect(workspaces).toEqual([
@@ -125,13 +126,16 @@ describe("migrations", () => {
   });
 
   it("0002 over an empty 0001 database creates no workspace", async () => {
-    const db = database.track(await openMigratedTo(database.temp.url, "0001-create-api-keys"));
+    const { db, queryOnly } = database.track(await openMigratedTo(database.temp.url, "0001-create-api-keys"));
     expect(await migrateToLatest(db)).toEqual(["0002-workspaces-and-audit"]);
-    expect(await createKeyStore(db).listWorkspaces(undefined, 10)).toEqual({ workspaces: [], total: 0 });
+    expect(await createKyselyKeyStore(db, queryOnly).listWorkspaces(undefined, 10)).toEqual({
+      workspaces: [],
+      total: 0,
+    });
   });
 });
 
-describe("createKeyStore: records", () => {
+describe("createKyselyKeyStore: records", () => {
   it("returns an inserted key, field for field, by hash and by id", async () => {
     const store = await newStore();
     const { key } = makeKey({
@@ -262,7 +266,7 @@ describe("createKeyStore: records", () => {
   });
 });
 
-describe("createKeyStore: findKeyByHash and workspaces", () => {
+describe("createKyselyKeyStore: findKeyByHash and workspaces", () => {
   it("reports workspaceSuspended from the key's workspace row", async () => {
     const store = await newStore();
     const active = makeKey({ workspace: "acme" }).key;
@@ -303,7 +307,7 @@ describe("createKeyStore: findKeyByHash and workspaces", () => {
   });
 });
 
-describe("createKeyStore: transaction", () => {
+describe("createKyselyKeyStore: transaction", () => {
   it("commits the writes of work that succeeds, and returns its outcome", async () => {
     const store = await newStore();
     const { key } = makeKey();
@@ -499,15 +503,18 @@ describe("revokeKey on the store", () => {
   });
 });
 
-describe("createKeyStore: durability and outages", () => {
+describe("createKyselyKeyStore: durability and outages", () => {
   it("keeps keys, workspaces and events across closing and reopening the file", async () => {
     const first = await database.open();
     const kept = makeKey().key;
     const revoked = makeKey().key;
-    await seed(createKeyStore(first), { keys: [kept, revoked], workspaces: [makeWorkspace("default")] });
+    await seed(createKyselyKeyStore(first.db, first.queryOnly), {
+      keys: [kept, revoked],
+      workspaces: [makeWorkspace("default")],
+    });
     const afterRevoke = unwrap(
       await revokeKey(
-        createKeyStore(first),
+        createKyselyKeyStore(first.db, first.queryOnly),
         TEST_ADMIN,
         TEST_CALLER,
         revoked.keyId,
@@ -515,7 +522,7 @@ describe("createKeyStore: durability and outages", () => {
         FIXTURE_NOW + 1,
       ),
     );
-    await first.destroy();
+    await first.close();
 
     const store = await newStore();
 
@@ -549,12 +556,12 @@ describe("createKeyStore: durability and outages", () => {
     }
   });
 
-  it("rejects every operation with a StoreError once the database is destroyed", async () => {
-    const db = await database.open();
-    const store = createKeyStore(db);
+  it("rejects every operation with a StoreError once the database is closed", async () => {
+    const { db, queryOnly, close } = await database.open();
+    const store = createKyselyKeyStore(db, queryOnly);
     const { key } = makeKey();
     await seed(store, { keys: [key] });
-    await db.destroy();
+    await close();
 
     const attempts: [string, () => Promise<unknown>][] = [
       // Synchronous on SQLite: it throws rather than rejects; async wraps both alike.

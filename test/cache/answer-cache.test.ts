@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { encodeReusable } from "../../src/transport/handler.js";
-import { keptAnswers } from "../../src/transport/kept-answers.js";
+import { allowedAnswers, encodeAnswer, keylessAnswers } from "../../src/cache/answer-cache.js";
+import type { Decision } from "../../src/domain/authorize.js";
 import { makeKey, verifiedKey } from "../support/fixtures.js";
 
 const newKey = () => verifiedKey({ key: makeKey().key, workspaceSuspended: false });
@@ -16,9 +16,9 @@ function counting() {
   };
 }
 
-describe("keptAnswers", () => {
+describe("allowedAnswers", () => {
   it("builds a key's first two answers and keeps the second, marked reusable", () => {
-    const answers = keptAnswers<{ answer: number }>();
+    const answers = allowedAnswers<{ answer: number }>();
     const key = newKey();
     const build = counting();
     const first = answers(key, "", build.build);
@@ -33,15 +33,15 @@ describe("keptAnswers", () => {
       encodings++;
       return new Uint8Array(1);
     };
-    encodeReusable(third, encode);
-    encodeReusable(third, encode);
-    encodeReusable(first, encode);
-    encodeReusable(first, encode);
+    encodeAnswer(third, encode);
+    encodeAnswer(third, encode);
+    encodeAnswer(first, encode);
+    encodeAnswer(first, encode);
     expect(encodings).toBe(3);
   });
 
   it("keeps one answer per variant, and none for a replaced key record", () => {
-    const answers = keptAnswers<{ answer: number }>();
+    const answers = allowedAnswers<{ answer: number }>();
     const key = newKey();
     const build = counting();
     answers(key, "x-api-key", build.build);
@@ -56,7 +56,7 @@ describe("keptAnswers", () => {
   });
 
   it("holds answers for at most `max` keys, forgetting the least recently used", () => {
-    const answers = keptAnswers<{ answer: number }>(2);
+    const answers = allowedAnswers<{ answer: number }>(2);
     const [a, b, c] = [newKey(), newKey(), newKey()];
     const build = counting();
     for (const key of [a, b, c]) {
@@ -68,5 +68,27 @@ describe("keptAnswers", () => {
     expect(build.calls).toBe(before);
     answers(a, "", build.build); // forgotten: its first call again, built and not kept
     expect(build.calls).toBe(before + 1);
+  });
+});
+
+describe("keylessAnswers", () => {
+  const decision = (reason: Decision["reason"]): Decision => ({ reason, key: undefined, missingScopes: [] });
+
+  it("builds one answer per reason, from the first decision with it, and keeps its encoding", () => {
+    let builds = 0;
+    const answers = keylessAnswers((d) => ({ reason: d.reason, build: ++builds }));
+    const missing = answers(decision("missing_credential"));
+    expect(answers(decision("missing_credential"))).toBe(missing);
+    const notFound = answers(decision("key_not_found"));
+    expect(notFound).toEqual({ reason: "key_not_found", build: 2 });
+    expect(builds).toBe(2);
+    let encodings = 0;
+    const encode = () => {
+      encodings++;
+      return new Uint8Array(1);
+    };
+    encodeAnswer(notFound, encode);
+    encodeAnswer(notFound, encode);
+    expect(encodings).toBe(1);
   });
 });

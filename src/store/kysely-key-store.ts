@@ -2,6 +2,7 @@ import type { Kysely } from "kysely";
 import type { KeyStore, StoreReader, StoreTransaction } from "../domain/key-store.js";
 import { StoreError } from "../domain/unavailable.js";
 import { insertEvent, listEvents } from "./audit-queries.js";
+import type { QueryOnlyConnection } from "./database.js";
 import { createGroupCommit } from "./group-commit.js";
 import { createHotLookup } from "./hot-lookup.js";
 import { countActiveKeys, findKeyById, insertKey, listKeys, updateKey } from "./key-queries.js";
@@ -11,12 +12,17 @@ import { findWorkspace, insertWorkspace, listWorkspaces, updateWorkspace } from 
 /**
  * The domain's KeyStore over Kysely. Every driver failure surfaces as a StoreError (an outage, not a bug).
  * Concurrent transactions share one commit, each in a savepoint of its own (see createGroupCommit).
+ * findKeyByHash reads on `queryOnly` when there is one (see createHotLookup); the caller that
+ * opened the connections closes them.
  */
-export function createKeyStore(db: Kysely<Database>): KeyStore {
+export function createKyselyKeyStore(
+  db: Kysely<Database>,
+  queryOnly: QueryOnlyConnection | undefined,
+): KeyStore {
   const groupCommit = createGroupCommit(db);
   return {
     ...reader(db),
-    findKeyByHash: createHotLookup(db),
+    findKeyByHash: createHotLookup(db, queryOnly),
     transaction: (work) => groupCommit((trx) => work(writer(trx))),
   };
 }
