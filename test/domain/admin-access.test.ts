@@ -11,7 +11,7 @@ import {
 import { generateKey } from "../../src/domain/key-format.js";
 import type { FailureCode, Outcome } from "../../src/domain/outcome.js";
 import { SYSTEM_WORKSPACE } from "../../src/domain/workspace.js";
-import { type KeyCase, memoryResolver, NOW } from "./fixtures.js";
+import { FIXTURE_NOW, type KeyCase, memoryResolver } from "../support/fixtures.js";
 
 /** The failure code of an outcome, or "ok"; lets one expectation cover both. */
 function codeOf(outcome: Outcome<unknown>): FailureCode | "ok" {
@@ -21,14 +21,14 @@ function codeOf(outcome: Outcome<unknown>): FailureCode | "ok" {
 /** Authenticates a fresh key with the given record fields. */
 async function adminFor(key: KeyCase): Promise<Outcome<Admin>> {
   const resolver = memoryResolver();
-  return authenticateAdmin(resolver, resolver.add(key), NOW);
+  return authenticateAdmin(resolver, resolver.add(key), FIXTURE_NOW);
 }
 
 describe("authenticateAdmin", () => {
   it.each([undefined, "", "Bearer nonsense", "kw_live_short"])(
     "is unauthenticated for %j",
     async (bearer) => {
-      const outcome = await authenticateAdmin(memoryResolver(), bearer, NOW);
+      const outcome = await authenticateAdmin(memoryResolver(), bearer, FIXTURE_NOW);
       expect(codeOf(outcome)).toBe("unauthenticated");
     },
   );
@@ -38,10 +38,10 @@ describe("authenticateAdmin", () => {
     const keys = [
       generateKey("kw", "live"),
       resolver.add({ scopes: [ADMIN_SCOPE], status: "revoked" }),
-      resolver.add({ scopes: [ADMIN_SCOPE], expireTime: NOW }),
+      resolver.add({ scopes: [ADMIN_SCOPE], expireTime: FIXTURE_NOW }),
     ];
     for (const bearer of keys) {
-      const outcome = await authenticateAdmin(resolver, bearer, NOW);
+      const outcome = await authenticateAdmin(resolver, bearer, FIXTURE_NOW);
       expect(codeOf(outcome)).toBe("unauthenticated");
     }
   });
@@ -80,8 +80,8 @@ describe("authenticateAdmin", () => {
 
   it("answers the same when the resolver answers with a Promise", async () => {
     const resolver = memoryResolver({ async: true });
-    const admin = await authenticateAdmin(resolver, resolver.add({ scopes: [ADMIN_SCOPE] }), NOW);
-    const plain = await authenticateAdmin(resolver, resolver.add({ scopes: ["models:read"] }), NOW);
+    const admin = await authenticateAdmin(resolver, resolver.add({ scopes: [ADMIN_SCOPE] }), FIXTURE_NOW);
+    const plain = await authenticateAdmin(resolver, resolver.add({ scopes: ["models:read"] }), FIXTURE_NOW);
     expect(admin.ok).toBe(true);
     expect(codeOf(plain)).toBe("permission_denied");
   });

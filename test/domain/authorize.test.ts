@@ -5,21 +5,21 @@ import { generateKey } from "../../src/domain/key-format.js";
 import { digestKey, hashKey } from "../../src/domain/key-hash.js";
 import type { KeyResolver } from "../../src/domain/key-resolver.js";
 import { httpStatusOf, type Reason } from "../../src/domain/reason.js";
-import { type KeyCase, memoryResolver, NOW } from "./fixtures.js";
+import { FIXTURE_NOW, type KeyCase, memoryResolver } from "../support/fixtures.js";
 
 function request(credential: string | undefined, overrides: Partial<AuthorizeInput> = {}): AuthorizeInput {
   return { credential, requiredScopes: [], className: "", workspace: "", ...overrides };
 }
 
 /** Decides synchronously; the fixture resolver answers without a Promise unless asked to. */
-function decide(input: AuthorizeInput, resolver: KeyResolver, now = NOW): Decision {
+function decide(input: AuthorizeInput, resolver: KeyResolver, now = FIXTURE_NOW): Decision {
   const decision = authorize(input, resolver, now);
   if (decision instanceof Promise) throw new Error("expected a synchronous decision");
   return decision;
 }
 
 /** The reason for one key and one request, against a fresh resolver. */
-function reasonFor(key: KeyCase, ask: Partial<AuthorizeInput> = {}, now = NOW): Reason {
+function reasonFor(key: KeyCase, ask: Partial<AuthorizeInput> = {}, now = FIXTURE_NOW): Reason {
   const resolver = memoryResolver();
   return decide(request(resolver.add(key), ask), resolver, now).reason;
 }
@@ -73,8 +73,8 @@ describe("authorize: each check", () => {
   });
 
   it("is key_revoked, key_expired or key_suspended from the key's state", () => {
-    expect(reasonFor({ status: "revoked", revokeTime: NOW - 1 })).toBe("key_revoked");
-    expect(reasonFor({ expireTime: NOW - 60_000 })).toBe("key_expired");
+    expect(reasonFor({ status: "revoked", revokeTime: FIXTURE_NOW - 1 })).toBe("key_revoked");
+    expect(reasonFor({ expireTime: FIXTURE_NOW - 60_000 })).toBe("key_expired");
     expect(reasonFor({ status: "suspended" })).toBe("key_suspended");
   });
 
@@ -93,7 +93,7 @@ describe("authorize: each check", () => {
   });
 
   it("expires a key at its expiry time exactly, not a millisecond before", () => {
-    const expireTime = NOW + 1000;
+    const expireTime = FIXTURE_NOW + 1000;
     expect(reasonFor({ expireTime }, {}, expireTime)).toBe("key_expired");
     expect(reasonFor({ expireTime }, {}, expireTime - 1)).toBe("allowed");
     expect(reasonFor({ expireTime: null }, {}, Number.MAX_SAFE_INTEGER)).toBe("allowed");
@@ -126,7 +126,12 @@ describe("authorize: each check", () => {
 
   it("is allowed when every check passes, with the key and no missing scopes", () => {
     const resolver = memoryResolver();
-    const secret = resolver.add({ scopes: ["models:*"], classes: ["gpt"], expireTime: NOW + 1 });
+    const secret = resolver.add({
+      workspace: "acme",
+      scopes: ["models:*"],
+      classes: ["gpt"],
+      expireTime: FIXTURE_NOW + 1,
+    });
     const decision = decide(
       request(secret, { requiredScopes: ["models:read"], className: "gpt", workspace: "acme" }),
       resolver,
@@ -138,7 +143,7 @@ describe("authorize: each check", () => {
 });
 
 describe("authorize: the first failing check wins", () => {
-  const expired = { expireTime: NOW - 1 };
+  const expired = { expireTime: FIXTURE_NOW - 1 };
   const noScope = { scopes: [] as string[] };
   const ask = { requiredScopes: ["models:read"], className: "gpt" };
 
@@ -223,7 +228,7 @@ describe("authorize with a resolver that answers with a Promise", () => {
     const cases: KeyCase[] = [
       {},
       { status: "revoked" },
-      { expireTime: NOW },
+      { expireTime: FIXTURE_NOW },
       { workspaceSuspended: true },
       { status: "suspended" },
     ];
@@ -231,7 +236,7 @@ describe("authorize with a resolver that answers with a Promise", () => {
       const sync = memoryResolver();
       const async = memoryResolver({ async: true });
       const syncDecision = decide(request(sync.add(key), { requiredScopes: ["a:b"] }), sync);
-      const pending = authorize(request(async.add(key), { requiredScopes: ["a:b"] }), async, NOW);
+      const pending = authorize(request(async.add(key), { requiredScopes: ["a:b"] }), async, FIXTURE_NOW);
       expect(pending).toBeInstanceOf(Promise);
       const asyncDecision = await pending;
       expect(asyncDecision.reason).toBe(syncDecision.reason);
@@ -241,14 +246,14 @@ describe("authorize with a resolver that answers with a Promise", () => {
 
   it("resolves to key_not_found for an unknown key", async () => {
     const resolver = memoryResolver({ async: true });
-    const decision = await authorize(request(generateKey("kw", "test")), resolver, NOW);
+    const decision = await authorize(request(generateKey("kw", "test")), resolver, FIXTURE_NOW);
     expect(decision.reason).toBe("key_not_found");
   });
 
   it("still decides missing and malformed credentials synchronously", () => {
     const resolver = memoryResolver({ async: true });
-    expect(authorize(request(undefined), resolver, NOW)).not.toBeInstanceOf(Promise);
-    expect(authorize(request("nonsense"), resolver, NOW)).not.toBeInstanceOf(Promise);
+    expect(authorize(request(undefined), resolver, FIXTURE_NOW)).not.toBeInstanceOf(Promise);
+    expect(authorize(request("nonsense"), resolver, FIXTURE_NOW)).not.toBeInstanceOf(Promise);
     expect(resolver.calls).toBe(0);
   });
 });
@@ -308,7 +313,7 @@ describe("decisionMessage", () => {
     const keys: KeyCase[] = [
       { scopes: ["a:b"] },
       { status: "revoked" },
-      { expireTime: NOW },
+      { expireTime: FIXTURE_NOW },
       { workspaceSuspended: true },
       { status: "suspended" },
       { scopes: [] },

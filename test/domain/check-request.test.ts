@@ -6,7 +6,7 @@ import {
   RouteConfigError,
 } from "../../src/domain/check-request.js";
 import { compilePolicy, MAX_ROUTE_PATH_LENGTH, type RoutePolicy } from "../../src/domain/route-policy.js";
-import { memoryResolver, NOW } from "./fixtures.js";
+import { FIXTURE_NOW, memoryResolver } from "../support/fixtures.js";
 
 function input(overrides: Partial<CheckInput> & { headers?: Record<string, string> } = {}): CheckInput {
   const headers = overrides.headers ?? {};
@@ -42,23 +42,28 @@ describe("decideCheck", () => {
     const resolver = memoryResolver();
     const key = resolver.add({ scopes: ["orders:read"] });
     const headers = { "x-api-key": key };
-    const byPolicy = await decideCheck(input({ headers }), settings(), resolver, NOW);
+    const byPolicy = await decideCheck(input({ headers }), settings(), resolver, FIXTURE_NOW);
     expect(byPolicy.decision.reason).toBe("allowed");
     expect(byPolicy.credentialHeader).toBe("x-api-key");
     const byRoute = await decideCheck(
       input({ headers, contextExtensions: { "keyward.scopes": "orders:read, orders:write" } }),
       settings(),
       resolver,
-      NOW,
+      FIXTURE_NOW,
     );
     expect(byRoute.decision).toMatchObject({ reason: "insufficient_scope", missingScopes: ["orders:write"] });
-    const unmatched = await decideCheck(input({ headers, method: "POST" }), settings(), resolver, NOW);
+    const unmatched = await decideCheck(
+      input({ headers, method: "POST" }),
+      settings(),
+      resolver,
+      FIXTURE_NOW,
+    );
     expect(unmatched.decision.reason).toBe("route_not_allowed");
     const lenient = await decideCheck(
       input({ headers, method: "POST" }),
       settings({ defaultRoute: "allow-authenticated" }),
       resolver,
-      NOW,
+      FIXTURE_NOW,
     );
     expect(lenient.decision.reason).toBe("allowed");
   });
@@ -69,7 +74,7 @@ describe("decideCheck", () => {
       input({ path: "/healthz?api_key=whatever", contextExtensions: { "keyward.public": "true" } }),
       settings(),
       resolver,
-      NOW,
+      FIXTURE_NOW,
     );
     expect(result).toMatchObject({ public: true, decision: { reason: "allowed" } });
     expect(resolver.calls).toBe(0);
@@ -87,7 +92,7 @@ describe("decideCheck", () => {
         input({ path, headers: { "x-api-key": key } }),
         settings(),
         resolver,
-        NOW,
+        FIXTURE_NOW,
       );
       expect(result.decision.reason, path).toBe("credential_in_query");
     }
@@ -95,7 +100,7 @@ describe("decideCheck", () => {
       input({ path: "/v1/orders?key=color&page=2", headers: { "x-api-key": key } }),
       settings(),
       resolver,
-      NOW,
+      FIXTURE_NOW,
     );
     expect(harmless.decision.reason).toBe("allowed");
   });
@@ -105,15 +110,21 @@ describe("decideCheck", () => {
     const key = resolver.add({ scopes: ["orders:read"] });
     const custom = settings({ credentialHeaders: ["x-custom-key", "authorization"] });
     expect(
-      (await decideCheck(input({ headers: { "x-api-key": key } }), custom, resolver, NOW)).decision.reason,
+      (await decideCheck(input({ headers: { "x-api-key": key } }), custom, resolver, FIXTURE_NOW)).decision
+        .reason,
     ).toBe("missing_credential");
-    const viaCustom = await decideCheck(input({ headers: { "x-custom-key": key } }), custom, resolver, NOW);
+    const viaCustom = await decideCheck(
+      input({ headers: { "x-custom-key": key } }),
+      custom,
+      resolver,
+      FIXTURE_NOW,
+    );
     expect(viaCustom).toMatchObject({ credentialHeader: "x-custom-key", decision: { reason: "allowed" } });
     const viaBearer = await decideCheck(
       input({ headers: { authorization: `Bearer ${key}` } }),
       custom,
       resolver,
-      NOW,
+      FIXTURE_NOW,
     );
     expect(viaBearer.credentialHeader).toBe("authorization");
   });
@@ -123,12 +134,17 @@ describe("decideCheck", () => {
     const headers = { "x-api-key": resolver.add({ scopes: ["orders:read"] }) };
     const lenient = settings({ defaultRoute: "allow-authenticated" });
     const longest = `/v1/${"a".repeat(MAX_ROUTE_PATH_LENGTH - 4)}`;
-    const fits = await decideCheck(input({ headers, path: longest }), lenient, resolver, NOW);
+    const fits = await decideCheck(input({ headers, path: longest }), lenient, resolver, FIXTURE_NOW);
     expect(fits.decision.reason).toBe("allowed");
-    const over = await decideCheck(input({ headers, path: `${longest}a` }), lenient, resolver, NOW);
+    const over = await decideCheck(input({ headers, path: `${longest}a` }), lenient, resolver, FIXTURE_NOW);
     expect(over.decision.reason).toBe("route_not_allowed");
     const noPolicy = settings({ defaultRoute: "allow-authenticated", policy: () => undefined });
-    const unmatched = await decideCheck(input({ headers, path: `${longest}a` }), noPolicy, resolver, NOW);
+    const unmatched = await decideCheck(
+      input({ headers, path: `${longest}a` }),
+      noPolicy,
+      resolver,
+      FIXTURE_NOW,
+    );
     expect(unmatched.decision.reason).toBe("allowed");
   });
 
@@ -138,7 +154,7 @@ describe("decideCheck", () => {
         input({ contextExtensions: { "keyward.scopes": "NOT A SCOPE" } }),
         settings(),
         memoryResolver(),
-        NOW,
+        FIXTURE_NOW,
       ),
     ).toThrow(RouteConfigError);
   });
@@ -147,7 +163,12 @@ describe("decideCheck", () => {
     const scopes = (n: number) => Array.from({ length: n }, (_, i) => `orders:read${i}`).join(",");
     const resolver = memoryResolver();
     const check = (n: number) =>
-      decideCheck(input({ contextExtensions: { "keyward.scopes": scopes(n) } }), settings(), resolver, NOW);
+      decideCheck(
+        input({ contextExtensions: { "keyward.scopes": scopes(n) } }),
+        settings(),
+        resolver,
+        FIXTURE_NOW,
+      );
     expect(() => check(101)).toThrow(/at most 100 scopes/);
     expect(() => check(100)).not.toThrow();
   });

@@ -3,7 +3,7 @@ import { type IssuedKey, type IssueKeyInput, prepareKey } from "../../src/domain
 import { parseKey } from "../../src/domain/key-format.js";
 import { hashKey } from "../../src/domain/key-hash.js";
 import type { Failure } from "../../src/domain/outcome.js";
-import { NOW } from "./fixtures.js";
+import { FIXTURE_NOW } from "../support/fixtures.js";
 
 function input(overrides: Partial<IssueKeyInput> = {}): IssueKeyInput {
   return {
@@ -23,13 +23,13 @@ function input(overrides: Partial<IssueKeyInput> = {}): IssueKeyInput {
 }
 
 function issued(overrides: Partial<IssueKeyInput> = {}): IssuedKey {
-  const outcome = prepareKey(input(overrides), NOW);
+  const outcome = prepareKey(input(overrides), FIXTURE_NOW);
   if (!outcome.ok) throw new Error(`expected a key, got: ${outcome.error.message}`);
   return outcome.value;
 }
 
 function rejection(overrides: Partial<IssueKeyInput>): Failure {
-  const outcome = prepareKey(input(overrides), NOW);
+  const outcome = prepareKey(input(overrides), FIXTURE_NOW);
   if (outcome.ok) throw new Error("expected invalid_argument, got a key");
   expect(outcome.error.code).toBe("invalid_argument");
   return outcome.error;
@@ -55,13 +55,13 @@ describe("prepareKey validation", () => {
   });
 
   it("rejects an expiry time that is not in the future", () => {
-    expect(rejection({ expireTime: NOW - 1 }).message).toContain("expire_time");
-    expect(rejection({ expireTime: NOW }).message).toContain("expire_time");
-    expect(issued({ expireTime: NOW + 1 }).key.expireTime).toBe(NOW + 1);
+    expect(rejection({ expireTime: FIXTURE_NOW - 1 }).message).toContain("expire_time");
+    expect(rejection({ expireTime: FIXTURE_NOW }).message).toContain("expire_time");
+    expect(issued({ expireTime: FIXTURE_NOW + 1 }).key.expireTime).toBe(FIXTURE_NOW + 1);
   });
 
   it("rejects both an expiry time and a ttl", () => {
-    const message = rejection({ expireTime: NOW + 60_000, ttlMs: 60_000 }).message;
+    const message = rejection({ expireTime: FIXTURE_NOW + 60_000, ttlMs: 60_000 }).message;
     expect(message).toContain("expire_time");
     expect(message).toContain("ttl");
   });
@@ -78,14 +78,14 @@ describe("prepareKey result", () => {
     expect(key.environment).toBe("live");
     expect(key.expireTime).toBeNull();
     expect(key.status).toBe("active");
-    expect(key.createTime).toBe(NOW);
+    expect(key.createTime).toBe(FIXTURE_NOW);
     expect(parseKey(secret)).toEqual({ prefix: "kw", environment: "live" });
   });
 
   it("starts the lifecycle fields fresh: updated at creation, never suspended, used or rotated", () => {
     const { key } = issued();
     expect(key).toMatchObject({
-      updateTime: NOW,
+      updateTime: FIXTURE_NOW,
       suspendTime: null,
       suspendReason: "",
       lastUsedTime: null,
@@ -97,21 +97,21 @@ describe("prepareKey result", () => {
   });
 
   it("uses the given defaults when the input leaves prefix and environment out", () => {
-    const outcome = prepareKey(input(), NOW, { prefix: "acme", environment: "test" });
+    const outcome = prepareKey(input(), FIXTURE_NOW, { prefix: "acme", environment: "test" });
     if (!outcome.ok) throw new Error(outcome.error.message);
     expect(outcome.value.key.environment).toBe("test");
     expect(parseKey(outcome.value.secret)).toEqual({ prefix: "acme", environment: "test" });
   });
 
   it("lets the input override the defaults, and falls back to kw for an empty default prefix", () => {
-    const explicit = prepareKey(input({ prefix: "own", environment: "live" }), NOW, {
+    const explicit = prepareKey(input({ prefix: "own", environment: "live" }), FIXTURE_NOW, {
       prefix: "acme",
       environment: "test",
     });
     if (!explicit.ok) throw new Error(explicit.error.message);
     expect(parseKey(explicit.value.secret)).toEqual({ prefix: "own", environment: "live" });
 
-    const blank = prepareKey(input(), NOW, { prefix: "", environment: "test" });
+    const blank = prepareKey(input(), FIXTURE_NOW, { prefix: "", environment: "test" });
     if (!blank.ok) throw new Error(blank.error.message);
     expect(parseKey(blank.value.secret)).toEqual({ prefix: "kw", environment: "test" });
   });
@@ -124,7 +124,7 @@ describe("prepareKey result", () => {
   });
 
   it("sets the expiry time to now + ttl", () => {
-    expect(issued({ ttlMs: 3_600_000 }).key.expireTime).toBe(NOW + 3_600_000);
+    expect(issued({ ttlMs: 3_600_000 }).key.expireTime).toBe(FIXTURE_NOW + 3_600_000);
   });
 
   it("removes duplicate scopes, keeping the first occurrence's order", () => {

@@ -1,13 +1,13 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { decodePageToken, encodePageToken, pageSize } from "../../src/domain/page-token.js";
-import { NOW } from "./fixtures.js";
+import { FIXTURE_NOW } from "../support/fixtures.js";
 
 const QUERY = JSON.stringify(["acme", "active", undefined, "", ""]);
 
 describe("page tokens", () => {
   it("round-trip a cursor for the same query", () => {
-    const cursor = { time: NOW, id: "key_abc" };
+    const cursor = { time: FIXTURE_NOW, id: "key_abc" };
     expect(decodePageToken(encodePageToken(cursor, QUERY), QUERY)).toEqual({ cursor });
   });
 
@@ -22,12 +22,12 @@ describe("page tokens", () => {
   });
 
   it("are opaque URL-safe text", () => {
-    const token = encodePageToken({ time: NOW, id: "key_/+=?" }, "q/+=?");
+    const token = encodePageToken({ time: FIXTURE_NOW, id: "key_/+=?" }, "q/+=?");
     expect(token).toMatch(/^[A-Za-z0-9_-]+$/);
   });
 
   it("refuse a token of another query, saying so", () => {
-    const token = encodePageToken({ time: NOW, id: "key_abc" }, QUERY);
+    const token = encodePageToken({ time: FIXTURE_NOW, id: "key_abc" }, QUERY);
     for (const other of [JSON.stringify(["other", "active", undefined, "", ""]), "workspaces", ""]) {
       const decoded = decodePageToken(token, other);
       expect(decoded, other).toEqual({ error: expect.stringContaining("another query") });

@@ -1,8 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { HeaderValueOption_HeaderAppendAction } from "../../src/gen/envoy/config/core/v3/base_pb.js";
-import { grpcClients } from "../support/clients.js";
-import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
+import { useServer } from "../support/use-server.js";
 import { envoyCheckRequest, envoyClient, expectAllowed, headerOptions } from "./envoy-request.js";
 
 // Allowed Checks: what Envoy is told to add to and remove from the request before it goes upstream.
@@ -10,14 +9,13 @@ import { envoyCheckRequest, envoyClient, expectAllowed, headerOptions } from "./
 const OVERWRITE = HeaderValueOption_HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD;
 const ORDERS_READ = { "keyward.scopes": "orders:read" };
 
-let server: TestServer;
+const server = useServer();
 let envoy: ReturnType<typeof envoyClient>;
 let secret: string;
 let keyId: string;
 
 beforeAll(async () => {
-  server = await startTestServer();
-  const { keys } = grpcClients(server.grpcAddress, await bootstrap(server));
+  const { keys } = server.clients(server.admin);
   const issued = await keys.issueKey({
     name: "orders frontend",
     scopes: ["orders:read", "orders:write"],
@@ -25,12 +23,7 @@ beforeAll(async () => {
   });
   secret = issued.secret;
   keyId = issued.key?.keyId ?? "";
-  envoy = envoyClient(server.grpcAddress);
-});
-
-afterAll(async () => {
-  envoy.close();
-  await server.stop();
+  envoy = server.own(envoyClient(server.grpcAddress));
 });
 
 function expectIdentity(ok: ReturnType<typeof expectAllowed>) {
@@ -90,7 +83,7 @@ describe.each([
   });
 
   it("removes a spoofed owner id when the key has none to set", async () => {
-    const { keys } = grpcClients(server.grpcAddress, await bootstrap(server));
+    const { keys } = server.clients(server.admin);
     const ownerless = await keys.issueKey({ name: "no owner", scopes: ["orders:read"] });
     const ok = expectAllowed(
       await envoy.check(
@@ -150,7 +143,7 @@ describe("identity header values", () => {
     ["CR LF", "team-a\r\nx-keyward-workspace: keyward"],
     ["NUL", "team\u0000a"],
   ])("never carry control characters (%s in owner_id)", async (_, ownerId) => {
-    const { keys } = grpcClients(server.grpcAddress, await bootstrap(server));
+    const { keys } = server.clients(server.admin);
     let oddSecret: string;
     try {
       oddSecret = (await keys.issueKey({ name: "odd owner", scopes: ["orders:read"], ownerId })).secret;

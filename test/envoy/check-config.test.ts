@@ -1,7 +1,6 @@
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { HeaderValueOption_HeaderAppendAction } from "../../src/gen/envoy/config/core/v3/base_pb.js";
-import { grpcClients } from "../support/clients.js";
-import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
+import { type ServerFixture, useServer } from "../support/use-server.js";
 import {
   envoyCheckRequest,
   envoyClient,
@@ -16,28 +15,21 @@ import {
 
 const ROUTE = { "keyward.scopes": "orders:read" };
 const OVERWRITE = HeaderValueOption_HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD;
-const started: { server: TestServer; envoy: ReturnType<typeof envoyClient> }[] = [];
-
-/** A server with the given settings, an orders:read key on it, and a Check client. */
-async function serverWith(env: Record<string, string>) {
-  const server = await startTestServer({ env });
-  const envoy = envoyClient(server.grpcAddress);
-  started.push({ server, envoy });
-  const { keys } = grpcClients(server.grpcAddress, await bootstrap(server));
+/** An orders:read key on the server, and a Check client for it. */
+async function orderReader(server: ServerFixture) {
+  const envoy = server.own(envoyClient(server.grpcAddress));
+  const { keys } = server.clients(server.admin);
   const issued = await keys.issueKey({ name: "config test", scopes: ["orders:read"], ownerId: "team-a" });
   const check = (headers: Record<string, string>, rawHeaders = false) =>
     envoy.check(envoyCheckRequest({ headers, rawHeaders, contextExtensions: ROUTE }));
   return { secret: issued.secret, keyId: issued.key?.keyId ?? "", check };
 }
 
-afterAll(async () => {
-  for (const { envoy } of started) envoy.close();
-  await Promise.all(started.map(({ server }) => server.stop()));
-});
-
 describe("KEYWARD_CREDENTIAL_HEADERS", () => {
+  const server = useServer({ env: { KEYWARD_CREDENTIAL_HEADERS: "x-custom-key" } });
+
   it("takes the key from the configured header only, and removes that header", async () => {
-    const { secret, keyId, check } = await serverWith({ KEYWARD_CREDENTIAL_HEADERS: "x-custom-key" });
+    const { secret, keyId, check } = await orderReader(server);
     for (const rawHeaders of [false, true]) {
       const ok = expectAllowed(await check({ "x-custom-key": secret }, rawHeaders));
       expect(headerOptions(ok.headers)["x-keyward-key-id"]?.value).toBe(keyId);
@@ -52,8 +44,10 @@ describe("KEYWARD_CREDENTIAL_HEADERS", () => {
 });
 
 describe("KEYWARD_ENVOY_REMOVE_CREDENTIAL", () => {
+  const server = useServer({ env: { KEYWARD_ENVOY_REMOVE_CREDENTIAL: "false" } });
+
   it("keeps the credential header for the upstream when false, still removing spoofed headers", async () => {
-    const { secret, check } = await serverWith({ KEYWARD_ENVOY_REMOVE_CREDENTIAL: "false" });
+    const { secret, check } = await orderReader(server);
     expect(expectAllowed(await check({ "x-api-key": secret })).headersToRemove).toEqual([]);
     expect(expectAllowed(await check({ authorization: `Bearer ${secret}` })).headersToRemove).toEqual([]);
     const spoofed = expectAllowed(await check({ "x-api-key": secret, "x-keyward-role": "admin" }));
@@ -62,8 +56,10 @@ describe("KEYWARD_ENVOY_REMOVE_CREDENTIAL", () => {
 });
 
 describe("KEYWARD_ENVOY_HEADER_PREFIX", () => {
+  const server = useServer({ env: { KEYWARD_ENVOY_HEADER_PREFIX: "x-auth-" } });
+
   it("names the identity headers with the prefix and treats client headers with it as spoofed", async () => {
-    const { secret, keyId, check } = await serverWith({ KEYWARD_ENVOY_HEADER_PREFIX: "x-auth-" });
+    const { secret, keyId, check } = await orderReader(server);
     for (const rawHeaders of [false, true]) {
       const ok = expectAllowed(
         await check(

@@ -1,9 +1,8 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bootstrapAdmin } from "../../src/cli/bootstrap.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import { generateKey } from "../../src/domain/key-format.js";
-import { grpcClients, type KeyClient } from "../support/clients.js";
-import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
+import type { KeyClient } from "../support/clients.js";
+import { useServer } from "../support/use-server.js";
 import {
   type EnvoyRequestOptions,
   envoyCheckRequest,
@@ -18,19 +17,13 @@ import {
 
 const ORDERS_READ = { "keyward.scopes": "orders:read" };
 
-let server: TestServer;
+const server = useServer();
 let envoy: ReturnType<typeof envoyClient>;
 let keys: KeyClient;
 
-beforeAll(async () => {
-  server = await startTestServer();
-  keys = grpcClients(server.grpcAddress, await bootstrap(server)).keys;
-  envoy = envoyClient(server.grpcAddress);
-});
-
-afterAll(async () => {
-  envoy.close();
-  await server.stop();
+beforeAll(() => {
+  keys = server.clients(server.admin).keys;
+  envoy = server.own(envoyClient(server.grpcAddress));
 });
 
 /** Checks `secret` sent in x-api-key on an orders:read route (unless options say otherwise). */
@@ -165,15 +158,10 @@ describe("403: a valid key that may not do this", () => {
   });
 
   it("suspended workspace", async () => {
-    const global = await bootstrapAdmin(
-      { database: server.database, workspace: "", name: "ops", global: true },
-      { now: Date.now },
-    );
-    if (!global.ok) throw new Error(global.error.message);
-    const bearer = global.value.secret;
-    const workspaces = grpcClients(server.grpcAddress, bearer).workspaces;
+    const global = server.clients(await server.bootstrapGlobal());
+    const workspaces = global.workspaces;
     await workspaces.createWorkspace({ workspace: { workspaceId: "tenant-s" } });
-    const issued = await grpcClients(server.grpcAddress, bearer).keys.issueKey({
+    const issued = await global.keys.issueKey({
       workspace: "tenant-s",
       name: "tenant key",
       scopes: ["orders:read"],

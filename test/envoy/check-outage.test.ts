@@ -3,29 +3,26 @@ import SQLite from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqlitePath } from "../../src/database-url.js";
 import { generateKey } from "../../src/domain/key-format.js";
-import { grpcClients, type KeyClient } from "../support/clients.js";
-import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
+import type { KeyClient } from "../support/clients.js";
+import { useServer } from "../support/use-server.js";
 import { envoyCheckRequest, envoyClient, expectAllowed, expectDenied } from "./envoy-request.js";
 
 // A store outage is not a denial: Check fails with UNAVAILABLE so that Envoy's failure_mode_allow
 // and status_on_error decide, instead of Keyward telling clients their valid keys are bad.
 
-let server: TestServer;
+const server = useServer();
 let keys: KeyClient;
 let envoy: ReturnType<typeof envoyClient>;
 let sqlite: SQLite.Database;
 
-beforeAll(async () => {
-  server = await startTestServer();
-  keys = grpcClients(server.grpcAddress, await bootstrap(server)).keys;
-  envoy = envoyClient(server.grpcAddress);
+beforeAll(() => {
+  keys = server.clients(server.admin).keys;
+  envoy = server.own(envoyClient(server.grpcAddress));
   sqlite = new SQLite(sqlitePath(server.database) as string);
 });
 
-afterAll(async () => {
-  envoy.close();
+afterAll(() => {
   sqlite.close();
-  await server.stop();
 });
 
 const ROUTE = { "keyward.scopes": "orders:read" };

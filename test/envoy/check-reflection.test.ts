@@ -1,22 +1,14 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../support/start-server.js";
+import { describe, expect, it } from "vitest";
+import { useServer } from "../support/use-server.js";
 
 // Operators debug an ext_authz setup with grpcurl or buf curl: the Envoy service must be listed by
 // reflection, and its descriptors must link (buf curl refuses unresolved dependencies).
 
 const run = promisify(execFile);
 
-let server: TestServer;
-
-beforeAll(async () => {
-  server = await startTestServer();
-});
-
-afterAll(async () => {
-  await server.stop();
-});
+const server = useServer();
 
 describe("reflection", () => {
   it("lists envoy.service.auth.v3.Authorization/Check with buf curl", async () => {

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { grpcClients } from "../support/clients.js";
-import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
+import type { KeyClient } from "../support/clients.js";
+import { useServer } from "../support/use-server.js";
 import { envoyCheckRequest, envoyClient, expectAllowed, expectDenied } from "./envoy-request.js";
 
 // The route policy file (KEYWARD_POLICY) for routes without keyward.* context_extensions:
@@ -39,38 +39,37 @@ const PRESETS = `
 `;
 
 let dir: string;
-const servers: TestServer[] = [];
 
-async function serverWith(policy: string) {
-  const path = join(dir, `policy-${servers.length}.yaml`);
-  writeFileSync(path, policy);
-  const server = await startTestServer({ env: { KEYWARD_POLICY: path } });
-  servers.push(server);
-  const { keys } = grpcClients(server.grpcAddress, await bootstrap(server));
-  const envoy = envoyClient(server.grpcAddress);
-  const issue = async (scopes: string[]) => (await keys.issueKey({ name: scopes.join(" "), scopes })).secret;
-  const check = (secret: string | undefined, method: string, path: string) =>
-    envoy.check(
-      envoyCheckRequest({ method, path, headers: secret === undefined ? {} : { "x-api-key": secret } }),
-    );
-  return { issue, check, close: () => envoy.close() };
-}
-
-let globs: Awaited<ReturnType<typeof serverWith>>;
-let presets: Awaited<ReturnType<typeof serverWith>>;
-
-beforeAll(async () => {
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "keyward-policy-"));
-  globs = await serverWith(GLOBS);
-  presets = await serverWith(PRESETS);
+  writeFileSync(join(dir, "globs.yaml"), GLOBS);
+  writeFileSync(join(dir, "presets.yaml"), PRESETS);
 });
 
-afterAll(async () => {
-  globs.close();
-  presets.close();
-  await Promise.all(servers.map((server) => server.stop()));
+afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** A server with the policy file `name`: it issues keys with scopes and checks requests with them. */
+function serverWith(name: string) {
+  const server = useServer({ env: () => ({ KEYWARD_POLICY: join(dir, name) }) });
+  let keys: KeyClient;
+  let envoy: ReturnType<typeof envoyClient>;
+  beforeAll(() => {
+    keys = server.clients(server.admin).keys;
+    envoy = server.own(envoyClient(server.grpcAddress));
+  });
+  return {
+    issue: async (scopes: string[]) => (await keys.issueKey({ name: scopes.join(" "), scopes })).secret,
+    check: (secret: string | undefined, method: string, path: string) =>
+      envoy.check(
+        envoyCheckRequest({ method, path, headers: secret === undefined ? {} : { "x-api-key": secret } }),
+      ),
+  };
+}
+
+const globs = serverWith("globs.yaml");
+const presets = serverWith("presets.yaml");
 
 describe("matching", () => {
   it("matches methods, case-insensitively in the file", async () => {

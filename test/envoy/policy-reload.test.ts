@@ -1,12 +1,11 @@
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CheckResponse } from "../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { PolicyFileError } from "../../src/policy/policy-file.js";
-import { grpcClients } from "../support/clients.js";
-import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
+import { startTestServer } from "../support/start-server.js";
+import { useServer } from "../support/use-server.js";
 import { envoyCheckRequest, envoyClient, expectAllowed, expectDenied } from "./envoy-request.js";
 
 // Hot reload of the route policy file: a good edit applies without a restart, a broken one is
@@ -16,26 +15,27 @@ const RULE = (scope: string) => `rules:\n  - methods: [GET]\n    path: /v1/**\n 
 
 let dir: string;
 let policyPath: string;
-let server: TestServer;
 let envoy: ReturnType<typeof envoyClient>;
 let alpha: string;
 let beta: string;
 
-beforeAll(async () => {
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "keyward-reload-"));
   policyPath = join(dir, "policy.yaml");
   writeFileSync(policyPath, RULE("alpha:read"));
-  server = await startTestServer({ env: { KEYWARD_POLICY: policyPath, KEYWARD_POLICY_RELOAD: "50ms" } });
-  const { keys } = grpcClients(server.grpcAddress, await bootstrap(server));
-  alpha = (await keys.issueKey({ name: "alpha", scopes: ["alpha:read"] })).secret;
-  beta = (await keys.issueKey({ name: "beta", scopes: ["beta:read"] })).secret;
-  envoy = envoyClient(server.grpcAddress);
 });
 
-afterAll(async () => {
-  envoy.close();
-  await server.stop();
+afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
+});
+
+const server = useServer({ env: () => ({ KEYWARD_POLICY: policyPath, KEYWARD_POLICY_RELOAD: "50ms" }) });
+
+beforeAll(async () => {
+  const { keys } = server.clients(server.admin);
+  alpha = (await keys.issueKey({ name: "alpha", scopes: ["alpha:read"] })).secret;
+  beta = (await keys.issueKey({ name: "beta", scopes: ["beta:read"] })).secret;
+  envoy = server.own(envoyClient(server.grpcAddress));
 });
 
 const check = (secret: string | undefined, path = "/v1/orders") =>
@@ -43,13 +43,11 @@ const check = (secret: string | undefined, path = "/v1/orders") =>
 
 const allowed = (response: CheckResponse) => response.status?.code === 0;
 
-/** Polls (50 ms steps, at most 5 s) until the condition holds; the reload interval is 50 ms. */
-async function until(what: string, condition: () => boolean | Promise<boolean>) {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    if (await condition()) return;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting until ${what}`);
+/** Polls until the condition holds; the reload interval is 50 ms, so seconds are plenty even on a busy machine. */
+function until(what: string, condition: () => boolean | Promise<boolean>) {
+  return expect
+    .poll(condition, { message: `waiting until ${what}`, timeout: 10_000, interval: 50 })
+    .toBe(true);
 }
 
 const refusals = () => server.logs.filter((line) => line.includes("route policy refused"));

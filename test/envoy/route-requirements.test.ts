@@ -3,8 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { grpcClients } from "../support/clients.js";
-import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
+import { useServer } from "../support/use-server.js";
 import { envoyCheckRequest, envoyClient, expectAllowed, expectDenied } from "./envoy-request.js";
 
 // Where a route's requirements come from: the route's context_extensions (keyward.*) win, else the
@@ -20,30 +19,29 @@ rules:
 `;
 
 let dir: string;
-let withPolicy: TestServer;
-let permissive: TestServer;
 let envoy: ReturnType<typeof envoyClient>;
 let permissiveEnvoy: ReturnType<typeof envoyClient>;
 let reader: string;
 let writer: string;
 
-beforeAll(async () => {
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "keyward-policy-"));
   writeFileSync(join(dir, "policy.yaml"), POLICY);
-  withPolicy = await startTestServer({ env: { KEYWARD_POLICY: join(dir, "policy.yaml") } });
-  permissive = await startTestServer({ env: { KEYWARD_DEFAULT_ROUTE_POLICY: "allow-authenticated" } });
-  const { keys } = grpcClients(withPolicy.grpcAddress, await bootstrap(withPolicy));
-  reader = (await keys.issueKey({ name: "reader", scopes: ["orders:read"] })).secret;
-  writer = (await keys.issueKey({ name: "writer", scopes: ["orders:write"] })).secret;
-  envoy = envoyClient(withPolicy.grpcAddress);
-  permissiveEnvoy = envoyClient(permissive.grpcAddress);
 });
 
-afterAll(async () => {
-  envoy.close();
-  permissiveEnvoy.close();
-  await Promise.all([withPolicy.stop(), permissive.stop()]);
+afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
+});
+
+const withPolicy = useServer({ env: () => ({ KEYWARD_POLICY: join(dir, "policy.yaml") }) });
+const permissive = useServer({ env: { KEYWARD_DEFAULT_ROUTE_POLICY: "allow-authenticated" } });
+
+beforeAll(async () => {
+  const { keys } = withPolicy.clients(withPolicy.admin);
+  reader = (await keys.issueKey({ name: "reader", scopes: ["orders:read"] })).secret;
+  writer = (await keys.issueKey({ name: "writer", scopes: ["orders:write"] })).secret;
+  envoy = withPolicy.own(envoyClient(withPolicy.grpcAddress));
+  permissiveEnvoy = permissive.own(envoyClient(permissive.grpcAddress));
 });
 
 const check = (secret: string | undefined, method: string, path: string, ext: Record<string, string> = {}) =>
@@ -96,7 +94,7 @@ describe("precedence", () => {
   });
 
   it("lets any valid key through under allow-authenticated when nothing matches", async () => {
-    const { keys } = grpcClients(permissive.grpcAddress, await bootstrap(permissive));
+    const { keys } = permissive.clients(permissive.admin);
     const { secret } = await keys.issueKey({ name: "no scopes" });
     const request = (headers: Record<string, string>) =>
       permissiveEnvoy.check(envoyCheckRequest({ method: "PUT", path: "/anything/at/all", headers }));

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -24,7 +24,7 @@ afterEach(() => {
 function keyward(args: string[], env: Record<string, string> = {}) {
   return run(process.execPath, ["bin/keyward.js", ...args], {
     env: { ...process.env, ...env },
-    timeout: 20_000,
+    timeout: 120_000,
   });
 }
 
@@ -47,18 +47,24 @@ describe("keyward CLI", () => {
     expect(stdout).toContain("acme");
 
     const server = await startTestServer({ database });
+    const { keys, close } = grpcClients(server.grpcAddress, secret);
     try {
-      const { keys } = grpcClients(server.grpcAddress, secret);
       const issued = await keys.issueKey({ name: "from bootstrap admin", workspace: "acme" });
       expect(issued.key?.workspace).toBe("acme");
     } finally {
+      close();
       await server.stop();
     }
   });
 
   it("accepts --database instead of the environment variable", async () => {
-    const { stdout } = await keyward(["bootstrap", "--database", `sqlite:${join(dir, "other.db")}`]);
-    expect(parseKey(stdout.trimEnd().split("\n").at(-1) as string)).toBeDefined();
+    const database = `sqlite:${join(dir, "other.db")}`;
+    const { stdout } = await keyward(["bootstrap", "--database", database]);
+    expect(parseKey(stdout.trimEnd().split("\n").at(-1) as string)).toEqual({
+      prefix: "kw",
+      environment: "live",
+    });
+    expect(existsSync(join(dir, "other.db"))).toBe(true);
   });
 
   it("exits 2 naming the variable when KEYWARD_DATABASE is invalid, and shows help", async () => {

@@ -4,7 +4,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import Sqlite from "better-sqlite3";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
 import { grpcClients, type KeyClient } from "../support/clients.js";
 import {
@@ -96,10 +96,18 @@ describe("kill -9 of the whole server during concurrent IssueKey and RevokeKey",
       const state: ChurnState = { killed: false, cut: 0, unexpected: [] };
       const loops = clients.map((client) => churn(client, ledger, state));
 
-      const firstAck = Date.now() + 20_000;
-      while (ledger.issued.size === before.issued && Date.now() < firstAck && state.unexpected.length === 0) {
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
+      // The kill comes a random while after the round's first acknowledged write (or first fault). Without
+      // one in time it comes anyway, and the checks below report the round.
+      await vi
+        .waitFor(
+          () => {
+            if (ledger.issued.size === before.issued && state.unexpected.length === 0) {
+              throw new Error("no write acknowledged yet");
+            }
+          },
+          { timeout: 20_000, interval: 5 },
+        )
+        .catch(() => undefined);
       const killAfterMs =
         KILL_AFTER_MS.min + Math.floor(Math.random() * (KILL_AFTER_MS.max - KILL_AFTER_MS.min));
       await new Promise((resolve) => setTimeout(resolve, killAfterMs));

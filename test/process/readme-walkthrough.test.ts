@@ -2,23 +2,15 @@ import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../support/start-server.js";
+import { describe, expect, it } from "vitest";
+import { useServer } from "../support/use-server.js";
 
 // Runs the README's grpcurl walkthrough line by line in bash. grpcurl itself cannot be installed
 // on the build machines, so test/support/grpcurl (first on PATH) translates each call to buf curl;
 // the addresses are pointed at this test's server. Everything else runs exactly as written.
 
 const run = promisify(execFile);
-let server: TestServer;
-
-beforeAll(async () => {
-  server = await startTestServer();
-});
-
-afterAll(async () => {
-  await server.stop();
-});
+const server = useServer();
 
 /** The bash block between `<!-- name:start -->` and `<!-- name:end -->` in the README. */
 function readmeBlock(name: string): string {
@@ -65,7 +57,7 @@ describe("README walkthrough", () => {
     expect(stdout).toContain('"workspaceId": "acme"');
     expect(stdout).toContain('"maxKeys": 100');
     const keyId = /^key_[0-9A-Za-z]+$/m.exec(stdout)?.[0];
-    expect(keyId).toBeDefined();
+    expect(keyId).toMatch(/^key_/);
     expect(stdout).toContain(`"keyId": "${keyId}"`); // listed
     expect(stdout).toContain('"totalSize": 1');
     expect(stdout).toContain('"action": "key.issued"');

@@ -76,9 +76,9 @@ async function expectOneLineExit(server: ServerProcess, exitCode: number, patter
   expect(lines[0]).toMatch(pattern);
   expect(server.output()).not.toMatch(/^\s+at /m); // no stack trace
   // Workers exit with the primary; tsx's esbuild helper exits once its parent is gone, a moment later.
-  const deadline = Date.now() + 5000;
-  while (children.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  expect(children.filter(isAlive)).toEqual([]);
+  await expect
+    .poll(() => children.filter(isAlive), { message: "children still alive", timeout: 15_000, interval: 50 })
+    .toEqual([]);
 }
 
 async function busyPort(): Promise<number> {

@@ -1,47 +1,30 @@
-import { Code, createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Code } from "@connectrpc/connect";
 import SQLite from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqlitePath } from "../../src/database-url.js";
-import { AuditService } from "../../src/gen/keyward/v1/audit_service_pb.js";
 import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
-import { grpcClients } from "../support/clients.js";
-import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
+import type { GrpcClients } from "../support/clients.js";
+import { useServer } from "../support/use-server.js";
 
 // Every state-changing management call writes an audit event in the same transaction as the change.
 
-let server: TestServer;
-let admin: string;
+const server = useServer({ workspace: "audited" });
 let sqlite: SQLite.Database;
+/** The audit trail, read with the workspace admin key. */
+let audit: GrpcClients["audit"];
 
-beforeAll(async () => {
-  server = await startTestServer();
-  admin = await bootstrap(server, "audited");
+beforeAll(() => {
   sqlite = new SQLite(sqlitePath(server.database) as string);
+  audit = server.clients(server.admin).audit;
 });
 
-afterAll(async () => {
+afterAll(() => {
   sqlite.close();
-  await server.stop();
 });
-
-function audit() {
-  const transport = createGrpcTransport({
-    baseUrl: `http://${server.grpcAddress}`,
-    interceptors: [
-      (next) => (request) => {
-        request.header.set("authorization", `Bearer ${admin}`);
-        request.header.set("user-agent", "audit-test/1.0");
-        return next(request);
-      },
-    ],
-  });
-  return createClient(AuditService, transport);
-}
 
 describe("audit trail", () => {
   it("records who did what to which key, for each action, newest first", async () => {
-    const { keys } = grpcClients(server.grpcAddress, admin);
+    const { keys } = server.clients(server.admin);
     const issued = await keys.issueKey({ workspace: "audited", name: "tracked" });
     const keyId = issued.key?.keyId ?? "";
     await keys.updateKey({
@@ -53,7 +36,7 @@ describe("audit trail", () => {
     const rotated = await keys.rotateKey({ keyId });
     await keys.revokeKey({ keyId: rotated.key?.keyId ?? "", reason: "done" });
 
-    const { events } = await audit().listAuditEvents({ workspace: "audited" });
+    const { events } = await audit.listAuditEvents({ workspace: "audited" });
     const actions = events.map((e) => `${e.action} ${e.targetId === keyId ? "old" : "new"}`);
     expect(actions.slice(0, 7)).toEqual([
       "key.revoked new",
@@ -71,34 +54,34 @@ describe("audit trail", () => {
     expect(suspended?.actorKeyId).toMatch(/^key_/);
     expect(suspended?.peer).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(suspended?.userAgent).toMatch(/connect-es/); // the Connect client's own user agent
-    expect(events.find((e) => e.action === "key.issued" && e.actorKeyId === "bootstrap")).toBeDefined();
+    expect(events).toContainEqual(expect.objectContaining({ action: "key.issued", actorKeyId: "bootstrap" }));
     expect(JSON.stringify(events.map((e) => e.targetId))).not.toContain(issued.secret);
 
-    const filtered = await audit().listAuditEvents({
+    const filtered = await audit.listAuditEvents({
       workspace: "audited",
       action: "key.issued",
       targetId: keyId,
     });
     expect(filtered.events.map((e) => e.action)).toEqual(["key.issued"]);
-    await expect(audit().listAuditEvents({ action: "key.exploded" })).rejects.toMatchObject({
+    await expect(audit.listAuditEvents({ action: "key.exploded" })).rejects.toMatchObject({
       code: Code.InvalidArgument,
     });
-    const paged = await audit().listAuditEvents({ pageSize: 2 });
-    const next = await audit().listAuditEvents({ pageSize: 2, pageToken: paged.nextPageToken });
+    const paged = await audit.listAuditEvents({ pageSize: 2 });
+    const next = await audit.listAuditEvents({ pageSize: 2, pageToken: paged.nextPageToken });
     expect(next.events[0]?.eventId).toBe(events[2]?.eventId);
   });
 
   it("filters by time range", async () => {
-    const all = (await audit().listAuditEvents({ workspace: "audited", pageSize: 1000 })).events;
+    const all = (await audit.listAuditEvents({ workspace: "audited", pageSize: 1000 })).events;
     const newest = all[0]?.time;
-    const onlyNewest = await audit().listAuditEvents({ startTime: newest });
+    const onlyNewest = await audit.listAuditEvents({ startTime: newest });
     expect(onlyNewest.events.every((e) => Number(e.time?.seconds) >= Number(newest?.seconds))).toBe(true);
-    const beforeAll = await audit().listAuditEvents({ endTime: { seconds: 1n } });
+    const beforeAll = await audit.listAuditEvents({ endTime: { seconds: 1n } });
     expect(beforeAll.events).toEqual([]);
   });
 
   it("rolls the change back when its audit event cannot be written, and the event when the change fails", async () => {
-    const { keys, authorize } = grpcClients(server.grpcAddress, admin);
+    const { keys, authorize } = server.clients(server.admin);
     const before = (await keys.listKeys({})).totalSize;
     sqlite.exec(
       "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit down'); END",
@@ -113,7 +96,7 @@ describe("audit trail", () => {
     expect((await keys.listKeys({})).totalSize).toBe(before);
 
     const target = await keys.issueKey({ workspace: "audited", name: "stays active" });
-    const eventsBefore = (await audit().listAuditEvents({ pageSize: 1000 })).events.length;
+    const eventsBefore = (await audit.listAuditEvents({ pageSize: 1000 })).events.length;
     sqlite.exec(
       "CREATE TRIGGER fail_revoke BEFORE UPDATE ON api_keys BEGIN SELECT RAISE(ABORT, 'keys down'); END",
     );
@@ -124,7 +107,7 @@ describe("audit trail", () => {
     } finally {
       sqlite.exec("DROP TRIGGER fail_revoke");
     }
-    expect((await audit().listAuditEvents({ pageSize: 1000 })).events.length).toBe(eventsBefore);
+    expect((await audit.listAuditEvents({ pageSize: 1000 })).events.length).toBe(eventsBefore);
     expect((await authorize.authorize({ apiKey: target.secret })).reason).toBe(Reason.ALLOWED);
 
     // An expected failure (over a limit) leaves no event either.
@@ -132,6 +115,6 @@ describe("audit trail", () => {
       .issueKey({ workspace: "audited", name: "x", scopes: ["NOT VALID"] })
       .catch((e) => e);
     expect(refused).toMatchObject({ code: Code.InvalidArgument });
-    expect((await audit().listAuditEvents({ pageSize: 1000 })).events.length).toBe(eventsBefore);
+    expect((await audit.listAuditEvents({ pageSize: 1000 })).events.length).toBe(eventsBefore);
   });
 });

@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   HealthCheckRequestSchema,
   HealthCheckResponseSchema,
@@ -11,30 +11,22 @@ import {
 } from "../../src/gen/keyward/v1/authorize_service_pb.js";
 import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
 import { IssueKeyRequestSchema, IssueKeyResponseSchema } from "../../src/gen/keyward/v1/key_service_pb.js";
-import { grpcClients, rawGrpcClient } from "../support/clients.js";
-import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
+import { rawGrpcClient } from "../support/clients.js";
+import { useServer } from "../support/use-server.js";
 
 // Every input gets an answer: a documented reason or INVALID_ARGUMENT, never a crash,
 // a hang or an INTERNAL. After all of it the server still serves.
 
-let server: TestServer;
-let admin: string;
+const server = useServer();
 let raw: ReturnType<typeof rawGrpcClient>;
 
-beforeAll(async () => {
-  server = await startTestServer();
-  admin = await bootstrap(server);
-  raw = rawGrpcClient(server.grpcAddress);
-});
-
-afterAll(async () => {
-  raw.close();
-  await server.stop();
+beforeAll(() => {
+  raw = server.own(rawGrpcClient(server.grpcAddress));
 });
 
 describe("bad input to Authorize", () => {
   it("answers odd credentials with the documented reasons", async () => {
-    const { authorize } = grpcClients(server.grpcAddress);
+    const { authorize } = server.clients();
     const cases: [string, Reason][] = [
       ["", Reason.MISSING_CREDENTIAL],
       ["x".repeat(60 * 1024), Reason.INVALID_FORMAT], // just within KEYWARD_MAX_MESSAGE_BYTES
@@ -52,7 +44,7 @@ describe("bad input to Authorize", () => {
   });
 
   it("finds the key among 1000 headers (the cap), and reports missing when none of them carries one", async () => {
-    const { keys, authorize } = grpcClients(server.grpcAddress, admin);
+    const { keys, authorize } = server.clients(server.admin);
     const { secret } = await keys.issueKey({ name: "many headers" });
     const headers: Record<string, string> = {};
     for (let i = 0; i < 999; i++) headers[`x-header-${i}`] = `value-${i}`;
@@ -62,7 +54,7 @@ describe("bad input to Authorize", () => {
   });
 
   it("refuses malformed requests with INVALID_ARGUMENT", async () => {
-    const { authorize } = grpcClients(server.grpcAddress);
+    const { authorize } = server.clients();
     await expect(authorize.authorize({ apiKey: "x", headers: { "x-api-key": "y" } })).rejects.toMatchObject({
       code: Code.InvalidArgument,
     });
@@ -188,7 +180,7 @@ describe("after all of it", () => {
       {},
     );
     expect(result.ok).toBe(true);
-    const { authorize } = grpcClients(server.grpcAddress);
+    const { authorize } = server.clients();
     expect((await authorize.authorize({})).reason).toBe(Reason.MISSING_CREDENTIAL);
     expect(server.logs.join("\n")).not.toContain('"level":"error"');
   });

@@ -1,27 +1,16 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { toJsonString } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Environment, type Key, KeySchema, KeyStatus, Reason } from "../../src/gen/keyward/v1/key_pb.js";
 import type { UpdateKeyRequestSchema } from "../../src/gen/keyward/v1/key_service_pb.js";
-import { grpcClients } from "../support/clients.js";
-import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
+import { useServer } from "../support/use-server.js";
 
 // GetKey, ListKeys, UpdateKey, SuspendKey, ResumeKey and RotateKey over real gRPC.
 
-let server: TestServer;
-let admin: string;
+const server = useServer();
 
-beforeAll(async () => {
-  server = await startTestServer();
-  admin = await bootstrap(server);
-});
-
-afterAll(async () => {
-  await server.stop();
-});
-
-const clients = () => grpcClients(server.grpcAddress, admin);
+const clients = () => server.clients(server.admin);
 
 describe("GetKey and ListKeys", () => {
   it("returns a key by id, never its secret or hash", async () => {
@@ -34,32 +23,27 @@ describe("GetKey and ListKeys", () => {
   });
 
   it("filters by status, environment, name prefix and owner, newest first", async () => {
-    const server2 = await startTestServer();
-    try {
-      const root = await bootstrap(server2, "filters");
-      const { keys } = grpcClients(server2.grpcAddress, root);
-      const a = await keys.issueKey({ workspace: "filters", name: "alpha 1", ownerId: "ann" });
-      const b = await keys.issueKey({ workspace: "filters", name: "alpha 2", environment: Environment.TEST });
-      const c = await keys.issueKey({ workspace: "filters", name: "beta_%", ownerId: "ann" });
-      await keys.revokeKey({ keyId: b.key?.keyId ?? "" });
-      const ids = async (request: Parameters<typeof keys.listKeys>[0]) =>
-        (await keys.listKeys({ workspace: "filters", ...request })).keys.map((k) => k.keyId);
-      const all = await keys.listKeys({ workspace: "filters" });
-      expect(all.totalSize).toBe(4); // three keys and the bootstrap admin
-      expect(all.keys.map((k) => k.name).slice(0, 3)).toEqual(["beta_%", "alpha 2", "alpha 1"]);
-      expect(await ids({ namePrefix: "alpha" })).toEqual([b.key?.keyId, a.key?.keyId]);
-      expect(await ids({ namePrefix: "beta_%" })).toEqual([c.key?.keyId]);
-      expect(await ids({ namePrefix: "beta__" })).toEqual([]); // _ is not a wildcard
-      expect(await ids({ ownerId: "ann" })).toEqual([c.key?.keyId, a.key?.keyId]);
-      expect(await ids({ status: KeyStatus.REVOKED })).toEqual([b.key?.keyId]);
-      expect(await ids({ environment: Environment.TEST })).toEqual([b.key?.keyId]);
-      await expect(keys.listKeys({ pageSize: 1001 })).rejects.toMatchObject({ code: Code.InvalidArgument });
-      await expect(keys.listKeys({ pageToken: "garbage" })).rejects.toMatchObject({
-        code: Code.InvalidArgument,
-      });
-    } finally {
-      await server2.stop();
-    }
+    // A workspace of its own: its listing holds only this test's keys and its admin.
+    const { keys } = server.clients(await server.bootstrap("filters"));
+    const a = await keys.issueKey({ workspace: "filters", name: "alpha 1", ownerId: "ann" });
+    const b = await keys.issueKey({ workspace: "filters", name: "alpha 2", environment: Environment.TEST });
+    const c = await keys.issueKey({ workspace: "filters", name: "beta_%", ownerId: "ann" });
+    await keys.revokeKey({ keyId: b.key?.keyId ?? "" });
+    const ids = async (request: Parameters<typeof keys.listKeys>[0]) =>
+      (await keys.listKeys({ workspace: "filters", ...request })).keys.map((k) => k.keyId);
+    const all = await keys.listKeys({ workspace: "filters" });
+    expect(all.totalSize).toBe(4); // three keys and the bootstrap admin
+    expect(all.keys.map((k) => k.name).slice(0, 3)).toEqual(["beta_%", "alpha 2", "alpha 1"]);
+    expect(await ids({ namePrefix: "alpha" })).toEqual([b.key?.keyId, a.key?.keyId]);
+    expect(await ids({ namePrefix: "beta_%" })).toEqual([c.key?.keyId]);
+    expect(await ids({ namePrefix: "beta__" })).toEqual([]); // _ is not a wildcard
+    expect(await ids({ ownerId: "ann" })).toEqual([c.key?.keyId, a.key?.keyId]);
+    expect(await ids({ status: KeyStatus.REVOKED })).toEqual([b.key?.keyId]);
+    expect(await ids({ environment: Environment.TEST })).toEqual([b.key?.keyId]);
+    await expect(keys.listKeys({ pageSize: 1001 })).rejects.toMatchObject({ code: Code.InvalidArgument });
+    await expect(keys.listKeys({ pageToken: "garbage" })).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+    });
   });
 });
 
@@ -129,7 +113,9 @@ describe("SuspendKey and ResumeKey", () => {
     expect((await authorize.authorize({ apiKey: issued.secret })).allowed).toBe(true);
     const suspended = await keys.suspendKey({ keyId, reason: "billing" });
     expect(suspended.key).toMatchObject({ status: KeyStatus.SUSPENDED, suspendReason: "billing" });
-    expect(suspended.key?.suspendTime).toBeDefined();
+    // Suspended by this call: the suspension is the key's latest change.
+    expect(suspended.key?.suspendTime).toEqual(suspended.key?.updateTime);
+    expect(suspended.key?.updateTime).not.toEqual(issued.key?.updateTime);
     expect(await authorize.authorize({ apiKey: issued.secret })).toMatchObject({
       allowed: false,
       reason: Reason.KEY_SUSPENDED,

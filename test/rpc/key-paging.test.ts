@@ -1,24 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { grpcClients } from "../support/clients.js";
-import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
+import { describe, expect, it } from "vitest";
+import { useServer } from "../support/use-server.js";
 
 // Paging through 2,500 keys returns each exactly once while keys are being issued concurrently.
 
-let server: TestServer;
-let admin: string;
-
-beforeAll(async () => {
-  server = await startTestServer();
-  admin = await bootstrap(server, "paging");
-});
-
-afterAll(async () => {
-  await server.stop();
-});
+const server = useServer({ workspace: "paging" });
 
 /** Issues `count` keys with `parallel` calls in flight; returns their ids. */
 async function issueMany(count: number, parallel: number, name: string): Promise<string[]> {
-  const { keys } = grpcClients(server.grpcAddress, admin);
+  const { keys } = server.clients(server.admin);
   const ids: string[] = [];
   let next = 0;
   await Promise.all(
@@ -36,13 +25,13 @@ async function issueMany(count: number, parallel: number, name: string): Promise
 describe("ListKeys paging", () => {
   it("returns every existing key exactly once while others are being issued", async () => {
     const existing = new Set(await issueMany(2500, 16, "existing"));
-    const bootstrapped = await grpcClients(server.grpcAddress, admin).keys.listKeys({
+    const { keys } = server.clients(server.admin);
+    const bootstrapped = await keys.listKeys({
       namePrefix: "test admin",
     });
     for (const key of bootstrapped.keys) existing.add(key.keyId);
     expect(existing.size).toBe(2501);
 
-    const { keys } = grpcClients(server.grpcAddress, admin);
     const concurrent = issueMany(300, 2, "concurrent");
     const seen: string[] = [];
     let pageToken = "";

@@ -1,57 +1,46 @@
 import { Code } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { bootstrapAdmin } from "../../src/cli/bootstrap.js";
 import { generateKey } from "../../src/domain/key-format.js";
-import type { Environment } from "../../src/gen/keyward/v1/key_pb.js";
-import { grpcClients } from "../support/clients.js";
-import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
+import { type Environment, KeyStatus } from "../../src/gen/keyward/v1/key_pb.js";
+import { useServer } from "../support/use-server.js";
 
 // KeyService needs `authorization: Bearer <key>` of an active keyward:admin key in the target workspace.
 
-let server: TestServer;
+const server = useServer();
 let admin: string;
 let acmeAdmin: string;
 let globalAdmin: string;
 
 beforeAll(async () => {
-  server = await startTestServer();
-  admin = await bootstrap(server, "default");
-  acmeAdmin = await bootstrap(server, "acme");
-  const issued = await bootstrapAdmin(
-    { database: server.database, workspace: "", name: "ops", global: true },
-    { now: Date.now },
-  );
-  if (!issued.ok) throw new Error(issued.error.message);
-  globalAdmin = issued.value.secret;
-});
-
-afterAll(async () => {
-  await server.stop();
+  admin = server.admin;
+  acmeAdmin = await server.bootstrap("acme");
+  globalAdmin = await server.bootstrapGlobal();
 });
 
 describe("management authentication", () => {
   it("refuses a call without a bearer key, or with one that is not a valid key, as UNAUTHENTICATED", async () => {
     for (const bearer of [undefined, "garbage", generateKey("kw", "live")]) {
-      const { keys } = grpcClients(server.grpcAddress, bearer);
+      const { keys } = server.clients(bearer);
       await expect(keys.issueKey({ name: "x" })).rejects.toMatchObject({ code: Code.Unauthenticated });
       await expect(keys.revokeKey({ keyId: "key_x" })).rejects.toMatchObject({ code: Code.Unauthenticated });
     }
   });
 
   it("refuses a valid key without keyward:admin as PERMISSION_DENIED", async () => {
-    const { secret } = await grpcClients(server.grpcAddress, admin).keys.issueKey({
+    const { secret } = await server.clients(admin).keys.issueKey({
       name: "plain",
       scopes: ["models:read"],
     });
-    const { keys } = grpcClients(server.grpcAddress, secret);
+    const { keys } = server.clients(secret);
     const error = await keys.issueKey({ name: "x" }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: Code.PermissionDenied });
     expect(String((error as Error).message)).toContain("keyward:admin");
   });
 
   it("refuses every cross-workspace attempt as PERMISSION_DENIED", async () => {
-    const acme = grpcClients(server.grpcAddress, acmeAdmin).keys;
-    const home = grpcClients(server.grpcAddress, admin).keys;
+    const acme = server.clients(acmeAdmin).keys;
+    const home = server.clients(admin).keys;
     await expect(acme.issueKey({ name: "x", workspace: "default" })).rejects.toMatchObject({
       code: Code.PermissionDenied,
     });
@@ -64,10 +53,12 @@ describe("management authentication", () => {
   });
 
   it("stops accepting an admin key the moment it is revoked", async () => {
-    const root = grpcClients(server.grpcAddress, admin).keys;
+    const root = server.clients(admin).keys;
     const second = await root.issueKey({ name: "second admin", scopes: ["keyward:admin"] });
-    const secondKeys = grpcClients(server.grpcAddress, second.secret).keys;
-    await expect(secondKeys.issueKey({ name: "made by second" })).resolves.toBeDefined();
+    const secondKeys = server.clients(second.secret).keys;
+    await expect(secondKeys.issueKey({ name: "made by second" })).resolves.toMatchObject({
+      key: { name: "made by second", workspace: "default", status: KeyStatus.ACTIVE },
+    });
     await root.revokeKey({ keyId: second.key?.keyId ?? "" });
     await expect(secondKeys.issueKey({ name: "after revoke" })).rejects.toMatchObject({
       code: Code.Unauthenticated,
@@ -75,7 +66,7 @@ describe("management authentication", () => {
   });
 
   it("validates IssueKey input with INVALID_ARGUMENT naming the problem", async () => {
-    const { keys } = grpcClients(server.grpcAddress, admin);
+    const { keys } = server.clients(admin);
     const cases: [Parameters<typeof keys.issueKey>[0], string][] = [
       [{ name: "" }, "name is required"],
       [{ name: "x".repeat(201) }, "name"],
@@ -99,10 +90,10 @@ describe("management authentication", () => {
   });
 
   it("issues keys with a custom prefix and the workspace's admin", async () => {
-    const { keys } = grpcClients(server.grpcAddress, acmeAdmin);
+    const { keys } = server.clients(acmeAdmin);
     const issued = await keys.issueKey({ name: "custom", workspace: "acme", prefix: "acme" });
     expect(issued.secret.startsWith("acme_live_")).toBe(true);
-    const decision = await grpcClients(server.grpcAddress).authorize.authorize({ apiKey: issued.secret });
+    const decision = await server.clients().authorize.authorize({ apiKey: issued.secret });
     expect(decision.allowed).toBe(true);
     expect(decision.workspace).toBe("acme");
   });
@@ -110,7 +101,7 @@ describe("management authentication", () => {
 
 /** WorkspaceService over gRPC with a bearer key. */
 function workspaceClient(bearer: string) {
-  return grpcClients(server.grpcAddress, bearer).workspaces;
+  return server.clients(bearer).workspaces;
 }
 
 /** The gRPC code a call ended with: OK (0) or its error's code. */
@@ -144,8 +135,8 @@ describe("management authority", () => {
   let acmeSuper: string;
 
   beforeAll(async () => {
-    const root = grpcClients(server.grpcAddress, globalAdmin).keys;
-    const acme = grpcClients(server.grpcAddress, acmeAdmin).keys;
+    const root = server.clients(globalAdmin).keys;
+    const acme = server.clients(acmeAdmin).keys;
     // A workspace admin may give a key of its own workspace `*`: its whole authority there, never global.
     // Keys of workspace keyward only a global admin can issue (bootstrap --workspace keyward is refused).
     for (const caller of callers) {
@@ -168,7 +159,7 @@ describe("management authority", () => {
     "a %s cannot reach global admin in any way",
     async (_name, index) => {
       const caller = callers[index] as Caller;
-      const keys = grpcClients(server.grpcAddress, caller.secret).keys;
+      const keys = server.clients(caller.secret).keys;
       const own = caller.workspace;
       const denied = Code.PermissionDenied;
       const attempts: [string, () => Promise<unknown>][] = [
@@ -225,7 +216,7 @@ describe("management authority", () => {
       // One at a time, revocation last: a call that wrongly succeeds must not disturb the next.
       for (const [what, call] of attempts) expect(await codeOf(call()), what).toBe(denied);
       // Nothing those attempts could have done left a global admin behind.
-      const root = grpcClients(server.grpcAddress, globalAdmin).keys;
+      const root = server.clients(globalAdmin).keys;
       const system = await root.listKeys({ workspace: "keyward", pageSize: 1000 });
       expect(system.keys.filter((key) => key.scopes.includes("keyward:superadmin"))).toHaveLength(1);
     },
@@ -233,9 +224,11 @@ describe("management authority", () => {
 
   it("lets the workspace's own non-global callers keep full authority inside it", async () => {
     for (const caller of callers.slice(0, 3)) {
-      const keys = grpcClients(server.grpcAddress, caller.secret).keys;
+      const keys = server.clients(caller.secret).keys;
       const issued = await keys.issueKey({ name: "wide", workspace: "acme", scopes: ["*"] });
-      await expect(keys.rotateKey({ keyId: issued.key?.keyId ?? "" }), caller.name).resolves.toBeDefined();
+      await expect(keys.rotateKey({ keyId: issued.key?.keyId ?? "" }), caller.name).resolves.toMatchObject({
+        key: { workspace: "acme", scopes: ["*"], rotatedFromKeyId: issued.key?.keyId },
+      });
     }
   });
 
@@ -245,13 +238,13 @@ describe("management authority", () => {
       { now: Date.now },
     );
     expect(refused.ok ? "ok" : refused.error.code).toBe("invalid_argument");
-    const root = grpcClients(server.grpcAddress, globalAdmin).keys;
+    const root = server.clients(globalAdmin).keys;
     const system = await root.listKeys({ workspace: "keyward", pageSize: 1000 });
     expect(system.keys.map((key) => key.name)).not.toContain("sneaky");
   });
 
   it("lets only the global admin do all of it", async () => {
-    const root = grpcClients(server.grpcAddress, globalAdmin).keys;
+    const root = server.clients(globalAdmin).keys;
     const second = await root.issueKey({
       name: "second ops",
       workspace: "keyward",
@@ -266,7 +259,11 @@ describe("management authority", () => {
       updateMask: { paths: ["scopes"] },
     });
     expect(widened.key?.scopes).toEqual(["keyward:superadmin"]);
-    await expect(root.rotateKey({ keyId: acmeSuper })).resolves.toBeDefined();
-    await expect(root.revokeKey({ keyId: second.key?.keyId ?? "" })).resolves.toBeDefined();
+    await expect(root.rotateKey({ keyId: acmeSuper })).resolves.toMatchObject({
+      key: { workspace: "acme", scopes: ["keyward:superadmin"], rotatedFromKeyId: acmeSuper },
+    });
+    await expect(root.revokeKey({ keyId: second.key?.keyId ?? "" })).resolves.toMatchObject({
+      key: { keyId: second.key?.keyId, status: KeyStatus.REVOKED },
+    });
   });
 });

@@ -1,7 +1,7 @@
 import { request as httpRequest } from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   CheckRequestSchema,
   CheckResponseSchema,
@@ -12,8 +12,8 @@ import {
 } from "../../src/gen/keyward/v1/authorize_service_pb.js";
 import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
 import { CHECK, envoyCheckRequest } from "../envoy/envoy-request.js";
-import { connectClients, grpcClients, rawGrpcClient } from "../support/clients.js";
-import { startTestServer, type TestServer } from "../support/start-server.js";
+import { rawGrpcClient } from "../support/clients.js";
+import { useServer } from "../support/use-server.js";
 
 // Every listener bounds the request message (KEYWARD_MAX_MESSAGE_BYTES, 64 KiB; Check:
 // KEYWARD_MAX_CHECK_MESSAGE_BYTES, 1 MiB) and answers beyond it with RESOURCE_EXHAUSTED, or
@@ -22,17 +22,11 @@ import { startTestServer, type TestServer } from "../support/start-server.js";
 const AUTHORIZE = "/keyward.v1.AuthorizeService/Authorize";
 const KIB = 1024;
 
-let server: TestServer;
+const server = useServer();
 let raw: ReturnType<typeof rawGrpcClient>;
 
-beforeAll(async () => {
-  server = await startTestServer();
-  raw = rawGrpcClient(server.grpcAddress);
-});
-
-afterAll(async () => {
-  raw.close();
-  await server.stop();
+beforeAll(() => {
+  raw = server.own(rawGrpcClient(server.grpcAddress));
 });
 
 /** A Check whose request carries a buffered body of this many bytes (Envoy's with_request_body). */
@@ -84,7 +78,7 @@ describe("the Connect listener", () => {
   });
 
   it("is understood by Connect clients as RESOURCE_EXHAUSTED", async () => {
-    const { authorize } = connectClients(server.httpUrl);
+    const { authorize } = server.connectClients();
     const error = await authorize.authorize({ apiKey: "x".repeat(65 * KIB) }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConnectError);
     expect((error as ConnectError).code).toBe(Code.ResourceExhausted);
@@ -167,33 +161,19 @@ describe("the Connect listener", () => {
 });
 
 describe("configured limits", () => {
+  const small = useServer({
+    env: { KEYWARD_MAX_MESSAGE_BYTES: "4KiB", KEYWARD_MAX_CHECK_MESSAGE_BYTES: "8KiB" },
+  });
+
   it("follow KEYWARD_MAX_MESSAGE_BYTES and KEYWARD_MAX_CHECK_MESSAGE_BYTES", async () => {
-    const small = await startTestServer({
-      env: { KEYWARD_MAX_MESSAGE_BYTES: "4KiB", KEYWARD_MAX_CHECK_MESSAGE_BYTES: "8KiB" },
+    const { authorize } = small.clients();
+    await expect(authorize.authorize({ apiKey: "x".repeat(5 * KIB) })).rejects.toMatchObject({
+      code: Code.ResourceExhausted,
     });
-    try {
-      const { authorize } = grpcClients(small.grpcAddress);
-      await expect(authorize.authorize({ apiKey: "x".repeat(5 * KIB) })).rejects.toMatchObject({
-        code: Code.ResourceExhausted,
-      });
-      const client = rawGrpcClient(small.grpcAddress);
-      const within = await client.call(
-        CHECK,
-        CheckRequestSchema,
-        CheckResponseSchema,
-        checkWithBody(6 * KIB),
-      );
-      const beyond = await client.call(
-        CHECK,
-        CheckRequestSchema,
-        CheckResponseSchema,
-        checkWithBody(9 * KIB),
-      );
-      client.close();
-      expect(within.ok).toBe(true);
-      expect(beyond).toMatchObject({ ok: false, code: grpc.status.RESOURCE_EXHAUSTED });
-    } finally {
-      await small.stop();
-    }
+    const client = small.own(rawGrpcClient(small.grpcAddress));
+    const within = await client.call(CHECK, CheckRequestSchema, CheckResponseSchema, checkWithBody(6 * KIB));
+    const beyond = await client.call(CHECK, CheckRequestSchema, CheckResponseSchema, checkWithBody(9 * KIB));
+    expect(within.ok).toBe(true);
+    expect(beyond).toMatchObject({ ok: false, code: grpc.status.RESOURCE_EXHAUSTED });
   });
 });

@@ -7,9 +7,9 @@ import {
   FileDescriptorSetSchema,
 } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import * as v1alpha from "../../src/gen/grpc/reflection/v1alpha/reflection_pb.js";
-import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
+import { useServer } from "../support/use-server.js";
 
 // Reflection must serve real descriptors that strict clients link: buf curl (reflection v1)
 // and a v1alpha client like grpcurl < 1.8.8, checked here by linking the files with protobuf-es.
@@ -17,17 +17,7 @@ import { bootstrap, startTestServer, type TestServer } from "../support/start-se
 const run = promisify(execFile);
 const BUF = "node_modules/.bin/buf";
 
-let server: TestServer;
-let admin: string;
-
-beforeAll(async () => {
-  server = await startTestServer();
-  admin = await bootstrap(server);
-});
-
-afterAll(async () => {
-  await server.stop();
-});
+const server = useServer();
 
 function bufCurl(...args: string[]) {
   return run(BUF, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args], { timeout: 20_000 });
@@ -64,7 +54,7 @@ describe("reflection with buf curl (strict linking, reflection v1)", () => {
   it("invokes IssueKey and Authorize with JSON, resolving the schema through reflection", async () => {
     const issued = await bufCurl(
       "-H",
-      `authorization: Bearer ${admin}`,
+      `authorization: Bearer ${server.admin}`,
       "-d",
       JSON.stringify({ name: "via buf curl", scopes: ["models:read"], ttl: "3600s", metadata: { a: "b" } }),
       `http://${server.grpcAddress}/keyward.v1.KeyService/IssueKey`,
@@ -137,7 +127,8 @@ describe("reflection v1alpha (grpcurl before 1.8.8)", () => {
       const registry = createFileRegistry(
         create(FileDescriptorSetSchema, { file: dependenciesFirst(files) }),
       );
-      expect(registry.getFile(files[0]?.name ?? "")).toBeDefined();
+      const name = files[0]?.name ?? "";
+      expect(registry.getFile(name)?.proto.name).toBe(name);
     }
     const first = responses[0]?.messageResponse;
     const files =

@@ -1,45 +1,34 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
-import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
-import { grpcClients } from "../support/clients.js";
-import { bootstrap, startTestServer } from "../support/start-server.js";
+import { describe, expect, it } from "vitest";
+import { KeyStatus, Reason } from "../../src/gen/keyward/v1/key_pb.js";
+import { useServer } from "../support/use-server.js";
 
 // Nothing acknowledged is lost: keys and revocations survive a restart on the same file.
 
-let dir: string;
-
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
+const server = useServer();
 
 describe("restart on the same SQLite file", () => {
   it("keeps issued keys and revocations", async () => {
-    dir = mkdtempSync(join(tmpdir(), "keyward-restart-"));
-    const database = `sqlite:${join(dir, "keyward.db")}`;
-
-    const first = await startTestServer({ database });
-    const admin = await bootstrap(first);
-    const keys = grpcClients(first.grpcAddress, admin).keys;
+    const keys = server.clients(server.admin).keys;
     const kept = await keys.issueKey({ name: "kept", scopes: ["models:read"] });
     const revoked = await keys.issueKey({ name: "revoked" });
     await keys.revokeKey({ keyId: revoked.key?.keyId ?? "", reason: "rotated" });
-    await first.stop();
 
-    const second = await startTestServer({ database });
-    try {
-      const { authorize } = grpcClients(second.grpcAddress);
-      const allowed = await authorize.authorize({ apiKey: kept.secret, requiredScopes: ["models:read"] });
-      expect(allowed).toMatchObject({ allowed: true, keyId: kept.key?.keyId });
-      const denied = await authorize.authorize({ apiKey: revoked.secret });
-      expect(denied).toMatchObject({ allowed: false, reason: Reason.KEY_REVOKED });
-      // The bootstrap admin key still manages the store after the restart.
-      await expect(
-        grpcClients(second.grpcAddress, admin).keys.issueKey({ name: "after" }),
-      ).resolves.toBeDefined();
-    } finally {
-      await second.stop();
-    }
+    await server.restart();
+
+    const { authorize } = server.clients();
+    const allowed = await authorize.authorize({ apiKey: kept.secret, requiredScopes: ["models:read"] });
+    expect(allowed).toMatchObject({ allowed: true, keyId: kept.key?.keyId });
+    const denied = await authorize.authorize({ apiKey: revoked.secret });
+    expect(denied).toMatchObject({ allowed: false, reason: Reason.KEY_REVOKED });
+    // The bootstrap admin key still manages the store after the restart, and the records are whole.
+    const admin = server.clients(server.admin).keys;
+    await expect(admin.issueKey({ name: "after" })).resolves.toMatchObject({
+      key: { name: "after", status: KeyStatus.ACTIVE },
+    });
+    expect((await admin.getKey({ keyId: kept.key?.keyId ?? "" })).key).toEqual(kept.key);
+    expect((await admin.getKey({ keyId: revoked.key?.keyId ?? "" })).key).toMatchObject({
+      status: KeyStatus.REVOKED,
+      revokeReason: "rotated",
+    });
   });
 });

@@ -1,16 +1,14 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { Code } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bootstrapAdmin } from "../../src/cli/bootstrap.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import { envoyCheckRequest, envoyClient } from "../envoy/envoy-request.js";
-import { grpcClients } from "../support/clients.js";
-import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
+import { useServer } from "../support/use-server.js";
 
 // Issue #10, defect 6: a live secret pasted into any other field is never echoed in a response, written to
 // the log or stored outside the hash column; an identifier shaped like a key is refused with INVALID_ARGUMENT.
 
-let server: TestServer;
+const server = useServer();
 let admin: string;
 let global: string;
 /** A real, active key: the secret that must not travel. */
@@ -21,7 +19,7 @@ let targetKeyId: string;
 
 /** Clients over real gRPC, with a bearer key and a user agent. */
 function clients(bearer: string, userAgent = "secret-input-test") {
-  return grpcClients(server.grpcAddress, bearer, userAgent);
+  return server.clients(bearer, userAgent);
 }
 
 /** Everything a caller sees of a call: the response as JSON, or the error's code and message. */
@@ -41,23 +39,13 @@ function expectNotLeaked(text: string, what: string) {
 }
 
 beforeAll(async () => {
-  server = await startTestServer();
-  admin = await bootstrap(server, "default");
-  const issued = await bootstrapAdmin(
-    { database: server.database, workspace: "", name: "ops", global: true },
-    { now: Date.now },
-  );
-  if (!issued.ok) throw new Error(issued.error.message);
-  global = issued.value.secret;
+  admin = server.admin;
+  global = await server.bootstrapGlobal();
   const key = await clients(admin).keys.issueKey({ name: "the leaked one", scopes: ["orders:read"] });
   leaked = key.secret;
   leakedCore = leaked.slice("kw_live_".length, "kw_live_".length + 43);
   const target = await clients(admin).keys.issueKey({ name: "a target", scopes: ["orders:read"] });
   targetKeyId = target.key?.keyId ?? "";
-});
-
-afterAll(async () => {
-  await server.stop();
 });
 
 describe("a secret pasted into the wrong field", () => {
@@ -166,21 +154,17 @@ describe("a secret pasted into the wrong field", () => {
   });
 
   it("in a route's keyward.scopes is refused by Check without being echoed", async () => {
-    const envoy = envoyClient(server.grpcAddress);
-    try {
-      const result = await envoy.result(
-        envoyCheckRequest({
-          headers: { "x-api-key": leaked },
-          contextExtensions: { "keyward.scopes": leaked },
-        }),
-      );
-      expect(result.ok).toBe(false);
-      if (!result.ok) {
-        expect(result.code).toBe(Code.InvalidArgument);
-        expectNotLeaked(result.details, "Check keyward.scopes");
-      }
-    } finally {
-      envoy.close();
+    const envoy = server.own(envoyClient(server.grpcAddress));
+    const result = await envoy.result(
+      envoyCheckRequest({
+        headers: { "x-api-key": leaked },
+        contextExtensions: { "keyward.scopes": leaked },
+      }),
+    );
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.code).toBe(Code.InvalidArgument);
+      expectNotLeaked(result.details, "Check keyward.scopes");
     }
   });
 

@@ -20,7 +20,7 @@ import {
 import { type Issued, type TestCa, testCa } from "../support/certificates.js";
 import { rawGrpcClient } from "../support/clients.js";
 import { servingPort, spawnServer } from "../support/spawn-server.js";
-import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
+import { useServer } from "../support/use-server.js";
 
 // KEYWARD_TLS_CERT / KEYWARD_TLS_KEY serve TLS on both listeners, KEYWARD_TLS_CLIENT_CA requires client
 // certificates on both, and replaced files are picked up without a restart; with real clients and
@@ -54,12 +54,11 @@ function install(issued: { cert: Buffer | string; key: Buffer | string }) {
   }
 }
 
-async function until(what: string, condition: () => boolean | Promise<boolean>) {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    if (await condition()) return;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting until ${what}`);
+/** Polls until the condition holds; the files are polled every 50 ms, so seconds are plenty even on a busy machine. */
+function until(what: string, condition: () => boolean | Promise<boolean>) {
+  return expect
+    .poll(condition, { message: `waiting until ${what}`, timeout: 10_000, interval: 50 })
+    .toBe(true);
 }
 
 /** grpc.health.v1.Health/Check over a new grpc-js channel: the serving status, or the failure's code. */
@@ -116,20 +115,15 @@ const run = promisify(execFile);
 const trusting = () => grpc.credentials.createSsl(ca.cert);
 
 describe("TLS (KEYWARD_TLS_CERT, KEYWARD_TLS_KEY)", () => {
-  let server: TestServer;
   let first: Issued;
-  let httpsUrl: string;
-
-  beforeAll(async () => {
-    first = ca.server("server-1");
-    install(first);
-    server = await startTestServer({
-      env: { KEYWARD_TLS_CERT: live.cert, KEYWARD_TLS_KEY: live.key, KEYWARD_TLS_RELOAD: "50ms" },
-    });
-    httpsUrl = `https://127.0.0.1:${server.keyward.httpPort}`;
+  const server = useServer({
+    env: () => {
+      first = ca.server("server-1");
+      install(first);
+      return { KEYWARD_TLS_CERT: live.cert, KEYWARD_TLS_KEY: live.key, KEYWARD_TLS_RELOAD: "50ms" };
+    },
   });
-
-  afterAll(() => server.stop());
+  const httpsUrl = () => `https://127.0.0.1:${server.keyward.httpPort}`;
 
   it("serves gRPC to a grpc-js client that trusts the CA, and nothing in plaintext", async () => {
     expect(await grpcHealth(server.keyward.grpcPort, trusting())).toBe("SERVING");
@@ -141,10 +135,10 @@ describe("TLS (KEYWARD_TLS_CERT, KEYWARD_TLS_KEY)", () => {
   });
 
   it("serves the Connect protocol and /healthz over HTTPS, and nothing over plain HTTP", async () => {
-    expect(await connectHealth(httpsUrl, { ca: ca.cert })).toBe("SERVING");
+    expect(await connectHealth(httpsUrl(), { ca: ca.cert })).toBe("SERVING");
     expect(await connectHealth(`http://127.0.0.1:${server.keyward.httpPort}`)).toMatch(/^failed/);
     const healthz = await new Promise<number | undefined>((resolve, reject) =>
-      httpsGet(`${httpsUrl}/healthz`, { ca: ca.cert }, (response) => {
+      httpsGet(`${httpsUrl()}/healthz`, { ca: ca.cert }, (response) => {
         response.resume();
         resolve(response.statusCode);
       }).on("error", reject),
@@ -171,7 +165,7 @@ describe("TLS (KEYWARD_TLS_CERT, KEYWARD_TLS_KEY)", () => {
     });
     expect(server.logs.some((line) => line.includes("tls certificate reloaded"))).toBe(true);
     expect(await grpcHealth(server.keyward.grpcPort, trusting())).toBe("SERVING");
-    expect(await connectHealth(httpsUrl, { ca: ca.cert })).toBe("SERVING");
+    expect(await connectHealth(httpsUrl(), { ca: ca.cert })).toBe("SERVING");
 
     install({
       cert: "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
@@ -185,7 +179,7 @@ describe("TLS (KEYWARD_TLS_CERT, KEYWARD_TLS_KEY)", () => {
     expect(refusal()).toContain("the last good one stays in force");
     for (const port of ports) expect(await peerSerial(port)).toBe(second.serial);
     expect(await grpcHealth(server.keyward.grpcPort, trusting())).toBe("SERVING");
-    expect(await connectHealth(httpsUrl, { ca: ca.cert })).toBe("SERVING");
+    expect(await connectHealth(httpsUrl(), { ca: ca.cert })).toBe("SERVING");
     // Refused once, not at every poll.
     await sleep(200);
     expect(server.logs.filter((line) => line.includes("tls certificate refused"))).toHaveLength(1);
@@ -193,22 +187,17 @@ describe("TLS (KEYWARD_TLS_CERT, KEYWARD_TLS_KEY)", () => {
 });
 
 describe("mutual TLS (KEYWARD_TLS_CLIENT_CA)", () => {
-  let server: TestServer;
-  let httpsUrl: string;
-
-  beforeAll(async () => {
-    const issued = ca.server("server-mtls");
-    server = await startTestServer({
-      env: {
+  const server = useServer({
+    env: () => {
+      const issued = ca.server("server-mtls");
+      return {
         KEYWARD_TLS_CERT: issued.certPath,
         KEYWARD_TLS_KEY: issued.keyPath,
         KEYWARD_TLS_CLIENT_CA: ca.certPath,
-      },
-    });
-    httpsUrl = `https://127.0.0.1:${server.keyward.httpPort}`;
+      };
+    },
   });
-
-  afterAll(() => server.stop());
+  const httpsUrl = () => `https://127.0.0.1:${server.keyward.httpPort}`;
 
   it("serves grpc-js clients with a certificate from the client CA, and no others", async () => {
     const port = server.keyward.grpcPort;
@@ -222,44 +211,40 @@ describe("mutual TLS (KEYWARD_TLS_CLIENT_CA)", () => {
   });
 
   it("serves Connect clients with a certificate from the client CA, and no others", async () => {
-    expect(await connectHealth(httpsUrl, { ca: ca.cert, cert: client.cert, key: client.key })).toBe(
+    expect(await connectHealth(httpsUrl(), { ca: ca.cert, cert: client.cert, key: client.key })).toBe(
       "SERVING",
     );
-    expect(await connectHealth(httpsUrl, { ca: ca.cert })).toMatch(/^failed/);
-    expect(await connectHealth(httpsUrl, { ca: ca.cert, cert: stranger.cert, key: stranger.key })).toMatch(
+    expect(await connectHealth(httpsUrl(), { ca: ca.cert })).toMatch(/^failed/);
+    expect(await connectHealth(httpsUrl(), { ca: ca.cert, cert: stranger.cert, key: stranger.key })).toMatch(
       /^failed/,
     );
   });
 });
 
 describe("the keyward command against a server that requires client certificates", () => {
-  let server: TestServer;
-
-  beforeAll(async () => {
-    const issued = ca.server("server-cli");
-    server = await startTestServer({
-      env: {
+  const server = useServer({
+    env: () => {
+      const issued = ca.server("server-cli");
+      return {
         KEYWARD_TLS_CERT: issued.certPath,
         KEYWARD_TLS_KEY: issued.keyPath,
         KEYWARD_TLS_CLIENT_CA: ca.certPath,
         KEYWARD_HTTP_LISTEN: "off",
-      },
-    });
+      };
+    },
   });
-
-  afterAll(() => server.stop());
 
   it("connects with KEYWARD_SERVER_CA, KEYWARD_CLIENT_CERT and KEYWARD_CLIENT_KEY, and fails in one line without", async () => {
     const env = {
       ...process.env,
       KEYWARD_SERVER: `127.0.0.1:${server.keyward.grpcPort}`,
-      KEYWARD_ADMIN_KEY: await bootstrap(server),
+      KEYWARD_ADMIN_KEY: server.admin,
       KEYWARD_SERVER_CA: ca.certPath,
     };
     const keyward = (extra: Record<string, string>) =>
       run(process.execPath, ["bin/keyward.js", "keys", "issue", "--name", "over mTLS", "--json"], {
         env: { ...env, ...extra },
-        timeout: 20_000,
+        timeout: 120_000,
       });
     const issued = await keyward({
       KEYWARD_CLIENT_CERT: client.certPath,

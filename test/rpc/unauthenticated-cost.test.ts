@@ -20,7 +20,7 @@ import { CHECK, envoyCheckRequest } from "../envoy/envoy-request.js";
 import { grpcClients, rawGrpcClient } from "../support/clients.js";
 import { grpcFrame, rawCall, rawSession } from "../support/raw-grpc.js";
 import { type SpawnedKeyward, spawnKeyward } from "../support/spawned-keyward.js";
-import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
+import { useServer } from "../support/use-server.js";
 
 // No request without a key can make Keyward hold more than a fixed amount of memory, block its
 // event loop beyond a fixed bound, or get an answer that grows with what it sent. The bounds are
@@ -37,20 +37,14 @@ const scopes = (n: number, length = 10) =>
   Array.from({ length: n }, (_, i) => `s:${String(i).padStart(length - 2, "x")}`);
 
 describe("answers", () => {
-  let server: TestServer;
+  const server = useServer();
   let raw: ReturnType<typeof rawGrpcClient>;
   let secret: string;
 
   beforeAll(async () => {
-    server = await startTestServer();
-    raw = rawGrpcClient(server.grpcAddress);
-    const { keys } = grpcClients(server.grpcAddress, await bootstrap(server));
+    raw = server.own(rawGrpcClient(server.grpcAddress));
+    const { keys } = server.clients(server.admin);
     secret = (await keys.issueKey({ name: "holds one scope", scopes: ["orders:read"] })).secret;
-  });
-
-  afterAll(async () => {
-    raw.close();
-    await server.stop();
   });
 
   const authorize = (request: MessageInitShape<typeof AuthorizeRequestSchema>) =>
@@ -267,7 +261,8 @@ describe("memory", () => {
     // buffers; issue 10 measured a 1.1 GB rise for one such body.
     const rise = keyward.memory().peak - before.peak;
     expect(rise).toBeLessThan(3 * calls * MAX_CHECK_MESSAGE + 64 * MIB);
-    const { authorize } = grpcClients(keyward.grpcAddress);
+    const { authorize, close } = grpcClients(keyward.grpcAddress);
     expect((await authorize.authorize({})).reason).toBe(Reason.MISSING_CREDENTIAL);
+    close();
   });
 });

@@ -1,32 +1,20 @@
 import { Code } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bootstrapAdmin } from "../../src/cli/bootstrap.js";
-import { Environment, Reason } from "../../src/gen/keyward/v1/key_pb.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { Environment, KeyStatus, Reason } from "../../src/gen/keyward/v1/key_pb.js";
 import { WorkspaceStatus } from "../../src/gen/keyward/v1/workspace_service_pb.js";
-import { grpcClients } from "../support/clients.js";
-import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
+import { useServer } from "../support/use-server.js";
 
 // Workspaces: global admins, limits, suspension, and the wall between tenants.
 
-let server: TestServer;
+const server = useServer();
 let global: string;
 
 beforeAll(async () => {
-  server = await startTestServer();
-  const issued = await bootstrapAdmin(
-    { database: server.database, workspace: "", name: "ops", global: true },
-    { now: Date.now },
-  );
-  if (!issued.ok) throw new Error(issued.error.message);
-  global = issued.value.secret;
-});
-
-afterAll(async () => {
-  await server.stop();
+  global = await server.bootstrapGlobal();
 });
 
 function workspaces(bearer: string) {
-  return grpcClients(server.grpcAddress, bearer);
+  return server.clients(bearer);
 }
 
 describe("WorkspaceService", () => {
@@ -61,7 +49,7 @@ describe("WorkspaceService", () => {
     );
 
     // The workspace's defaults apply to keys issued without prefix or environment.
-    const { keys } = grpcClients(server.grpcAddress, global);
+    const { keys } = server.clients(global);
     const issued = await keys.issueKey({ workspace: "tenant-a", name: "defaults" });
     expect(issued.secret).toMatch(/^ta_test_/);
     expect((await ws.getWorkspace({ workspaceId: "tenant-a" })).workspace?.activeKeys).toBe(1);
@@ -69,7 +57,7 @@ describe("WorkspaceService", () => {
 
   it("refuses workspace management to a workspace admin, but lets it read its own workspace", async () => {
     await workspaces(global).workspaces.createWorkspace({ workspace: { workspaceId: "tenant-b" } });
-    const admin = await bootstrap(server, "tenant-b");
+    const admin = await server.bootstrap("tenant-b");
     const ws = workspaces(admin).workspaces;
     expect((await ws.getWorkspace({ workspaceId: "tenant-b" })).workspace?.workspaceId).toBe("tenant-b");
     for (const call of [
@@ -89,7 +77,7 @@ describe("WorkspaceService", () => {
 
   it("enforces max_keys with RESOURCE_EXHAUSTED naming the limit, for IssueKey and RotateKey", async () => {
     await workspaces(global).workspaces.createWorkspace({ workspace: { workspaceId: "small", maxKeys: 2 } });
-    const { keys } = grpcClients(server.grpcAddress, global);
+    const { keys } = server.clients(global);
     const first = await keys.issueKey({ workspace: "small", name: "1" });
     await keys.issueKey({ workspace: "small", name: "2" });
     const refused = await keys.issueKey({ workspace: "small", name: "3" }).catch((e: unknown) => e);
@@ -99,14 +87,16 @@ describe("WorkspaceService", () => {
       code: Code.ResourceExhausted,
     });
     await keys.revokeKey({ keyId: first.key?.keyId ?? "" }); // a revoked key frees its place
-    await expect(keys.issueKey({ workspace: "small", name: "3" })).resolves.toBeDefined();
+    await expect(keys.issueKey({ workspace: "small", name: "3" })).resolves.toMatchObject({
+      key: { workspace: "small", name: "3", status: KeyStatus.ACTIVE },
+    });
   });
 
   it("denies every key of a suspended workspace, stops its admins, and restores both on resume", async () => {
     const ws = workspaces(global).workspaces;
     await ws.createWorkspace({ workspace: { workspaceId: "tenant-s" } });
-    const admin = await bootstrap(server, "tenant-s");
-    const tenant = grpcClients(server.grpcAddress, admin);
+    const admin = await server.bootstrap("tenant-s");
+    const tenant = server.clients(admin);
     const a = await tenant.keys.issueKey({ workspace: "tenant-s", name: "a", scopes: ["models:read"] });
     const b = await tenant.keys.issueKey({ workspace: "tenant-s", name: "b" });
     expect((await tenant.authorize.authorize({ apiKey: a.secret })).allowed).toBe(true); // cached
@@ -132,16 +122,18 @@ describe("WorkspaceService", () => {
 
     await ws.resumeWorkspace({ workspaceId: "tenant-s" });
     expect((await tenant.authorize.authorize({ apiKey: a.secret })).allowed).toBe(true);
-    await expect(tenant.keys.issueKey({ workspace: "tenant-s", name: "c" })).resolves.toBeDefined();
+    await expect(tenant.keys.issueKey({ workspace: "tenant-s", name: "c" })).resolves.toMatchObject({
+      key: { workspace: "tenant-s", name: "c", status: KeyStatus.ACTIVE },
+    });
   });
 
   it("refuses every cross-workspace attempt without leaking the other workspace's data", async () => {
     const ws = workspaces(global).workspaces;
     await ws.createWorkspace({ workspace: { workspaceId: "red" } });
     await ws.createWorkspace({ workspace: { workspaceId: "blue" } });
-    const red = grpcClients(server.grpcAddress, await bootstrap(server, "red"));
-    const blueAdmin = await bootstrap(server, "blue");
-    const blue = grpcClients(server.grpcAddress, blueAdmin);
+    const red = server.clients(await server.bootstrap("red"));
+    const blueAdmin = await server.bootstrap("blue");
+    const blue = server.clients(blueAdmin);
     const blueKey = (await blue.keys.issueKey({ workspace: "blue", name: "blue secret", ownerId: "b" })).key;
     const keyId = blueKey?.keyId ?? "";
     const denied = { code: Code.PermissionDenied };
@@ -157,7 +149,7 @@ describe("WorkspaceService", () => {
     await expect(red.keys.listKeys({ workspace: "blue", ownerId: "b" })).rejects.toMatchObject(denied);
     await expect(red.keys.issueKey({ workspace: "blue", name: "x" })).rejects.toMatchObject(denied);
     await expect(
-      workspaces(await bootstrap(server, "red")).audit.listAuditEvents({ workspace: "blue" }),
+      workspaces(await server.bootstrap("red")).audit.listAuditEvents({ workspace: "blue" }),
     ).rejects.toMatchObject(denied);
     // Red's own listing never shows blue's keys, and blue's page token is refused for red's workspace.
     const redList = await red.keys.listKeys({});

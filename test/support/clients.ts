@@ -1,3 +1,4 @@
+import { Agent } from "node:http";
 import {
   create,
   type DescMessage,
@@ -7,7 +8,7 @@ import {
   toBinary,
 } from "@bufbuild/protobuf";
 import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import { Health } from "../../src/gen/grpc/health/v1/health_pb.js";
 import { AuditService } from "../../src/gen/keyward/v1/audit_service_pb.js";
@@ -17,11 +18,15 @@ import { WorkspaceService } from "../../src/gen/keyward/v1/workspace_service_pb.
 
 /**
  * Typed Connect clients speaking gRPC to the grpc-js listener, one HTTP/2 connection per call of this
- * function, with the bearer key (and a user agent, when given) on every call.
+ * function, with the bearer key (and a user agent, when given) on every call. `close()` ends the
+ * connection and any call still on it.
  */
 export function grpcClients(grpcAddress: string, bearer?: string, userAgent?: string) {
+  const baseUrl = `http://${grpcAddress}`;
+  const connection = new Http2SessionManager(baseUrl);
   const transport = createGrpcTransport({
-    baseUrl: `http://${grpcAddress}`,
+    baseUrl,
+    sessionManager: connection,
     interceptors: auth(bearer, userAgent),
   });
   return {
@@ -30,18 +35,30 @@ export function grpcClients(grpcAddress: string, bearer?: string, userAgent?: st
     workspaces: createClient(WorkspaceService, transport),
     audit: createClient(AuditService, transport),
     health: createClient(Health, transport),
+    close: () => connection.abort(),
   };
 }
 
-/** Typed Connect clients speaking the Connect protocol (binary or JSON) to the HTTP listener. */
+export type GrpcClients = ReturnType<typeof grpcClients>;
+
+/**
+ * Typed Connect clients speaking the Connect protocol (binary or JSON) to the HTTP listener, over
+ * connections of their own; `close()` ends them.
+ */
 export function connectClients(httpUrl: string, bearer?: string, useBinaryFormat = false) {
+  const agent = new Agent({ keepAlive: true });
   const transport = createConnectTransport({
     baseUrl: httpUrl,
     httpVersion: "1.1",
     useBinaryFormat,
     interceptors: auth(bearer),
+    nodeOptions: { agent },
   });
-  return { keys: createClient(KeyService, transport), authorize: createClient(AuthorizeService, transport) };
+  return {
+    keys: createClient(KeyService, transport),
+    authorize: createClient(AuthorizeService, transport),
+    close: () => agent.destroy(),
+  };
 }
 
 export type KeyClient = Client<typeof KeyService>;

@@ -3,15 +3,20 @@ import type { Caller } from "../../src/domain/audit.js";
 import type { IssuedKey, IssueKeyInput } from "../../src/domain/issue-key.js";
 import { prepareKey } from "../../src/domain/issue-key.js";
 import { type ApiKey, compileClasses, type VerifiedKey } from "../../src/domain/key.js";
+import { digestKey } from "../../src/domain/key-hash.js";
+import type { KeyResolver } from "../../src/domain/key-resolver.js";
 import type { KeyStore } from "../../src/domain/key-store.js";
 import { type Outcome, ok } from "../../src/domain/outcome.js";
 import { compileScopes } from "../../src/domain/scope.js";
 import { newWorkspace, type Workspace } from "../../src/domain/workspace.js";
 
-/** The default `now` of fixtures: a fixed instant, so records are the same from run to run. */
-export const FIXTURE_NOW = Date.UTC(2025, 0, 1);
+// The one set of key fixtures for tests that run without a server: records built by the same
+// prepareKey that IssueKey uses, one fixed clock and one default workspace.
 
-/** The workspace of makeKey's keys unless a test names another; TEST_ADMIN manages it. */
+/** The fixed `now` of fixtures and of the tests that use them: no such test reads the wall clock. */
+export const FIXTURE_NOW = Date.UTC(2025, 0, 15, 12, 0, 0);
+
+/** The workspace of fixture keys unless a test names another; TEST_ADMIN manages it. */
 export const FIXTURE_WORKSPACE = "default";
 
 /** A workspace admin of FIXTURE_WORKSPACE, as authenticateAdmin would return it. */
@@ -148,4 +153,40 @@ export async function seed(
 export function unwrap<T>(outcome: Outcome<T>): T {
   if (!outcome.ok) throw new Error(`expected ok, got ${outcome.error.code}: ${outcome.error.message}`);
   return outcome.value;
+}
+
+/** A key's record fields plus the state of its workspace, which decides too. */
+export type KeyCase = Partial<ApiKey> & { readonly workspaceSuspended?: boolean };
+
+/** A KeyResolver over a Map of digest → VerifiedKey that counts its calls. */
+export interface MemoryResolver extends KeyResolver {
+  /**
+   * Registers a key and returns its secret: makeKey's record, issued a day before FIXTURE_NOW with id
+   * `key_test` and no scopes, with the case's fields over it.
+   */
+  add(keyCase?: KeyCase): string;
+  readonly calls: number;
+}
+
+const DAY_MS = 86_400_000;
+
+/** `async: true` answers with a Promise, as a resolver does on a cache miss. */
+export function memoryResolver(options: { readonly async?: boolean } = {}): MemoryResolver {
+  const keys = new Map<string, VerifiedKey>();
+  let calls = 0;
+  return {
+    add({ workspaceSuspended = false, ...fields } = {}) {
+      const { secret, key } = makeKey({ keyId: "key_test", scopes: [], now: FIXTURE_NOW - DAY_MS });
+      keys.set(digestKey(secret), verifiedKey({ key: { ...key, ...fields }, workspaceSuspended }));
+      return secret;
+    },
+    resolve(digest) {
+      calls++;
+      const found = keys.get(digest);
+      return options.async ? Promise.resolve(found) : found;
+    },
+    get calls() {
+      return calls;
+    },
+  };
 }

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { vi } from "vitest";
 
 /** The command `npm start` runs, read from package.json so the test runs exactly that. */
 export function startCommand(): { command: string; args: string[] } {
@@ -53,14 +54,12 @@ export function spawnServer(env: Record<string, string>, options: SpawnOptions =
 
 /** Waits until the process logs that it serves, and returns the gRPC port it chose. */
 export async function servingPort(server: ServerProcess, timeoutMs = 20_000): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
+  const port = await waitForLog(server, timeoutMs, () => {
     const match = /"msg":"keyward serving","grpc":"[^"]*:(\d+)"/.exec(server.output());
-    if (match) return Number(match[1]);
-    if (server.child.exitCode !== null) break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`server did not start:\n${server.output()}`);
+    return match ? Number(match[1]) : undefined;
+  });
+  if (port === undefined) throw new Error(`server did not start:\n${server.output()}`);
+  return port;
 }
 
 /** The pids of the workers that have logged "keyward serving" so far, in order. */
@@ -74,14 +73,37 @@ export async function waitForServing(
   count: number,
   timeoutMs = 30_000,
 ): Promise<number[]> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
+  const pids = await waitForLog(server, timeoutMs, () => {
     const pids = servingPids(server);
-    if (pids.length >= count) return pids;
-    if (server.child.exitCode !== null) break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`${count} workers did not start:\n${server.output()}`);
+    return pids.length >= count ? pids : undefined;
+  });
+  if (pids === undefined) throw new Error(`${count} workers did not start:\n${server.output()}`);
+  return pids;
+}
+
+/**
+ * Polls `found` until it returns a value; undefined once the process has exited (waiting longer would
+ * not help) or the time is up, so that the caller's error can show the output.
+ */
+function waitForLog<T>(
+  server: ServerProcess,
+  timeoutMs: number,
+  found: () => T | undefined,
+): Promise<T | undefined> {
+  return vi
+    .waitFor(
+      () => {
+        const value = found();
+        if (value !== undefined || exited(server)) return value;
+        throw new Error("not yet");
+      },
+      { timeout: timeoutMs, interval: 50 },
+    )
+    .catch(() => undefined);
+}
+
+function exited(server: ServerProcess): boolean {
+  return server.child.exitCode !== null || server.child.signalCode !== null;
 }
 
 /** Whether a process with this pid still exists. */
@@ -125,11 +147,13 @@ export async function killGroup(server: ServerProcess, timeoutMs = 10_000): Prom
     if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
   }
   await server.exited;
-  const deadline = Date.now() + timeoutMs;
-  while (runningInGroup(pgid).length > 0) {
-    if (Date.now() > deadline) throw new Error(`processes of group ${pgid} still run after SIGKILL`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await vi.waitFor(
+    () => {
+      if (runningInGroup(pgid).length > 0)
+        throw new Error(`processes of group ${pgid} still run after SIGKILL`);
+    },
+    { timeout: timeoutMs, interval: 20 },
+  );
 }
 
 /** Pids of the processes of group `pgid` that are not zombies, from /proc/PID/stat. */
@@ -148,4 +172,39 @@ export function runningInGroup(pgid: number): number[] {
     if (Number(pgrp) === pgid && state !== "Z") pids.push(Number(name));
   }
   return pids;
+}
+
+/**
+ * How many established TCP connections to local `port` each of `pids` holds, from /proc (Linux): the
+ * worker a connection was handed to is the process whose file descriptors include its socket.
+ */
+export function connectionsHeld(pids: readonly number[], port: number): Map<number, number> {
+  const sockets = new Set<string>();
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let lines: string[];
+    try {
+      lines = readFileSync(table, "utf8").trim().split("\n").slice(1);
+    } catch {
+      continue; // no IPv6
+    }
+    for (const line of lines) {
+      // "sl local_address rem_address st … inode": addresses are HEX_IP:HEX_PORT, state 01 is ESTABLISHED.
+      const fields = line.trim().split(/\s+/);
+      const localPort = Number.parseInt(fields[1]?.split(":")[1] ?? "", 16);
+      if (localPort === port && fields[3] === "01") sockets.add(`socket:[${fields[9]}]`);
+    }
+  }
+  const held = new Map<number, number>();
+  for (const pid of pids) {
+    let count = 0;
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        if (sockets.has(readlinkSync(`/proc/${pid}/fd/${fd}`))) count++;
+      } catch {
+        // closed meanwhile
+      }
+    }
+    held.set(pid, count);
+  }
+  return held;
 }

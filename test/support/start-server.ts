@@ -85,3 +85,13 @@ export async function bootstrap(server: { database: string }, workspace = "defau
   if (!issued.ok) throw new Error(issued.error.message);
   return issued.value.secret;
 }
+
+/** Writes a global admin key (workspace keyward, keyward:superadmin), as `keyward bootstrap --global` does. */
+export async function bootstrapGlobal(server: { database: string }): Promise<string> {
+  const issued = await bootstrapAdmin(
+    { database: server.database, workspace: "", name: "ops", global: true },
+    { now: Date.now },
+  );
+  if (!issued.ok) throw new Error(issued.error.message);
+  return issued.value.secret;
+}
