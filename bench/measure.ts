@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { type H2loadOptions, type H2Request, runH2load } from "./h2load.js";
 import type { LoadgenResult } from "./loadgen.js";
 import type { OpenLoopResult } from "./open-loop.js";
-import { median } from "./percentiles.js";
+import { median } from "./median.js";
 import { CLOCK_TICK_US, cpuBusyTicks, cpuList, type PinnedServer } from "./processes.js";
 import { LOAD_CPU } from "./servers.js";
 
