@@ -24,6 +24,7 @@ import {
   type ScenarioResult,
   signed,
 } from "./context.js";
+import { H2LOAD_SHAPE } from "./h2load.js";
 import { latencyScenario } from "./latency-scenario.js";
 import {
   alternate,
@@ -41,9 +42,7 @@ import { startEcho, startKeyward } from "./servers.js";
 const AUTHORIZE = "/keyward.v1.AuthorizeService/Authorize";
 const ISSUE_KEY = "/keyward.v1.KeyService/IssueKey";
 
-// h2load's shape for capacity, as in the measuring notes: 8 connections × 16 streams.
-const CLIENTS = 8;
-const STREAMS = 16;
+const { clients: CLIENTS, streams: STREAMS } = H2LOAD_SHAPE;
 
 type Servers = Record<Side, PinnedServer>;
 

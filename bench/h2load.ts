@@ -43,6 +43,9 @@ export function nghttpCheck(request: H2Request): void {
   }
 }
 
+/** h2load's shape for capacity, as in the measuring notes: 8 connections × 16 streams. */
+export const H2LOAD_SHAPE = { clients: 8, streams: 16 } as const;
+
 export interface H2loadOptions {
   readonly requests: number;
   readonly clients: number;
