@@ -1,6 +1,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import { runLoad } from "../../bench/loadgen.js";
+import { GENERATOR_BUSY_LIMIT_PERCENT } from "../../bench/measure.js";
 import { generateKey } from "../../src/domain/key-format.js";
 import {
   AuthorizeRequestSchema,
@@ -64,6 +65,21 @@ describe("runLoad", () => {
     // 8 calls in flight, each ≥ 2 ms: at most 4,000 calls/s.
     expect(result.callsPerSecond).toBeLessThan(4000);
     expect(result.generatorBusyPercent).toBeGreaterThan(0);
+  });
+
+  it("reports its thread busy nearly all the time when it is the limit, and mostly idle when the server is", async () => {
+    // The server answers at once in this very thread: with the bench's 4 × 32 calls in flight
+    // there is always an answer or a request to handle, and the thread never waits.
+    server = await startUnaryServer(() => ({ message: notFound }));
+    const many = Array.from({ length: 5000 }, () => generateKey("kw", "live"));
+    const limited = await runLoad({ ...options(server.address), keys: many, connections: 4, streams: 32 });
+    expect(limited.ok).toBe(4950);
+    expect(limited.generatorBusyPercent).toBeGreaterThanOrEqual(GENERATOR_BUSY_LIMIT_PERCENT);
+
+    await server.close();
+    server = await startUnaryServer(() => ({ message: notFound }), 20);
+    const waiting = await runLoad(options(server.address));
+    expect(waiting.generatorBusyPercent).toBeLessThan(GENERATOR_BUSY_LIMIT_PERCENT);
   });
 
   it("stops the timed part at its time limit", async () => {
