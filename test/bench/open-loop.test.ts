@@ -42,9 +42,10 @@ describe("openLoop", () => {
     expect(result).toMatchObject({ badStatus: 0, badAnswer: 0, errors: 0, unanswered: 0, warmupFailed: 0 });
     expect(server.received).toHaveLength(300);
     expect(server.received.every((message) => message.equals(REQUEST))).toBe(true);
-    // Every answer waited DELAY_MS on the server, so no latency is below it.
+    // Every answer waited DELAY_MS on the server (less up to 1 ms: a timer counts from the event
+    // loop's cached time, which may be a little behind), so hardly any latency is below it.
     const { latencyUs, serviceLatencyUs } = result;
-    expect(serviceLatencyUs.p50).toBeGreaterThanOrEqual(DELAY_MS * 1000);
+    expect(serviceLatencyUs.p50).toBeGreaterThanOrEqual((DELAY_MS - 1) * 1000);
     expect(latencyUs.p50).toBeGreaterThanOrEqual(serviceLatencyUs.p50);
     expect(latencyUs.p50).toBeLessThanOrEqual(latencyUs.p99);
     expect(latencyUs.p99).toBeLessThanOrEqual(latencyUs.p999);
