@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { callOnce, grpcFrame, unframe } from "./grpc-frame.js";
 import { type H2Request, nghttpCheck } from "./h2load.js";
-import type { RunResult, Side, Summary } from "./measure.js";
+import { GENERATOR_BOUND, type RunResult, type Side, type Summary } from "./measure.js";
 import type { PinnedServer } from "./processes.js";
 
 /** How much work a run does: `--quick` or the full run. */
@@ -98,6 +98,8 @@ export interface ScenarioResult {
   readonly met: boolean | undefined;
   /** How far from the target, in the target's own unit. */
   readonly margin: string;
+  /** Why the ratio is refused (shown as n/a): a run measured its load generator, not the server. */
+  readonly refused?: string;
   readonly runs?: Record<Side, readonly RunResult[]>;
   readonly details?: Readonly<Record<string, unknown>>;
   /** The table's cells for rows that compare something other than Keyward with the echo server. */
@@ -164,15 +166,35 @@ export function signed(value: number, digits = 2): string {
   return value < 0 ? `−${text}` : `+${text}`;
 }
 
-/** Evaluates a "ratio ≥ target" row. */
+/**
+ * Evaluates a "ratio ≥ target" row. The ratio is refused when a run of either side was limited
+ * by its load generator: the echo side's calls/s would then be the generator's, not the ceiling's.
+ */
 export function ratioTarget(
   runs: Record<Side, readonly RunResult[]>,
   keyward: Summary,
   echo: Summary,
   minimum: number,
-): Pick<ScenarioResult, "ratio" | "roundRatios" | "target" | "met" | "margin"> {
+): Pick<ScenarioResult, "ratio" | "roundRatios" | "target" | "met" | "margin" | "refused"> {
   const ratio = keyward.callsPerSecond / echo.callsPerSecond;
   const valid = keyward.valid && echo.valid;
+  const bound = (["keyward", "echo"] as const).flatMap((side) =>
+    runs[side].flatMap((run, round) =>
+      run.problems.some((problem) => problem.startsWith(GENERATOR_BOUND))
+        ? [`${side} round ${round + 1} (${Math.round(run.generatorBusyPercent ?? 0)} %)`]
+        : [],
+    ),
+  );
+  if (bound.length > 0) {
+    const refused = `generator-bound: ${bound.join(", ")}`;
+    return {
+      ratio,
+      target: `ratio ≥ ${minimum.toFixed(2)}`,
+      met: undefined,
+      margin: `n/a: ${refused}`,
+      refused,
+    };
+  }
   return {
     ratio,
     roundRatios: runs.keyward.map(

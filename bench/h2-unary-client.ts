@@ -1,10 +1,12 @@
 import net from "node:net";
 import { encodeHeaderBlock, HpackDecoder } from "./hpack.js";
 
-// A minimal HTTP/2 client (RFC 9113) for bench/open-loop.ts: one constant unary gRPC request, sent
-// again and again on new streams of one TCP connection. node:http2's client builds a Duplex stream
-// and more per call, and at 6,000 calls/s that garbage costs it a 5–10 ms GC pause every second or
-// so: more than the p99 it is there to measure. Here a call is a frame write and a small record.
+// A minimal HTTP/2 client (RFC 9113) for the Node load generators (bench/open-loop.ts and
+// bench/loadgen.ts): a unary gRPC request with constant headers, sent again and again on new
+// streams of one TCP connection, with the same body or a different one per call. node:http2's
+// client builds a Duplex stream and more per call: at 6,000 calls/s that garbage cost it a 5–10 ms
+// GC pause every second or so, and about 100 µs of CPU per call, which capped a closed-loop
+// generator below the servers it drove. Here a call is a frame write and a small record.
 // It speaks what these calls need: the preface and SETTINGS; HEADERS + DATA (END_STREAM) per call;
 // reading HEADERS/CONTINUATION (HPACK), DATA, RST_STREAM, SETTINGS, PING and GOAWAY; WINDOW_UPDATE
 // both ways (its own receive windows are opened wide at the start and topped up, and its DATA
@@ -40,16 +42,28 @@ export interface UnaryAnswer {
 /** Gets the answer and the performance.now() at which its last frame was read. */
 export type AnswerCallback = (answer: UnaryAnswer, endedAt: number) => void;
 
-/** The request every call sends: path, extra headers, and the body (one gRPC frame). */
+/** The request every call sends: path, extra headers, and the body (one gRPC frame) unless a call brings its own. */
 export interface UnaryRequest {
   readonly path: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: Buffer;
 }
 
+export interface UnaryOptions {
+  /**
+   * Sends made while answers are being read go out together in one write (one system call) after
+   * the read: cheaper per call, for a closed loop. Off, each send is written at once (an open loop,
+   * whose sends must leave on time).
+   */
+  readonly batchWrites?: boolean;
+}
+
 export interface UnaryConnection {
-  /** Sends the request on a new stream; `done` is called once, never synchronously. */
-  send(done: AnswerCallback): void;
+  /**
+   * Sends the request on a new stream, with `body` instead of the request's if given (at most
+   * 16,384 bytes); `done` is called once, never synchronously.
+   */
+  send(done: AnswerCallback, body?: Buffer): void;
   /** Sends that had to wait for the server's flow-control window (expected: none). */
   blockedSends(): number;
   close(): void;
@@ -80,7 +94,11 @@ function uint32(value: number): Buffer {
 }
 
 /** Connects to host:port and resolves once the server's SETTINGS have arrived. */
-export function connectUnary(target: string, request: UnaryRequest): Promise<UnaryConnection> {
+export function connectUnary(
+  target: string,
+  request: UnaryRequest,
+  options: UnaryOptions = {},
+): Promise<UnaryConnection> {
   const colon = target.lastIndexOf(":");
   const block = encodeHeaderBlock({
     ":method": "POST",
@@ -91,11 +109,20 @@ export function connectUnary(target: string, request: UnaryRequest): Promise<Una
   });
   // Both fit one frame of the smallest size a server may allow, and the body the smallest window.
   if (block.length > 16_384 || request.body.length > 16_384) throw new Error("request too large");
-  const template = Buffer.concat([
-    frame(HEADERS, END_HEADERS, 0, block),
-    frame(DATA, END_STREAM, 0, request.body),
-  ]);
-  const dataFrameAt = 9 + block.length;
+  const headersFrame = frame(HEADERS, END_HEADERS, 0, block);
+  /** One write per call: the HEADERS frame (a constant) and a DATA frame, both on `stream`. */
+  const callFrames = (stream: number, body: Buffer) => {
+    const bytes = Buffer.allocUnsafe(headersFrame.length + 9 + body.length);
+    headersFrame.copy(bytes);
+    bytes.writeUInt32BE(stream, 5);
+    const at = headersFrame.length;
+    bytes.writeUIntBE(body.length, at, 3);
+    bytes[at + 3] = DATA;
+    bytes[at + 4] = END_STREAM;
+    bytes.writeUInt32BE(stream, at + 5);
+    body.copy(bytes, at + 9);
+    return bytes;
+  };
   const socket = net.connect({
     host: target.slice(0, colon),
     port: Number(target.slice(colon + 1)),
@@ -105,7 +132,7 @@ export function connectUnary(target: string, request: UnaryRequest): Promise<Una
   const calls = new Map<number, Call>();
   let nextStream = 1;
   let sendWindow = DEFAULT_WINDOW;
-  const blocked: Buffer[] = [];
+  const blocked: { bytes: Buffer; size: number }[] = [];
   let blockedSends = 0;
   let received = 0;
   let failure: string | undefined;
@@ -191,9 +218,10 @@ export function connectUnary(target: string, request: UnaryRequest): Promise<Una
       case WINDOW_UPDATE:
         if (stream !== 0) return; // stream windows: one small DATA frame per stream never exhausts them
         sendWindow += payload.readUInt32BE(0) & MAX_WINDOW;
-        while (blocked.length > 0 && sendWindow >= request.body.length) {
-          sendWindow -= request.body.length;
-          socket.write(blocked.shift() as Buffer);
+        while (blocked.length > 0 && sendWindow >= (blocked[0]?.size as number)) {
+          const { bytes, size } = blocked.shift() as { bytes: Buffer; size: number };
+          sendWindow -= size;
+          socket.write(bytes);
         }
         return;
     }
@@ -202,6 +230,7 @@ export function connectUnary(target: string, request: UnaryRequest): Promise<Una
   socket.on("data", (chunk: Buffer) => {
     let bytes = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
     let at = 0;
+    if (options.batchWrites) socket.cork();
     try {
       while (bytes.length - at >= 9) {
         const length = bytes.readUIntBE(at, 3);
@@ -218,6 +247,8 @@ export function connectUnary(target: string, request: UnaryRequest): Promise<Una
     } catch (error) {
       fail(`protocol error: ${(error as Error).message}`);
       return;
+    } finally {
+      if (options.batchWrites) socket.uncork();
     }
     bytes = bytes.subarray(at);
     pending = bytes.length > 0 ? bytes : undefined;
@@ -239,32 +270,29 @@ export function connectUnary(target: string, request: UnaryRequest): Promise<Una
   );
 
   const connection: UnaryConnection = {
-    send(done) {
+    send(done, body = request.body) {
       const call: Call = {
         httpStatus: undefined,
         grpcStatus: undefined,
         grpcMessage: undefined,
         body: undefined,
-        error: failure,
+        error: failure ?? (body.length > 16_384 ? "request body too large" : undefined),
         done,
       };
-      if (failure !== undefined) {
+      if (call.error !== undefined) {
         setImmediate(() => done(call, performance.now()));
         return;
       }
       const stream = nextStream;
       nextStream += 2;
       calls.set(stream, call);
-      const bytes = Buffer.allocUnsafe(template.length);
-      template.copy(bytes);
-      bytes.writeUInt32BE(stream, 5);
-      bytes.writeUInt32BE(stream, dataFrameAt + 5);
-      if (sendWindow >= request.body.length && blocked.length === 0) {
-        sendWindow -= request.body.length;
+      const bytes = callFrames(stream, body);
+      if (sendWindow >= body.length && blocked.length === 0) {
+        sendWindow -= body.length;
         socket.write(bytes);
       } else {
         blockedSends++;
-        blocked.push(bytes);
+        blocked.push({ bytes, size: body.length });
       }
     },
     blockedSends: () => blockedSends,

@@ -12,6 +12,7 @@ import {
 import { Reason } from "../src/gen/keyward/v1/key_pb.js";
 import { IssueKeyRequestSchema, IssueKeyResponseSchema } from "../src/gen/keyward/v1/key_service_pb.js";
 import { openDatabase } from "../src/store/database.js";
+import { CHECK, envoyCheckRequest } from "../test/support/envoy-check-request.js";
 import {
   type BenchContext,
   type BenchRequest,
@@ -23,7 +24,7 @@ import {
   type ScenarioResult,
   signed,
 } from "./context.js";
-import { envoyCheckRequest } from "./envoy-request.js";
+import { H2LOAD_SHAPE } from "./h2load.js";
 import { latencyScenario } from "./latency-scenario.js";
 import {
   alternate,
@@ -39,12 +40,9 @@ import { REQUIRED_SCOPE } from "./seed.js";
 import { startEcho, startKeyward } from "./servers.js";
 
 const AUTHORIZE = "/keyward.v1.AuthorizeService/Authorize";
-const CHECK = "/envoy.service.auth.v3.Authorization/Check";
 const ISSUE_KEY = "/keyward.v1.KeyService/IssueKey";
 
-// h2load's shape for capacity, as in the measuring notes: 8 connections × 16 streams.
-const CLIENTS = 8;
-const STREAMS = 16;
+const { clients: CLIENTS, streams: STREAMS } = H2LOAD_SHAPE;
 
 type Servers = Record<Side, PinnedServer>;
 
@@ -165,7 +163,13 @@ export function issueKeyRequest(context: BenchContext): BenchRequest {
 
 /** Scenario 2: Envoy's Check with a realistic request and a cached key, allowed. */
 export async function checkScenario(context: BenchContext): Promise<ScenarioResult> {
-  const message = toBinary(CheckRequestSchema, envoyCheckRequest(context.secrets.first, REQUIRED_SCOPE));
+  // The key in x-api-key and the route's scope in its context extensions, as deploy/envoy/envoy.yaml
+  // sets them per route.
+  const check = envoyCheckRequest({
+    headers: { "x-api-key": context.secrets.first },
+    contextExtensions: { "keyward.scopes": REQUIRED_SCOPE },
+  });
+  const message = toBinary(CheckRequestSchema, create(CheckRequestSchema, check));
   const request = benchRequest(context, "check-cached", CHECK, message);
   const { servers, answer } = await startPair(context, "check", request);
   try {

@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
-import { type Percentiles, percentiles } from "./percentiles.js";
+import { type HistogramPercentiles, histogramPercentiles, newHistogram, recordUs } from "./histogram.js";
 import { LOAD_CPU } from "./servers.js";
 
 /** Exits with the install hint when h2load or nghttp (both Debian nghttp2-client) is missing. */
@@ -43,6 +43,9 @@ export function nghttpCheck(request: H2Request): void {
   }
 }
 
+/** h2load's shape for capacity, as in the measuring notes: 8 connections × 16 streams. */
+export const H2LOAD_SHAPE = { clients: 8, streams: 16 } as const;
+
 export interface H2loadOptions {
   readonly requests: number;
   readonly clients: number;
@@ -62,7 +65,7 @@ export interface H2loadResult {
   readonly succeeded: number;
   readonly dataBytes: number;
   /** Per-request latency from --log-file (third column), µs. */
-  readonly latencyUs: Percentiles;
+  readonly latencyUs: HistogramPercentiles;
   /** CPU time h2load itself used (user + system), s. */
   readonly cpuSeconds: number;
 }
@@ -101,10 +104,9 @@ export async function runH2load(request: H2Request, options: H2loadOptions): Pro
   const children = match(stdout, /(\d+)m([\d.]+)s (\d+)m([\d.]+)s\s*$/);
   const minutes = (m: string | undefined, s: string | undefined) => Number(m) * 60 + Number(s);
   const seconds = Number(finished[1]) / (finished[2] === "ms" ? 1000 : 1);
-  const latencies = readFileSync(options.logFile, "utf8")
-    .split("\n")
-    .filter((line) => line !== "")
-    .map((line) => Number(line.split("\t")[2]));
+  const latencies = newHistogram();
+  for (const line of readFileSync(options.logFile, "utf8").split("\n"))
+    if (line !== "") recordUs(latencies, Number(line.split("\t")[2]));
   rmSync(options.logFile, { force: true });
   return {
     requests: options.requests,
@@ -113,7 +115,7 @@ export async function runH2load(request: H2Request, options: H2loadOptions): Pro
     status2xx: Number(match(stdout, /status codes: (\d+) 2xx/)[1]),
     succeeded: Number(match(stdout, /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded/)[1]),
     dataBytes: Number(match(stdout, /\((\d+)\) data/)[1]),
-    latencyUs: percentiles(latencies),
+    latencyUs: histogramPercentiles(latencies),
     cpuSeconds: minutes(children[1], children[2]) + minutes(children[3], children[4]),
   };
 }

@@ -152,9 +152,19 @@ function integer(value: number, prefixBits: number, flags: number): Buffer {
 export class HpackDecoder {
   private table: [string, string][] = [];
   private size = 0;
-  private maxSize = 4096;
   private block: Buffer = Buffer.alloc(0);
   private at = 0;
+
+  /**
+   * `maxSize` is the SETTINGS_HEADER_TABLE_SIZE this side advertised (the client sends none: the
+   * default, 4,096); the peer may lower it with a dynamic table size update.
+   */
+  constructor(private maxSize = 4096) {}
+
+  /** The dynamic table's size as RFC 7541 §4.1 counts it: name + value + 32 octets per entry. */
+  get tableSize(): number {
+    return this.size;
+  }
 
   decode(block: Buffer): [string, string][] {
     this.block = block;

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { generateKey } from "../src/domain/key-format.js";
 import {
@@ -7,13 +8,25 @@ import {
 import { Reason } from "../src/gen/keyward/v1/key_pb.js";
 import {
   type BenchContext,
+  type BenchRequest,
   benchRequest,
   checkAndCapture,
   checkEcho,
+  h2Request,
   ratioTarget,
   type ScenarioResult,
 } from "./context.js";
-import { alternate, describe, measureLoadgen, type RunResult, type Side, summarize } from "./measure.js";
+import { H2LOAD_SHAPE } from "./h2load.js";
+import {
+  alternate,
+  describe,
+  measureH2,
+  measureLoadgen,
+  type RunResult,
+  type Side,
+  type Summary,
+  summarize,
+} from "./measure.js";
 import { type PinnedServer, readSyscalls } from "./processes.js";
 import { REQUIRED_SCOPE } from "./seed.js";
 import { startEcho, startKeyward } from "./servers.js";
@@ -22,7 +35,10 @@ const AUTHORIZE = "/keyward.v1.AuthorizeService/Authorize";
 
 type Servers = Record<Side, PinnedServer>;
 
-/** Keyward plus an echo server giving Keyward's answer for `apiKey` (which must be `expect`). */
+/**
+ * Keyward plus an echo server giving Keyward's answer for `apiKey` (which must be `expect`); also
+ * returns that request and answer, for h2load's run on the echo server.
+ */
 async function startPair(context: BenchContext, name: string, apiKey: string, expect: Reason) {
   const message = toBinary(
     AuthorizeRequestSchema,
@@ -37,7 +53,7 @@ async function startPair(context: BenchContext, name: string, apiKey: string, ex
       throw new Error(`${name}: Keyward answered ${Reason[reason]}, not ${Reason[expect]}`);
     const echo = await startEcho({ tempDir: context.tempDir, name, answers: { [AUTHORIZE]: answer } });
     await checkEcho(echo, request, answer);
-    return { keyward, echo } satisfies Servers;
+    return { servers: { keyward, echo } satisfies Servers, request, answer };
   } catch (error) {
     await keyward.stop();
     throw error;
@@ -58,7 +74,8 @@ async function loadgenRounds(
     const result = await measureLoadgen(server, args(side, count, seconds));
     const reads = (readSyscalls(server.pid) - syscalls) / Math.max(1, result.requests);
     context.progress(
-      `${describe(id, side, label, result)}  generator ${Math.round(result.generatorCpuPercent ?? 0)} % CPU`,
+      `${describe(id, side, label, result)}  generator ${Math.round(result.generatorCpuPercent ?? 0)} % CPU, ` +
+        `busy ${Math.round(result.generatorBusyPercent ?? 0)} %`,
     );
     return { ...result, readSyscallsPerCall: reads };
   };
@@ -67,6 +84,43 @@ async function loadgenRounds(
   return alternate(config.rounds, (side, round) =>
     run(side, config.loadgenCount, config.loadgenSeconds, `round ${round + 1}`),
   );
+}
+
+/**
+ * The echo server driven by h2load for as long as a loadgen run, with one key (the echo server
+ * answers every key alike): what the echo server reaches when its generator is surely not the
+ * limit, to set beside what bench/loadgen.ts drove it to (the JSON's details.echoWithH2load).
+ */
+async function echoWithH2load(
+  context: BenchContext,
+  id: string,
+  echo: PinnedServer,
+  request: BenchRequest,
+  answer: Buffer,
+  loadgenCallsPerSecond: number,
+): Promise<RunResult> {
+  const { config } = context;
+  const requests = Math.round(
+    Math.min(config.maxRequests, Math.max(config.minRequests, loadgenCallsPerSecond * config.loadgenSeconds)),
+  );
+  const result = await measureH2(
+    echo,
+    h2Request(echo, request),
+    { requests, ...H2LOAD_SHAPE, logFile: join(context.tempDir, `h2load-${id}.tsv`), timeoutSeconds: 180 },
+    { min: 5 + answer.length, max: 5 + answer.length },
+  );
+  context.progress(describe(id, "echo", "h2load", result));
+  return result;
+}
+
+/** What the details of scenarios 3 and 4 say of h2load on the same echo server. */
+function h2loadDetails(loadgen: Summary, h2load: RunResult) {
+  return {
+    callsPerSecond: h2load.callsPerSecond,
+    cpuUsPerCall: h2load.cpuUsPerCall,
+    valid: h2load.problems.length === 0,
+    loadgenShare: loadgen.callsPerSecond / h2load.callsPerSecond,
+  };
 }
 
 /** Medians of read syscalls per call, the proxy for store reads. */
@@ -87,7 +141,12 @@ const STORE_READS =
  * seeded store, so every call is a store lookup.
  */
 export async function notCachedScenario(context: BenchContext, seededKeys: number): Promise<ScenarioResult> {
-  const servers = await startPair(context, "not-cached", context.secrets.last, Reason.ALLOWED);
+  const { servers, request, answer } = await startPair(
+    context,
+    "not-cached",
+    context.secrets.last,
+    Reason.ALLOWED,
+  );
   // Keyward runs take fresh slices of lines 1 … seededKeys−2 (line 0 is scenario 1's cached key,
   // the last line the capture above); echo runs may reuse any.
   let next = 1;
@@ -112,6 +171,7 @@ export async function notCachedScenario(context: BenchContext, seededKeys: numbe
     ]);
     const keyward = summarize(runs.keyward);
     const echo = summarize(runs.echo);
+    const h2load = await echoWithH2load(context, "3", servers.echo, request, answer, echo.callsPerSecond);
     return {
       id: "3",
       name: `Authorize, key not cached (${seededKeys.toLocaleString("en-US")} keys stored)`,
@@ -120,7 +180,11 @@ export async function notCachedScenario(context: BenchContext, seededKeys: numbe
       echo,
       ...ratioTarget(runs, keyward, echo, 0.6),
       runs,
-      details: { storeReads: STORE_READS, readSyscallsPerCall: readsPerCall(runs) },
+      details: {
+        storeReads: STORE_READS,
+        readSyscallsPerCall: readsPerCall(runs),
+        echoWithH2load: h2loadDetails(echo, h2load),
+      },
     };
   } finally {
     await Promise.all([servers.keyward.stop(), servers.echo.stop()]);
@@ -129,7 +193,12 @@ export async function notCachedScenario(context: BenchContext, seededKeys: numbe
 
 /** Scenario 4: a flood of well-formed (valid checksum) but unknown keys, all distinct. */
 export async function bogusScenario(context: BenchContext): Promise<ScenarioResult> {
-  const servers = await startPair(context, "bogus", generateKey("kw", "live"), Reason.KEY_NOT_FOUND);
+  const { servers, request, answer } = await startPair(
+    context,
+    "bogus",
+    generateKey("kw", "live"),
+    Reason.KEY_NOT_FOUND,
+  );
   try {
     const runs = await loadgenRounds(context, "4", servers, (_side, count, seconds) => [
       "--bogus",
@@ -142,6 +211,7 @@ export async function bogusScenario(context: BenchContext): Promise<ScenarioResu
     ]);
     const keyward = summarize(runs.keyward);
     const echo = summarize(runs.echo);
+    const h2load = await echoWithH2load(context, "4", servers.echo, request, answer, echo.callsPerSecond);
     return {
       id: "4",
       name: "Authorize, flood of distinct bogus keys (negative cache 10,000)",
@@ -150,7 +220,11 @@ export async function bogusScenario(context: BenchContext): Promise<ScenarioResu
       echo,
       ...ratioTarget(runs, keyward, echo, 0.8),
       runs,
-      details: { storeReads: STORE_READS, readSyscallsPerCall: readsPerCall(runs) },
+      details: {
+        storeReads: STORE_READS,
+        readSyscallsPerCall: readsPerCall(runs),
+        echoWithH2load: h2loadDetails(echo, h2load),
+      },
     };
   } finally {
     await Promise.all([servers.keyward.stop(), servers.echo.stop()]);

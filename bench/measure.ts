@@ -1,8 +1,8 @@
 import { execFile } from "node:child_process";
 import { type H2loadOptions, type H2Request, runH2load } from "./h2load.js";
 import type { LoadgenResult } from "./loadgen.js";
+import { median } from "./median.js";
 import type { OpenLoopResult } from "./open-loop.js";
-import { median } from "./percentiles.js";
 import { CLOCK_TICK_US, cpuBusyTicks, cpuList, type PinnedServer } from "./processes.js";
 import { LOAD_CPU } from "./servers.js";
 
@@ -22,6 +22,11 @@ export interface RunResult {
    * bench/open-loop.ts spins while it waits, so there it is the share of the time it had its CPU.
    */
   readonly generatorCpuPercent?: number;
+  /**
+   * bench/loadgen.ts only: the share of the run its thread was running or waiting for its CPU, %.
+   * At GENERATOR_BUSY_LIMIT_PERCENT or more the run is invalid: it measured the generator.
+   */
+  readonly generatorBusyPercent?: number;
   /** bench/open-loop.ts only: what it offered and how punctual it was. */
   readonly openLoop?: OpenLoopRun;
   /** Scenario 1w: each cluster worker's share of the workers' CPU time, %: did calls reach them all? */
@@ -128,6 +133,17 @@ async function runTool<T>(script: string, args: readonly string[]): Promise<T> {
   return JSON.parse(stdout) as T;
 }
 
+/**
+ * A closed-loop generator whose thread was busy (running, or waiting for its CPU) this share of a
+ * run or more was the limit of that run, not the server: a server-bound generator idles between
+ * answers. bench/loadgen.ts needs ~10–20 µs of CPU per call, so below the servers' ~50 µs it idles
+ * well over half of the time; bench/README.md says how this was judged.
+ */
+export const GENERATOR_BUSY_LIMIT_PERCENT = 75;
+
+/** The start of the problem that marks a run as limited by its generator. */
+export const GENERATOR_BOUND = "generator-bound";
+
 /** Arguments of bench/loadgen.ts besides --target. */
 export type LoadgenArgs = readonly string[];
 
@@ -146,6 +162,11 @@ export async function measureLoadgen(server: PinnedServer, args: LoadgenArgs): P
       `${result.calls - result.ok} of ${result.calls} calls not as expected (status ${result.badStatus}, reason ${result.badReason}, errors ${result.errors}): ${result.firstProblem}`,
     );
   }
+  if (result.generatorBusyPercent >= GENERATOR_BUSY_LIMIT_PERCENT)
+    problems.push(
+      `${GENERATOR_BOUND}: its thread was busy ${Math.round(result.generatorBusyPercent)} % of the run ` +
+        `(running or waiting for its CPU; limit ${GENERATOR_BUSY_LIMIT_PERCENT} %), so it measured the generator`,
+    );
   return {
     requests: result.calls,
     callsPerSecond: result.callsPerSecond,
@@ -154,6 +175,7 @@ export async function measureLoadgen(server: PinnedServer, args: LoadgenArgs): P
     p99Us: result.latencyUs.p99,
     p999Us: result.latencyUs.p999,
     generatorCpuPercent: result.generatorCpuPercent,
+    generatorBusyPercent: result.generatorBusyPercent,
     otherLoadPercent,
     problems,
   };
@@ -263,6 +285,7 @@ export interface Summary {
   readonly p99Us: number;
   readonly p999Us: number;
   readonly generatorCpuPercent?: number;
+  readonly generatorBusyPercent?: number;
   /** The most CPU other processes took on the server's CPU in any round, %. */
   readonly maxOtherLoadPercent: number;
   readonly valid: boolean;
@@ -271,6 +294,7 @@ export interface Summary {
 export function summarize(runs: readonly RunResult[]): Summary {
   const of = (pick: (run: RunResult) => number) => median(runs.map(pick));
   const generator = runs.map((run) => run.generatorCpuPercent).filter((v) => v !== undefined);
+  const busy = runs.map((run) => run.generatorBusyPercent).filter((v) => v !== undefined);
   return {
     callsPerSecond: of((run) => run.callsPerSecond),
     cpuUsPerCall: of((run) => run.cpuUsPerCall),
@@ -278,6 +302,7 @@ export function summarize(runs: readonly RunResult[]): Summary {
     p99Us: of((run) => run.p99Us),
     p999Us: of((run) => run.p999Us),
     ...(generator.length > 0 && { generatorCpuPercent: median(generator) }),
+    ...(busy.length > 0 && { generatorBusyPercent: median(busy) }),
     maxOtherLoadPercent: Math.max(0, ...runs.map((run) => run.otherLoadPercent)),
     valid: runs.length > 0 && runs.every((run) => run.problems.length === 0),
   };

@@ -1,5 +1,5 @@
 import type { RunResult, Summary } from "./measure.js";
-import { median } from "./percentiles.js";
+import { median } from "./median.js";
 
 /** The progress line's open-loop part: achieved rate, the generator's punctuality, the uncorrected p99. */
 export function openLoopLine(result: RunResult): string {

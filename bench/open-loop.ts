@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { GRPC_HEADERS } from "./grpc-frame.js";
 import { connectUnary, type UnaryAnswer, type UnaryConnection } from "./h2-unary-client.js";
-import { type HistogramPercentiles, histogramPercentiles, newHistogram } from "./histogram.js";
+import { type HistogramPercentiles, histogramPercentiles, newHistogram, recordUs } from "./histogram.js";
 
 // An open-loop load generator for scenario 6: request i is due at t0 + i / rate, evenly spaced,
 // whatever is still in flight; the requests go round-robin over a few HTTP/2 connections. A loop
@@ -63,7 +64,8 @@ export interface OpenLoopResult {
   readonly cpuPercent: number;
 }
 
-interface Options {
+/** What to send, how fast and for how long, and the answer every call must get. */
+export interface OpenLoopOptions {
   readonly target: string;
   readonly path: string;
   readonly headers: Readonly<Record<string, string>>;
@@ -78,7 +80,8 @@ interface Options {
 
 type Outcome = "ok" | "badStatus" | "badAnswer" | "error";
 
-async function openLoop(options: Options): Promise<OpenLoopResult> {
+/** Runs the open loop; see the file's comment. */
+export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult> {
   const request = {
     path: options.path,
     headers: { ...GRPC_HEADERS, ...options.headers },
@@ -167,9 +170,9 @@ async function openLoop(options: Options): Promise<OpenLoopResult> {
         if (problem !== undefined) firstProblem ??= problem;
         if (measured) {
           counts[outcome]++;
-          fromIntended.recordValue(Math.max(1, Math.round((endedAt - intendedAt) * 1000)));
-          fromSent.recordValue(Math.max(1, Math.round((endedAt - sentAt) * 1000)));
-          late.recordValue(Math.max(1, Math.round((sentAt - intendedAt) * 1000)));
+          recordUs(fromIntended, (endedAt - intendedAt) * 1000);
+          recordUs(fromSent, (endedAt - sentAt) * 1000);
+          recordUs(late, (sentAt - intendedAt) * 1000);
           lastAnsweredAt = endedAt;
         } else if (outcome !== "ok") warmupFailed++;
         // One socket read can hold hundreds of answers (after a pause of the server): sends that
@@ -244,4 +247,4 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
-await main();
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -39,6 +39,7 @@ function cpu(result: ScenarioResult): string {
 /** The ratio of medians, and the range of the rounds' own ratios when there are several. */
 function ratioCell(result: ScenarioResult): string {
   if (result.ratio === undefined) return "—";
+  if (result.refused !== undefined) return "n/a";
   const rounds = result.roundRatios ?? [];
   if (rounds.length < 2) return result.ratio.toFixed(2);
   return `${result.ratio.toFixed(2)} [${Math.min(...rounds).toFixed(2)}–${Math.max(...rounds).toFixed(2)}]`;

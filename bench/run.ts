@@ -15,7 +15,7 @@ import {
 import { latencySweepNotes } from "./latency-sweep.js";
 import { bogusScenario, notCachedScenario } from "./loadgen-scenarios.js";
 import { machineInfo } from "./machine.js";
-import { measureLoadgen } from "./measure.js";
+import { GENERATOR_BUSY_LIMIT_PERCENT, measureLoadgen } from "./measure.js";
 import { h2Load, type Profile, profileKeyward } from "./profile.js";
 import { type BenchReport, table, writeReport } from "./report.js";
 import type { RssResult } from "./rss.js";
@@ -144,15 +144,30 @@ async function main(): Promise<BenchReport> {
   };
 }
 
-/** How close bench/loadgen.ts came to h2load on the same echo server: its own ceiling. */
+/**
+ * The generator of scenarios 3 and 4 against h2load on the same echo server: what each drove it
+ * to, how busy the generator was, and whether a ratio was refused as generator-bound.
+ */
 function generatorNotes(scenarios: readonly ScenarioResult[]): string[] {
-  const s1 = scenarios.find((s) => s.id === "1")?.echo;
-  const s3 = scenarios.find((s) => s.id === "3")?.echo;
-  if (s1 === undefined || s3 === undefined) return [];
+  const percent = (value: number | undefined) => `${Math.round(value ?? 0)} %`;
+  const calls = (value: number | undefined) => Math.round(value ?? 0).toLocaleString("en-US");
+  const sides = scenarios
+    .filter((s) => s.id === "3" || s.id === "4")
+    .map((s) => {
+      const h2load = s.details?.echoWithH2load as
+        | { callsPerSecond: number; loadgenShare: number }
+        | undefined;
+      return (
+        `scenario ${s.id}: the echo server answered bench/loadgen.ts ${calls(s.echo?.callsPerSecond)} calls/s, ` +
+        `h2load ${calls(h2load?.callsPerSecond)} (${percent((h2load?.loadgenShare ?? 0) * 100)}); generator busy ` +
+        `${percent(s.echo?.generatorBusyPercent)} against echo, ${percent(s.keyward?.generatorBusyPercent)} against Keyward` +
+        (s.refused === undefined ? "" : ` — ratio REFUSED, ${s.refused}`)
+      );
+    });
+  if (sides.length === 0) return [];
   return [
-    `bench/loadgen.ts reached ${Math.round(s3.callsPerSecond)} calls/s on the echo server (h2load: ${Math.round(s1.callsPerSecond)}, ` +
-      `${((s3.callsPerSecond / s1.callsPerSecond) * 100).toFixed(0)} %) at ${Math.round(s3.generatorCpuPercent ?? 0)} % of its CPU: ` +
-      "where it is near 100 %, the echo side of scenarios 3 and 4 is limited by the generator and their ratios read high.",
+    `${sides.join("; ")}. Busy = running or waiting for its CPU (medians); a run at ≥ ${GENERATOR_BUSY_LIMIT_PERCENT} % ` +
+      "measured the generator, not the server, and its scenario's ratio is refused.",
   ];
 }
 

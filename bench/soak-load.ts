@@ -1,9 +1,11 @@
 import { type Client, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import type { Histogram } from "hdr-histogram-js";
 import { generateKey } from "../src/domain/key-format.js";
 import { AuthorizeService } from "../src/gen/keyward/v1/authorize_service_pb.js";
 import { Reason } from "../src/gen/keyward/v1/key_pb.js";
 import { KeyService } from "../src/gen/keyward/v1/key_service_pb.js";
+import { newHistogram, recordUs } from "./histogram.js";
 import { REQUIRED_SCOPE, SEED_SCOPES } from "./seed.js";
 
 // The soak's mixed load (bench/soak.ts): Authorize hits, misses, bogus and malformed keys, and
@@ -47,8 +49,8 @@ export interface KeyPools {
 export interface OperationStats {
   sent: number;
   unexpected: number;
-  /** Latency of each operation that answered as expected, µs. */
-  readonly latenciesUs: number[];
+  /** Latencies of the operations that answered as expected, µs. */
+  readonly latencyUs: Histogram;
 }
 
 export interface MixedLoad {
@@ -84,7 +86,7 @@ export function createMixedLoad(
     };
   });
   const stats = Object.fromEntries(
-    Object.keys(OPERATIONS).map((op) => [op, { sent: 0, unexpected: 0, latenciesUs: [] }]),
+    Object.keys(OPERATIONS).map((op) => [op, { sent: 0, unexpected: 0, latencyUs: newHistogram() }]),
   ) as unknown as Record<Operation, OperationStats>;
   const problems = { first: [] as string[], count: 0 };
   const live: { keyId: string; secret: string; connection: number }[] = [];
@@ -160,7 +162,7 @@ export function createMixedLoad(
     return perform(chosen)
       .then(
         (wrong) => {
-          if (wrong === undefined) stats[chosen].latenciesUs.push((performance.now() - started) * 1000);
+          if (wrong === undefined) recordUs(stats[chosen].latencyUs, (performance.now() - started) * 1000);
           else {
             stats[chosen].unexpected++;
             problem(chosen, wrong);

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { median } from "./percentiles.js";
+import { median } from "./median.js";
 import { childPids, processName, residentBytes } from "./processes.js";
 
 // The soak's memory measurements: RSS of the cluster primary and of each of its workers from /proc,

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { parseDuration } from "../src/cli/duration.js";
 import { generateKey } from "../src/domain/key-format.js";
-import { percentiles } from "./percentiles.js";
+import { histogramPercentiles } from "./histogram.js";
 import { freePort, startPinned } from "./processes.js";
 import { seedDatabase } from "./seed.js";
 import { createMixedLoad, MIX, OPERATIONS, type Operation } from "./soak-load.js";
@@ -211,7 +211,7 @@ async function main() {
   const operations = Object.fromEntries(
     (Object.keys(OPERATIONS) as Operation[]).map((op) => {
       const s = load.stats[op];
-      const p = percentiles(s.latenciesUs);
+      const p = histogramPercentiles(s.latencyUs);
       return [
         op,
         {

@@ -5,7 +5,7 @@ import { Reason } from "../src/gen/keyward/v1/key_pb.js";
 import { type BenchContext, checkAndCapture, h2Request, type ScenarioResult } from "./context.js";
 import { authorizeCachedRequest } from "./h2load-scenarios.js";
 import { alternate, describe, measureH2, type RunResult, summarize } from "./measure.js";
-import { median } from "./percentiles.js";
+import { median } from "./median.js";
 import { childTicks, cpuList, type PinnedServer } from "./processes.js";
 import { SHARED_CPUS, startKeyward } from "./servers.js";
 
