@@ -82,8 +82,9 @@ function area(frame: { functionName: string; url: string }): string {
     const internal = /^node:internal\/(http2|crypto|streams|modules)/.exec(url)?.[1];
     return internal === undefined ? "node (other)" : `node:${internal}`;
   }
-  if (url.includes("/src/gen/")) return "keyward src/gen";
-  if (url.includes("/src/")) return "keyward src";
+  // The server runs compiled (dist/, what `npm start` runs); src/ when run through tsx.
+  if (/\/(src|dist)\/gen\//.test(url)) return "keyward src/gen";
+  if (/\/(src|dist)\//.test(url)) return "keyward src";
   return "other";
 }
 
