@@ -75,7 +75,7 @@ async function expectOneLineExit(server: ServerProcess, exitCode: number, patter
   expect(lines).toHaveLength(1);
   expect(lines[0]).toMatch(pattern);
   expect(server.output()).not.toMatch(/^\s+at /m); // no stack trace
-  // Workers exit with the primary; tsx's esbuild helper exits once its parent is gone, a moment later.
+  // Workers exit with the primary, a moment after it.
   await expect
     .poll(() => children.filter(isAlive), { message: "children still alive", timeout: 15_000, interval: 50 })
     .toEqual([]);

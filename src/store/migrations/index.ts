@@ -2,7 +2,7 @@ import type { Migration, MigrationProvider } from "kysely";
 import * as createApiKeys from "./0001-create-api-keys.js";
 import * as workspacesAndAudit from "./0002-workspaces-and-audit.js";
 
-/** Every migration, in order, shipped as code (no folder scan: bundles and tsx both work). */
+/** Every migration, in order, shipped as code (no folder scan: the compiled dist/ and tsx both work). */
 const migrations: Record<string, Migration> = {
   "0001-create-api-keys": createApiKeys,
   "0002-workspaces-and-audit": workspacesAndAudit,
