@@ -27,7 +27,15 @@ export type Reason =
   /** Envoy Check: no route rule matched and the default is to deny. */
   | "route_not_allowed"
   /** Envoy Check: the key was sent in the query string, where it leaks into logs; never accepted. */
-  | "credential_in_query";
+  | "credential_in_query"
+  /** The client address is outside the key's allowed CIDRs (or unknown while the key has some). */
+  | "ip_not_allowed"
+  /** The key's rate limit is used up for now. */
+  | "rate_limited"
+  /** The key's monthly quota is used up until the next calendar month (UTC). */
+  | "quota_exceeded"
+  /** The key's credits are used up until their next refill, if any. */
+  | "credits_exhausted";
 
 /** The HTTP status a gateway should answer for a reason. */
 export function httpStatusOf(reason: Reason): 200 | 401 | 403 | 429 {
@@ -56,6 +64,14 @@ export function httpStatusOf(reason: Reason): 200 | 401 | 403 | 429 {
       return 403; // Forbidden: nothing allows this route
     case "credential_in_query":
       return 401; // Unauthorized: present the key in a header instead
+    case "ip_not_allowed":
+      return 403; // Forbidden: valid key, wrong place
+    case "rate_limited":
+      return 429; // Too Many Requests: retry after the wait given
+    case "quota_exceeded":
+      return 429; // Too Many Requests: until the month ends
+    case "credits_exhausted":
+      return 429; // Too Many Requests: until the credits are refilled
   }
 }
 
@@ -86,5 +102,13 @@ export function describeReason(reason: Reason): string {
       return "No route policy allows this request";
     case "credential_in_query":
       return "API keys are not accepted in the query string, where they leak into logs: send the key in the x-api-key header or as authorization: Bearer <key>";
+    case "ip_not_allowed":
+      return "API key may not be used from this address";
+    case "rate_limited":
+      return "Rate limit exceeded";
+    case "quota_exceeded":
+      return "Monthly quota exceeded";
+    case "credits_exhausted":
+      return "No credits left";
   }
 }

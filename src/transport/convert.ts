@@ -111,6 +111,14 @@ export function reasonToProto(reason: DomainReason): Reason {
       return Reason.ROUTE_NOT_ALLOWED;
     case "credential_in_query":
       return Reason.CREDENTIAL_IN_QUERY;
+    case "ip_not_allowed":
+      return Reason.IP_NOT_ALLOWED;
+    case "rate_limited":
+      return Reason.RATE_LIMITED;
+    case "quota_exceeded":
+      return Reason.QUOTA_EXCEEDED;
+    case "credits_exhausted":
+      return Reason.CREDITS_EXHAUSTED;
   }
 }
 

@@ -273,6 +273,10 @@ describe("httpStatusOf", () => {
     class_not_allowed: 403,
     route_not_allowed: 403,
     credential_in_query: 401,
+    ip_not_allowed: 403,
+    rate_limited: 429,
+    quota_exceeded: 429,
+    credits_exhausted: 429,
   };
 
   it.each(Object.entries(statuses))("maps %s to %i", (reason, status) => {

@@ -4,8 +4,8 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Environment, Reason } from "./key_pb.js";
 import { file_keyward_v1_key } from "./key_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file keyward/v1/authorize_service.proto.
  */
 export const file_keyward_v1_authorize_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJrZXl3YXJkL3YxL2F1dGhvcml6ZV9zZXJ2aWNlLnByb3RvEgprZXl3YXJkLnYxIsoBChBBdXRob3JpemVSZXF1ZXN0Eg8KB2FwaV9rZXkYASABKAkSOgoHaGVhZGVycxgCIAMoCzIpLmtleXdhcmQudjEuQXV0aG9yaXplUmVxdWVzdC5IZWFkZXJzRW50cnkSFwoPcmVxdWlyZWRfc2NvcGVzGAMgAygJEg0KBWNsYXNzGAQgASgJEhEKCXdvcmtzcGFjZRgFIAEoCRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKiAwoRQXV0aG9yaXplUmVzcG9uc2USDwoHYWxsb3dlZBgBIAEoCBIiCgZyZWFzb24YAiABKA4yEi5rZXl3YXJkLnYxLlJlYXNvbhITCgtodHRwX3N0YXR1cxgDIAEoBRIPCgdtZXNzYWdlGAQgASgJEg4KBmtleV9pZBgFIAEoCRIRCgl3b3Jrc3BhY2UYBiABKAkSFgoOZ3JhbnRlZF9zY29wZXMYByADKAkSFgoObWlzc2luZ19zY29wZXMYCCADKAkSLwoLZXhwaXJlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCG93bmVyX2lkGAogASgJEj0KCG1ldGFkYXRhGAsgAygLMisua2V5d2FyZC52MS5BdXRob3JpemVSZXNwb25zZS5NZXRhZGF0YUVudHJ5EiwKC2Vudmlyb25tZW50GAwgASgOMhcua2V5d2FyZC52MS5FbnZpcm9ubWVudBovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEyXAoQQXV0aG9yaXplU2VydmljZRJICglBdXRob3JpemUSHC5rZXl3YXJkLnYxLkF1dGhvcml6ZVJlcXVlc3QaHS5rZXl3YXJkLnYxLkF1dGhvcml6ZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_keyward_v1_key]);
+  fileDesc("CiJrZXl3YXJkL3YxL2F1dGhvcml6ZV9zZXJ2aWNlLnByb3RvEgprZXl3YXJkLnYxIvwBChBBdXRob3JpemVSZXF1ZXN0Eg8KB2FwaV9rZXkYASABKAkSOgoHaGVhZGVycxgCIAMoCzIpLmtleXdhcmQudjEuQXV0aG9yaXplUmVxdWVzdC5IZWFkZXJzRW50cnkSFwoPcmVxdWlyZWRfc2NvcGVzGAMgAygJEg0KBWNsYXNzGAQgASgJEhEKCXdvcmtzcGFjZRgFIAEoCRIRCgljbGllbnRfaXAYBiABKAkSDAoEY29zdBgHIAEoAxIPCgdkcnlfcnVuGAggASgIGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIl8KC0xpbWl0U3RhdHVzEg0KBWxpbWl0GAEgASgDEhEKCXJlbWFpbmluZxgCIAEoAxIuCgpyZXNldF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLdBAoRQXV0aG9yaXplUmVzcG9uc2USDwoHYWxsb3dlZBgBIAEoCBIiCgZyZWFzb24YAiABKA4yEi5rZXl3YXJkLnYxLlJlYXNvbhITCgtodHRwX3N0YXR1cxgDIAEoBRIPCgdtZXNzYWdlGAQgASgJEg4KBmtleV9pZBgFIAEoCRIRCgl3b3Jrc3BhY2UYBiABKAkSFgoOZ3JhbnRlZF9zY29wZXMYByADKAkSFgoObWlzc2luZ19zY29wZXMYCCADKAkSLwoLZXhwaXJlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCG93bmVyX2lkGAogASgJEj0KCG1ldGFkYXRhGAsgAygLMisua2V5d2FyZC52MS5BdXRob3JpemVSZXNwb25zZS5NZXRhZGF0YUVudHJ5EiwKC2Vudmlyb25tZW50GAwgASgOMhcua2V5d2FyZC52MS5FbnZpcm9ubWVudBIrCgpyYXRlX2xpbWl0GA0gASgLMhcua2V5d2FyZC52MS5MaW1pdFN0YXR1cxImCgVxdW90YRgOIAEoCzIXLmtleXdhcmQudjEuTGltaXRTdGF0dXMSHgoRY3JlZGl0c19yZW1haW5pbmcYDyABKANIAIgBARIuCgtyZXRyeV9hZnRlchgQIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCFAoSX2NyZWRpdHNfcmVtYWluaW5nMlwKEEF1dGhvcml6ZVNlcnZpY2USSAoJQXV0aG9yaXplEhwua2V5d2FyZC52MS5BdXRob3JpemVSZXF1ZXN0Gh0ua2V5d2FyZC52MS5BdXRob3JpemVSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_keyward_v1_key]);
 
 /**
  * @generated from message keyward.v1.AuthorizeRequest
@@ -56,6 +56,27 @@ export type AuthorizeRequest = Message<"keyward.v1.AuthorizeRequest"> & {
    * @generated from field: string workspace = 5;
    */
   workspace: string;
+
+  /**
+   * The end client's address (IPv4 or IPv6), checked against the key's allowed_cidrs.
+   *
+   * @generated from field: string client_ip = 6;
+   */
+  clientIp: string;
+
+  /**
+   * What the request counts against rate limit, quota and credits; 1 when 0.
+   *
+   * @generated from field: int64 cost = 7;
+   */
+  cost: bigint;
+
+  /**
+   * Decide as usual, but consume nothing and count nothing.
+   *
+   * @generated from field: bool dry_run = 8;
+   */
+  dryRun: boolean;
 };
 
 /**
@@ -64,6 +85,37 @@ export type AuthorizeRequest = Message<"keyward.v1.AuthorizeRequest"> & {
  */
 export const AuthorizeRequestSchema: GenMessage<AuthorizeRequest> = /*@__PURE__*/
   messageDesc(file_keyward_v1_authorize_service, 0);
+
+/**
+ * LimitStatus is where a key stands against one of its limits after this request.
+ *
+ * @generated from message keyward.v1.LimitStatus
+ */
+export type LimitStatus = Message<"keyward.v1.LimitStatus"> & {
+  /**
+   * @generated from field: int64 limit = 1;
+   */
+  limit: bigint;
+
+  /**
+   * @generated from field: int64 remaining = 2;
+   */
+  remaining: bigint;
+
+  /**
+   * When `remaining` is back to `limit` (rate limit) or resets (quota).
+   *
+   * @generated from field: google.protobuf.Timestamp reset_time = 3;
+   */
+  resetTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message keyward.v1.LimitStatus.
+ * Use `create(LimitStatusSchema)` to create a new message.
+ */
+export const LimitStatusSchema: GenMessage<LimitStatus> = /*@__PURE__*/
+  messageDesc(file_keyward_v1_authorize_service, 1);
 
 /**
  * @generated from message keyward.v1.AuthorizeResponse
@@ -136,6 +188,34 @@ export type AuthorizeResponse = Message<"keyward.v1.AuthorizeResponse"> & {
    * @generated from field: keyward.v1.Environment environment = 12;
    */
   environment: Environment;
+
+  /**
+   * Set when the key has a rate limit.
+   *
+   * @generated from field: keyward.v1.LimitStatus rate_limit = 13;
+   */
+  rateLimit?: LimitStatus | undefined;
+
+  /**
+   * Set when the key has a monthly quota.
+   *
+   * @generated from field: keyward.v1.LimitStatus quota = 14;
+   */
+  quota?: LimitStatus | undefined;
+
+  /**
+   * Set when the key has credits.
+   *
+   * @generated from field: optional int64 credits_remaining = 15;
+   */
+  creditsRemaining?: bigint | undefined;
+
+  /**
+   * On 429: how long to wait before the request can succeed.
+   *
+   * @generated from field: google.protobuf.Duration retry_after = 16;
+   */
+  retryAfter?: Duration | undefined;
 };
 
 /**
@@ -143,7 +223,7 @@ export type AuthorizeResponse = Message<"keyward.v1.AuthorizeResponse"> & {
  * Use `create(AuthorizeResponseSchema)` to create a new message.
  */
 export const AuthorizeResponseSchema: GenMessage<AuthorizeResponse> = /*@__PURE__*/
-  messageDesc(file_keyward_v1_authorize_service, 1);
+  messageDesc(file_keyward_v1_authorize_service, 2);
 
 /**
  * AuthorizeService answers whether a presented key may do what it asks.

@@ -4,15 +4,124 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file keyward/v1/key.proto.
  */
 export const file_keyward_v1_key: GenFile = /*@__PURE__*/
-  fileDesc("ChRrZXl3YXJkL3YxL2tleS5wcm90bxIKa2V5d2FyZC52MSLaBQoDS2V5Eg4KBmtleV9pZBgBIAEoCRIRCgl3b3Jrc3BhY2UYAiABKAkSDAoEbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRISCgprZXlfcHJlZml4GAUgASgJEg4KBnNjb3BlcxgGIAMoCRIPCgdjbGFzc2VzGAcgAygJEiwKC2Vudmlyb25tZW50GAggASgOMhcua2V5d2FyZC52MS5FbnZpcm9ubWVudBIlCgZzdGF0dXMYCSABKA4yFS5rZXl3YXJkLnYxLktleVN0YXR1cxIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3Jldm9rZV90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1yZXZva2VfcmVhc29uGA0gASgJEhAKCG93bmVyX2lkGA4gASgJEi8KCG1ldGFkYXRhGA8gAygLMh0ua2V5d2FyZC52MS5LZXkuTWV0YWRhdGFFbnRyeRIvCgt1cGRhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMc3VzcGVuZF90aW1lGBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5zdXNwZW5kX3JlYXNvbhgSIAEoCRIyCg5sYXN0X3VzZWRfdGltZRgTIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGwoTcm90YXRlZF9mcm9tX2tleV9pZBgUIAEoCRIZChFyb3RhdGVkX3RvX2tleV9pZBgVIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEqVgoLRW52aXJvbm1lbnQSGwoXRU5WSVJPTk1FTlRfVU5TUEVDSUZJRUQQABIUChBFTlZJUk9OTUVOVF9MSVZFEAESFAoQRU5WSVJPTk1FTlRfVEVTVBACKnAKCUtleVN0YXR1cxIaChZLRVlfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFQoRS0VZX1NUQVRVU19BQ1RJVkUQARIYChRLRVlfU1RBVFVTX1NVU1BFTkRFRBACEhYKEktFWV9TVEFUVVNfUkVWT0tFRBADKu0CCgZSZWFzb24SFgoSUkVBU09OX1VOU1BFQ0lGSUVEEAASEgoOUkVBU09OX0FMTE9XRUQQARIdChlSRUFTT05fTUlTU0lOR19DUkVERU5USUFMEAISGQoVUkVBU09OX0lOVkFMSURfRk9STUFUEAMSGAoUUkVBU09OX0tFWV9OT1RfRk9VTkQQBBIWChJSRUFTT05fS0VZX1JFVk9LRUQQBRIWChJSRUFTT05fS0VZX0VYUElSRUQQBhIYChRSRUFTT05fS0VZX1NVU1BFTkRFRBAHEh0KGVJFQVNPTl9JTlNVRkZJQ0lFTlRfU0NPUEUQCBIcChhSRUFTT05fQ0xBU1NfTk9UX0FMTE9XRUQQCRIeChpSRUFTT05fV09SS1NQQUNFX1NVU1BFTkRFRBAKEhwKGFJFQVNPTl9ST1VURV9OT1RfQUxMT1dFRBALEh4KGlJFQVNPTl9DUkVERU5USUFMX0lOX1FVRVJZEAxiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChRrZXl3YXJkL3YxL2tleS5wcm90bxIKa2V5d2FyZC52MSJFCglSYXRlTGltaXQSDQoFbGltaXQYASABKAMSKQoGd2luZG93GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIkwKDENyZWRpdFJlZmlsbBIOCgZhbW91bnQYASABKAMSLAoIaW50ZXJ2YWwYAiABKA4yGi5rZXl3YXJkLnYxLlJlZmlsbEludGVydmFsIkYKB0NyZWRpdHMSEQoJcmVtYWluaW5nGAEgASgDEigKBnJlZmlsbBgCIAEoCzIYLmtleXdhcmQudjEuQ3JlZGl0UmVmaWxsIloKCEtleVVzYWdlEhYKDnJlcXVlc3RzX3RvZGF5GAEgASgDEhsKE3JlcXVlc3RzX3RoaXNfbW9udGgYAiABKAMSGQoRZGVuaWVkX3RoaXNfbW9udGgYAyABKAMijAcKA0tleRIOCgZrZXlfaWQYASABKAkSEQoJd29ya3NwYWNlGAIgASgJEgwKBG5hbWUYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkSEgoKa2V5X3ByZWZpeBgFIAEoCRIOCgZzY29wZXMYBiADKAkSDwoHY2xhc3NlcxgHIAMoCRIsCgtlbnZpcm9ubWVudBgIIAEoDjIXLmtleXdhcmQudjEuRW52aXJvbm1lbnQSJQoGc3RhdHVzGAkgASgOMhUua2V5d2FyZC52MS5LZXlTdGF0dXMSLwoLY3JlYXRlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZXZva2VfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcmV2b2tlX3JlYXNvbhgNIAEoCRIQCghvd25lcl9pZBgOIAEoCRIvCghtZXRhZGF0YRgPIAMoCzIdLmtleXdhcmQudjEuS2V5Lk1ldGFkYXRhRW50cnkSLwoLdXBkYXRlX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDHN1c3BlbmRfdGltZRgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOc3VzcGVuZF9yZWFzb24YEiABKAkSMgoObGFzdF91c2VkX3RpbWUYEyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhsKE3JvdGF0ZWRfZnJvbV9rZXlfaWQYFCABKAkSGQoRcm90YXRlZF90b19rZXlfaWQYFSABKAkSDAoEdGllchgWIAEoCRIpCgpyYXRlX2xpbWl0GBcgASgLMhUua2V5d2FyZC52MS5SYXRlTGltaXQSFQoNbW9udGhseV9xdW90YRgYIAEoAxIkCgdjcmVkaXRzGBkgASgLMhMua2V5d2FyZC52MS5DcmVkaXRzEhUKDWFsbG93ZWRfY2lkcnMYGiADKAkSIwoFdXNhZ2UYGyABKAsyFC5rZXl3YXJkLnYxLktleVVzYWdlGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASpWCgtFbnZpcm9ubWVudBIbChdFTlZJUk9OTUVOVF9VTlNQRUNJRklFRBAAEhQKEEVOVklST05NRU5UX0xJVkUQARIUChBFTlZJUk9OTUVOVF9URVNUEAIqcAoJS2V5U3RhdHVzEhoKFktFWV9TVEFUVVNfVU5TUEVDSUZJRUQQABIVChFLRVlfU1RBVFVTX0FDVElWRRABEhgKFEtFWV9TVEFUVVNfU1VTUEVOREVEEAISFgoSS0VZX1NUQVRVU19SRVZPS0VEEAMq2gMKBlJlYXNvbhIWChJSRUFTT05fVU5TUEVDSUZJRUQQABISCg5SRUFTT05fQUxMT1dFRBABEh0KGVJFQVNPTl9NSVNTSU5HX0NSRURFTlRJQUwQAhIZChVSRUFTT05fSU5WQUxJRF9GT1JNQVQQAxIYChRSRUFTT05fS0VZX05PVF9GT1VORBAEEhYKElJFQVNPTl9LRVlfUkVWT0tFRBAFEhYKElJFQVNPTl9LRVlfRVhQSVJFRBAGEhgKFFJFQVNPTl9LRVlfU1VTUEVOREVEEAcSHQoZUkVBU09OX0lOU1VGRklDSUVOVF9TQ09QRRAIEhwKGFJFQVNPTl9DTEFTU19OT1RfQUxMT1dFRBAJEh4KGlJFQVNPTl9XT1JLU1BBQ0VfU1VTUEVOREVEEAoSHAoYUkVBU09OX1JPVVRFX05PVF9BTExPV0VEEAsSHgoaUkVBU09OX0NSRURFTlRJQUxfSU5fUVVFUlkQDBIZChVSRUFTT05fSVBfTk9UX0FMTE9XRUQQDRIXChNSRUFTT05fUkFURV9MSU1JVEVEEA4SGQoVUkVBU09OX1FVT1RBX0VYQ0VFREVEEA8SHAoYUkVBU09OX0NSRURJVFNfRVhIQVVTVEVEEBAqaQoOUmVmaWxsSW50ZXJ2YWwSHwobUkVGSUxMX0lOVEVSVkFMX1VOU1BFQ0lGSUVEEAASGQoVUkVGSUxMX0lOVEVSVkFMX0RBSUxZEAESGwoXUkVGSUxMX0lOVEVSVkFMX01PTlRITFkQAmIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+
+/**
+ * RateLimit is at most `limit` requests in any `window` (a sliding window, not a fixed one).
+ *
+ * @generated from message keyward.v1.RateLimit
+ */
+export type RateLimit = Message<"keyward.v1.RateLimit"> & {
+  /**
+   * @generated from field: int64 limit = 1;
+   */
+  limit: bigint;
+
+  /**
+   * @generated from field: google.protobuf.Duration window = 2;
+   */
+  window?: Duration | undefined;
+};
+
+/**
+ * Describes the message keyward.v1.RateLimit.
+ * Use `create(RateLimitSchema)` to create a new message.
+ */
+export const RateLimitSchema: GenMessage<RateLimit> = /*@__PURE__*/
+  messageDesc(file_keyward_v1_key, 0);
+
+/**
+ * CreditRefill sets the credits back to `amount` at each interval.
+ *
+ * @generated from message keyward.v1.CreditRefill
+ */
+export type CreditRefill = Message<"keyward.v1.CreditRefill"> & {
+  /**
+   * @generated from field: int64 amount = 1;
+   */
+  amount: bigint;
+
+  /**
+   * @generated from field: keyward.v1.RefillInterval interval = 2;
+   */
+  interval: RefillInterval;
+};
+
+/**
+ * Describes the message keyward.v1.CreditRefill.
+ * Use `create(CreditRefillSchema)` to create a new message.
+ */
+export const CreditRefillSchema: GenMessage<CreditRefill> = /*@__PURE__*/
+  messageDesc(file_keyward_v1_key, 1);
+
+/**
+ * Credits are a balance that allowed requests spend (by their cost).
+ *
+ * @generated from message keyward.v1.Credits
+ */
+export type Credits = Message<"keyward.v1.Credits"> & {
+  /**
+   * @generated from field: int64 remaining = 1;
+   */
+  remaining: bigint;
+
+  /**
+   * Unset: the credits are never refilled.
+   *
+   * @generated from field: keyward.v1.CreditRefill refill = 2;
+   */
+  refill?: CreditRefill | undefined;
+};
+
+/**
+ * Describes the message keyward.v1.Credits.
+ * Use `create(CreditsSchema)` to create a new message.
+ */
+export const CreditsSchema: GenMessage<Credits> = /*@__PURE__*/
+  messageDesc(file_keyward_v1_key, 2);
+
+/**
+ * KeyUsage counts requests by UTC day and calendar month (UTC).
+ *
+ * @generated from message keyward.v1.KeyUsage
+ */
+export type KeyUsage = Message<"keyward.v1.KeyUsage"> & {
+  /**
+   * Allowed requests today.
+   *
+   * @generated from field: int64 requests_today = 1;
+   */
+  requestsToday: bigint;
+
+  /**
+   * Allowed requests this month.
+   *
+   * @generated from field: int64 requests_this_month = 2;
+   */
+  requestsThisMonth: bigint;
+
+  /**
+   * Requests denied for this key this month (any reason once the key was identified).
+   *
+   * @generated from field: int64 denied_this_month = 3;
+   */
+  deniedThisMonth: bigint;
+};
+
+/**
+ * Describes the message keyward.v1.KeyUsage.
+ * Use `create(KeyUsageSchema)` to create a new message.
+ */
+export const KeyUsageSchema: GenMessage<KeyUsage> = /*@__PURE__*/
+  messageDesc(file_keyward_v1_key, 3);
 
 /**
  * Key is an API key's record. It never carries the secret or its hash.
@@ -133,7 +242,7 @@ export type Key = Message<"keyward.v1.Key"> & {
   suspendReason: string;
 
   /**
-   * When the key was last used; unset until usage tracking exists.
+   * When an allowed request last used the key; unset if never.
    *
    * @generated from field: google.protobuf.Timestamp last_used_time = 19;
    */
@@ -152,6 +261,48 @@ export type Key = Message<"keyward.v1.Key"> & {
    * @generated from field: string rotated_to_key_id = 21;
    */
   rotatedToKeyId: string;
+
+  /**
+   * Named rate-limit tier (free, basic, pro, enterprise, or KEYWARD_TIERS'); empty for none.
+   *
+   * @generated from field: string tier = 22;
+   */
+  tier: string;
+
+  /**
+   * The key's own rate limit, overriding its tier's; unset to use the tier's.
+   *
+   * @generated from field: keyward.v1.RateLimit rate_limit = 23;
+   */
+  rateLimit?: RateLimit | undefined;
+
+  /**
+   * Allowed requests per calendar month (UTC); 0 for unlimited.
+   *
+   * @generated from field: int64 monthly_quota = 24;
+   */
+  monthlyQuota: bigint;
+
+  /**
+   * Unset: the key is not credit-limited.
+   *
+   * @generated from field: keyward.v1.Credits credits = 25;
+   */
+  credits?: Credits | undefined;
+
+  /**
+   * CIDRs (IPv4 or IPv6) the key may be used from; empty for anywhere.
+   *
+   * @generated from field: repeated string allowed_cidrs = 26;
+   */
+  allowedCidrs: string[];
+
+  /**
+   * Output only.
+   *
+   * @generated from field: keyward.v1.KeyUsage usage = 27;
+   */
+  usage?: KeyUsage | undefined;
 };
 
 /**
@@ -159,7 +310,7 @@ export type Key = Message<"keyward.v1.Key"> & {
  * Use `create(KeySchema)` to create a new message.
  */
 export const KeySchema: GenMessage<Key> = /*@__PURE__*/
-  messageDesc(file_keyward_v1_key, 0);
+  messageDesc(file_keyward_v1_key, 4);
 
 /**
  * Environment is part of a key's visible prefix (`kw_live_…`, `kw_test_…`),
@@ -324,6 +475,34 @@ export enum Reason {
    * @generated from enum value: REASON_CREDENTIAL_IN_QUERY = 12;
    */
   CREDENTIAL_IN_QUERY = 12,
+
+  /**
+   * The client address is outside the key's allowed_cidrs (or unknown while it has some). HTTP 403.
+   *
+   * @generated from enum value: REASON_IP_NOT_ALLOWED = 13;
+   */
+  IP_NOT_ALLOWED = 13,
+
+  /**
+   * The key's rate limit (its tier's or its own) is used up for now; see retry_after. HTTP 429.
+   *
+   * @generated from enum value: REASON_RATE_LIMITED = 14;
+   */
+  RATE_LIMITED = 14,
+
+  /**
+   * The key's monthly quota is used up until the next calendar month (UTC). HTTP 429.
+   *
+   * @generated from enum value: REASON_QUOTA_EXCEEDED = 15;
+   */
+  QUOTA_EXCEEDED = 15,
+
+  /**
+   * The key's credits are used up until their next refill, if any. HTTP 429.
+   *
+   * @generated from enum value: REASON_CREDITS_EXHAUSTED = 16;
+   */
+  CREDITS_EXHAUSTED = 16,
 }
 
 /**
@@ -331,4 +510,32 @@ export enum Reason {
  */
 export const ReasonSchema: GenEnum<Reason> = /*@__PURE__*/
   enumDesc(file_keyward_v1_key, 2);
+
+/**
+ * RefillInterval is when a key's credits are topped up: at 00:00 UTC, or on the 1st of the month.
+ *
+ * @generated from enum keyward.v1.RefillInterval
+ */
+export enum RefillInterval {
+  /**
+   * @generated from enum value: REFILL_INTERVAL_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: REFILL_INTERVAL_DAILY = 1;
+   */
+  DAILY = 1,
+
+  /**
+   * @generated from enum value: REFILL_INTERVAL_MONTHLY = 2;
+   */
+  MONTHLY = 2,
+}
+
+/**
+ * Describes the enum keyward.v1.RefillInterval.
+ */
+export const RefillIntervalSchema: GenEnum<RefillInterval> = /*@__PURE__*/
+  enumDesc(file_keyward_v1_key, 3);
 
