@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import { sqlitePath } from "./database-url.js";
 import type { DefaultRoute } from "./domain/check-request.js";
+import { MAX_TRUSTED_PROXIES } from "./domain/client-address.js";
 import type { LogLevel } from "./log.js";
 import { readTlsFiles, TLS_VARIABLE, type TlsFiles } from "./transport/tls-files.js";
 
@@ -34,6 +35,8 @@ export interface Config {
     readonly headerPrefix: string;
     /** Remove the credential header before the request goes upstream. */
     readonly removeCredential: boolean;
+    /** Proxies in front of Envoy whose x-forwarded-for entries are believed (see domain/client-address.ts). */
+    readonly trustedProxies: number;
   };
   readonly logLevel: LogLevel;
   /** TLS on both listeners; undefined serves plaintext. */
@@ -65,6 +68,7 @@ export const DEFAULTS = {
   KEYWARD_CREDENTIAL_HEADERS: "x-api-key,authorization",
   KEYWARD_ENVOY_HEADER_PREFIX: "x-keyward-",
   KEYWARD_ENVOY_REMOVE_CREDENTIAL: "true",
+  KEYWARD_TRUSTED_PROXIES: "0",
   KEYWARD_TLS_CERT: "",
   KEYWARD_TLS_KEY: "",
   KEYWARD_TLS_CLIENT_CA: "",
@@ -114,6 +118,7 @@ export function loadConfig(
             "true",
             "false",
           ]) === "true",
+        trustedProxies: trustedProxies("KEYWARD_TRUSTED_PROXIES", read("KEYWARD_TRUSTED_PROXIES")),
       },
       tls: tls(read),
       messageLimits: {
@@ -175,6 +180,12 @@ function database(name: Variable, value: string): string {
 function count(name: Variable, value: string): number {
   const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isSafeInteger(n) || n < 1) invalid(name, value, "a whole number ≥ 1");
+  return n;
+}
+
+function trustedProxies(name: Variable, value: string): number {
+  const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!(n <= MAX_TRUSTED_PROXIES)) invalid(name, value, `a whole number from 0 to ${MAX_TRUSTED_PROXIES}`);
   return n;
 }
 

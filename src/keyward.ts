@@ -82,6 +82,7 @@ async function serve(
         policy: () => (policy ? policy.current() : undefined),
         headerPrefix: config.envoy.headerPrefix,
         removeCredential: config.envoy.removeCredential,
+        trustedProxies: config.envoy.trustedProxies,
       },
     }),
     keyService({ store: managed, resolver: cache, clock, log }),

@@ -32,6 +32,7 @@ describe("loadConfig", () => {
         credentialHeaders: ["x-api-key", "authorization"],
         headerPrefix: "x-keyward-",
         removeCredential: true,
+        trustedProxies: 0,
       },
       messageLimits: { maxBytes: 64 * 1024, maxCheckBytes: 1024 * 1024 },
     });
@@ -87,6 +88,9 @@ describe("loadConfig", () => {
     ["KEYWARD_MAX_MESSAGE_BYTES", "1.5MiB"],
     ["KEYWARD_MAX_CHECK_MESSAGE_BYTES", "0"],
     ["KEYWARD_MAX_CHECK_MESSAGE_BYTES", "1 MiB"],
+    ["KEYWARD_TRUSTED_PROXIES", "11"],
+    ["KEYWARD_TRUSTED_PROXIES", "-1"],
+    ["KEYWARD_TRUSTED_PROXIES", "one"],
   ])("rejects %s=%s, naming the variable and the value", (name, value) => {
     const error = errorOf({ [name]: value });
     expect(error).toContain(`${name}=`);
@@ -109,6 +113,7 @@ describe("loadConfig", () => {
       KEYWARD_CREDENTIAL_HEADERS: "X-Custom-Key, Authorization",
       KEYWARD_ENVOY_HEADER_PREFIX: "X-Auth-",
       KEYWARD_ENVOY_REMOVE_CREDENTIAL: "false",
+      KEYWARD_TRUSTED_PROXIES: "2",
     });
     expect(config.envoy).toMatchObject({
       policyPath: "/etc/keyward/policy.yaml",
@@ -116,6 +121,7 @@ describe("loadConfig", () => {
       credentialHeaders: ["x-custom-key", "authorization"],
       headerPrefix: "x-auth-",
       removeCredential: false,
+      trustedProxies: 2,
     });
   });
 

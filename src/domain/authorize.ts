@@ -15,6 +15,8 @@ export interface AuthorizeInput {
   readonly className: string;
   /** "" when any workspace is acceptable. */
   readonly workspace: string;
+  /** The end client's address, for keys with allowed CIDRs; undefined when unknown. */
+  readonly clientIp: string | undefined;
 }
 
 /** The answer. `key` is set whenever a key was found, also for most denials. */

@@ -30,6 +30,8 @@ export interface CheckInput {
   /** A request header by lower-case name. */
   readonly header: (name: string) => string | undefined;
   readonly contextExtensions: Readonly<Record<string, string>>;
+  /** The end client's address (see clientAddress), undefined when unknown. */
+  readonly clientIp: string | undefined;
 }
 
 export interface CheckResult {
@@ -81,6 +83,7 @@ export function decideCheck(
       requiredScopes: requirements.scopes,
       className: requirements.className,
       workspace: requirements.workspace,
+      clientIp: input.clientIp,
     },
     resolver,
     now,

@@ -40,6 +40,7 @@ export function authorizeService({ resolver, clock }: AuthorizeServiceDeps): Ser
           requiredScopes: request.requiredScopes,
           className: request.class,
           workspace: request.workspace,
+          clientIp: request.clientIp === "" ? undefined : request.clientIp,
         },
         resolver,
         clock.now(),

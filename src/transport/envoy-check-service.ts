@@ -7,6 +7,7 @@ import {
   decideCheck,
   RouteConfigError,
 } from "../domain/check-request.js";
+import { clientAddress } from "../domain/client-address.js";
 import type { Clock } from "../domain/clock.js";
 import { decisionMessage } from "../domain/decision-message.js";
 import type { KeyResolver } from "../domain/key-resolver.js";
@@ -36,6 +37,8 @@ export interface EnvoyCheckOptions extends CheckSettings {
   readonly headerPrefix: string;
   /** Keep the credential header from the upstream. */
   readonly removeCredential: boolean;
+  /** Proxies in front of Envoy whose x-forwarded-for entries are believed; 0 uses the connection's address. */
+  readonly trustedProxies: number;
 }
 
 export interface EnvoyCheckDeps {
@@ -76,6 +79,13 @@ export function envoyCheckService({ resolver, clock, options }: EnvoyCheckDeps):
             path: http?.path || (header(":path") ?? ""),
             header,
             contextExtensions: attributes?.contextExtensions ?? {},
+            clientIp: clientAddress(
+              attributes?.source?.address?.address.case === "socketAddress"
+                ? attributes.source.address.address.value.address
+                : undefined,
+              header("x-forwarded-for"),
+              options.trustedProxies,
+            ),
           },
           options,
           resolver,

@@ -413,8 +413,13 @@ describe("cachedKeyStore", () => {
     const managed = cachedKeyStore(store, cache);
     const root: Admin = { keyId: "key_root", workspace: "keyward", global: true };
     const reasonNow = async () =>
-      (await authorize({ credential: secret, requiredScopes: [], className: "", workspace: "" }, cache, t))
-        .reason;
+      (
+        await authorize(
+          { credential: secret, requiredScopes: [], className: "", workspace: "", clientIp: undefined },
+          cache,
+          t,
+        )
+      ).reason;
     expect(await reasonNow()).toBe("allowed");
     expect(await reasonNow()).toBe("allowed"); // now from the cache
 

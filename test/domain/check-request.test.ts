@@ -15,6 +15,7 @@ function input(overrides: Partial<CheckInput> & { headers?: Record<string, strin
     path: "/v1/orders",
     header: (name) => headers[name],
     contextExtensions: {},
+    clientIp: undefined,
     ...overrides,
   };
 }
