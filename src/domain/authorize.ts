@@ -2,6 +2,7 @@ import type { VerifiedKey } from "./key.js";
 import { parseKey } from "./key-format.js";
 import { digestKey } from "./key-hash.js";
 import type { KeyResolver } from "./key-resolver.js";
+import type { LimitReport } from "./limit-report.js";
 import type { MaybePromise } from "./maybe-promise.js";
 import type { Reason } from "./reason.js";
 import { missingScopes } from "./scope.js";
@@ -24,6 +25,8 @@ export interface Decision {
   readonly reason: Reason;
   readonly key: VerifiedKey | undefined;
   readonly missingScopes: readonly string[];
+  /** Set when the key has limits that were counted; such an answer differs from call to call. */
+  readonly limits?: LimitReport | undefined;
 }
 
 const NONE: readonly string[] = Object.freeze([]);

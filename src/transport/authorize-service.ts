@@ -21,7 +21,8 @@ export function authorizeService({ resolver, clock }: AuthorizeServiceDeps): Ser
   const respond = (decision: Decision): AuthorizeResponse => {
     const key = decision.key;
     if (key === undefined) return keyless(decision);
-    if (decision.reason !== "allowed") return decisionToProto(decision);
+    // A counted answer (remaining, reset) differs from call to call: never kept.
+    if (decision.reason !== "allowed" || decision.limits !== undefined) return decisionToProto(decision);
     return allowed(key, "", () => decisionToProto(decision));
   };
   return served(AuthorizeService, {

@@ -1,14 +1,26 @@
 import { create } from "@bufbuild/protobuf";
-import { type Duration, type Timestamp, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import {
+  type Duration,
+  durationFromMs,
+  type Timestamp,
+  timestampFromMs,
+  timestampMs,
+} from "@bufbuild/protobuf/wkt";
 import type { Decision } from "../domain/authorize.js";
 import { decisionMessage } from "../domain/decision-message.js";
 import type { IssueKeyInput } from "../domain/issue-key.js";
 import type { ApiKey, KeyStatus as DomainKeyStatus } from "../domain/key.js";
 import type { Environment as DomainEnvironment } from "../domain/key-format.js";
+import type { LimitStatus as DomainLimitStatus } from "../domain/limit-report.js";
 import { fail, type Outcome, ok } from "../domain/outcome.js";
 import type { Reason as DomainReason } from "../domain/reason.js";
 import { httpStatusOf } from "../domain/reason.js";
-import { type AuthorizeResponse, AuthorizeResponseSchema } from "../gen/keyward/v1/authorize_service_pb.js";
+import {
+  type AuthorizeResponse,
+  AuthorizeResponseSchema,
+  type LimitStatus,
+  LimitStatusSchema,
+} from "../gen/keyward/v1/authorize_service_pb.js";
 import { Environment, type Key, KeySchema, KeyStatus, Reason } from "../gen/keyward/v1/key_pb.js";
 import type { IssueKeyRequest } from "../gen/keyward/v1/key_service_pb.js";
 
@@ -82,7 +94,22 @@ export function decisionToProto(decision: Decision): AuthorizeResponse {
     response.environment = environmentToProto(terms.environment);
     if (terms.expireTime !== null) response.expireTime = timestampFromMs(terms.expireTime);
   }
+  const limits = decision.limits;
+  if (limits !== undefined) {
+    if (limits.rateLimit !== undefined) response.rateLimit = limitStatusToProto(limits.rateLimit);
+    if (limits.quota !== undefined) response.quota = limitStatusToProto(limits.quota);
+    if (limits.creditsRemaining !== undefined) response.creditsRemaining = BigInt(limits.creditsRemaining);
+    if (limits.retryAfterMs !== undefined) response.retryAfter = durationFromMs(limits.retryAfterMs);
+  }
   return response;
+}
+
+function limitStatusToProto(status: DomainLimitStatus): LimitStatus {
+  return create(LimitStatusSchema, {
+    limit: BigInt(status.limit),
+    remaining: BigInt(status.remaining),
+    resetTime: timestampFromMs(status.resetTime),
+  });
 }
 
 export function reasonToProto(reason: DomainReason): Reason {

@@ -31,6 +31,7 @@ import {
 } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { invalidArgument } from "./errors.js";
 import { type ServedService, served } from "./handler.js";
+import { limitDetails, rateLimitHeaders } from "./rate-limit-headers.js";
 
 export interface EnvoyCheckOptions extends CheckSettings {
   /** Prefix of the identity headers added for the upstream (`x-keyward-`); client headers with it are removed. */
@@ -157,9 +158,10 @@ function checkResponse(
   if (decision.reason !== "allowed") return deniedResponse(checked);
   const spoofed = prefixedHeaders(http, options.headerPrefix);
   const verified = decision.key;
-  // With no client-sent prefixed headers (the usual case) an allowed answer depends only on the
-  // key and the header that carried it.
-  if (verified === undefined || spoofed.length > 0) return okResponse(checked, spoofed, options);
+  // With no client-sent prefixed headers (the usual case) and no counted limits, an allowed answer
+  // depends only on the key and the header that carried it.
+  if (verified === undefined || spoofed.length > 0 || decision.limits !== undefined)
+    return okResponse(checked, spoofed, options);
   return allowed(verified, checked.credentialHeader ?? "", () => okResponse(checked, spoofed, options));
 }
 
@@ -187,9 +189,19 @@ function okResponse(
   const headersToRemove = spoofed.filter((name) => !added.has(name));
   if (options.removeCredential && checked.credentialHeader !== undefined)
     headersToRemove.push(checked.credentialHeader);
+  const limits = checked.decision.limits;
   const response = create(CheckResponseSchema, {
     status: { code: GRPC_OK },
-    httpResponse: { case: "okResponse", value: { headers, headersToRemove } },
+    httpResponse: {
+      case: "okResponse",
+      value: {
+        headers,
+        headersToRemove,
+        // For the client: where the key stands (x-ratelimit-*), on every counted answer.
+        responseHeadersToAdd:
+          limits === undefined ? [] : rateLimitHeaders(limits).map(([name, value]) => overwrite(name, value)),
+      },
+    },
   });
   if (found !== undefined) {
     response.dynamicMetadata = { key_id: found.keyId, workspace: found.terms.workspace };
@@ -213,6 +225,11 @@ function deniedResponse({ decision, requirements }: CheckResult): CheckResponse 
   const headers = [overwrite("content-type", "application/json")];
   if (status === 401)
     headers.push(overwrite("www-authenticate", 'Bearer realm="keyward", error="invalid_token"'));
+  const limits = decision.limits;
+  if (limits !== undefined) {
+    for (const [name, value] of rateLimitHeaders(limits)) headers.push(overwrite(name, value));
+    if (status === 429) Object.assign(details, limitDetails(decision.reason, limits));
+  }
   return create(CheckResponseSchema, {
     status: { code: grpcCodeOf(status), message },
     httpResponse: {
