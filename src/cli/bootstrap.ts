@@ -4,6 +4,7 @@ import type { Clock } from "../domain/clock.js";
 import { type IssuedKey, type IssueKeyInput, issueKeyAs } from "../domain/issue-key.js";
 import { DEFAULT_PREFIX } from "../domain/key-format.js";
 import { fail, type Outcome } from "../domain/outcome.js";
+import { DEFAULT_TIERS } from "../domain/tiers.js";
 import { DEFAULT_WORKSPACE, newWorkspace, SYSTEM_WORKSPACE } from "../domain/workspace.js";
 import { openDatabase } from "../store/database.js";
 import { createKyselyKeyStore } from "../store/kysely-key-store.js";
@@ -45,7 +46,7 @@ export async function bootstrapAdmin(options: BootstrapOptions, clock: Clock): P
         await tx.insertWorkspace(workspace);
       }
       return issueKeyAs(
-        { tx, caller: BOOTSTRAP_CALLER, workspace, keyLimit: false },
+        { tx, caller: BOOTSTRAP_CALLER, workspace, keyLimit: false, tiers: DEFAULT_TIERS },
         adminKey(workspaceId, options),
         now,
       );
