@@ -234,7 +234,7 @@ describe("keys", SLOW, () => {
     expect(issued.stdout).toMatch(/^rate_limit: +100\/1m$/m);
     expect(issued.stdout).toMatch(/^monthly_quota: +50000$/m);
     expect(issued.stdout).toMatch(/^credits: +100 left, refilled to 100 monthly$/m);
-    expect(issued.stdout).toMatch(/^allowed_cidrs: +10\.0\.0\.0\/8, 192\.0\.2\.7\/32$/m);
+    expect(issued.stdout).toMatch(/^allowed_cidrs: +10\.0\.0\.0\/8,192\.0\.2\.7\/32$/m);
     const keyId = (/^key_id: +(\S+)$/m.exec(issued.stdout) as RegExpExecArray)[1] as string;
 
     const updated = await json([
