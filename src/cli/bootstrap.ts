@@ -45,8 +45,10 @@ export async function bootstrapAdmin(options: BootstrapOptions, clock: Clock): P
         workspace = newWorkspace(workspaceId, now);
         await tx.insertWorkspace(workspace);
       }
+      // The workspace's default tier and quota are for the keys its admin issues, not for the admin key.
+      const noLimitDefaults = { ...workspace, defaultTier: "", defaultMonthlyQuota: 0 };
       return issueKeyAs(
-        { tx, caller: BOOTSTRAP_CALLER, workspace, keyLimit: false, tiers: DEFAULT_TIERS },
+        { tx, caller: BOOTSTRAP_CALLER, workspace: noLimitDefaults, keyLimit: false, tiers: DEFAULT_TIERS },
         adminKey(workspaceId, options),
         now,
       );

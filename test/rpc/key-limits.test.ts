@@ -83,6 +83,12 @@ describe("key limits through KeyService", () => {
       tier: "pro",
       monthlyQuota: 20n,
     });
+
+    // `keyward bootstrap` writes its admin key without the workspace's limit defaults.
+    await server.bootstrap("hosted");
+    const listed = await keys.listKeys({ workspace: "hosted" });
+    const admin = listed.keys.find((key) => key.scopes.includes("keyward:admin"));
+    expect(admin).toMatchObject({ tier: "", monthlyQuota: 0n });
   });
 
   it("refuses an unknown tier, naming it, on keys and workspace defaults", async () => {
