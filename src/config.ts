@@ -1,7 +1,9 @@
+import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { sqlitePath } from "./database-url.js";
 import type { DefaultRoute } from "./domain/check-request.js";
 import { MAX_TRUSTED_PROXIES } from "./domain/client-address.js";
+import { DEFAULT_TIERS, parseTiers, type TierTable } from "./domain/tiers.js";
 import type { LogLevel } from "./log.js";
 import { readTlsFiles, TLS_VARIABLE, type TlsFiles } from "./transport/tls-files.js";
 
@@ -48,6 +50,8 @@ export interface Config {
     /** Envoy Check, whose requests carry the whole header set and possibly a buffered body. */
     readonly maxCheckBytes: number;
   };
+  /** The rate-limit tiers keys may name: KEYWARD_TIERS' file, or the defaults (domain/tiers.ts). */
+  readonly tiers: TierTable;
 }
 
 /** The variables Keyward reads, with their defaults (documented in the README's configuration table). */
@@ -75,6 +79,7 @@ export const DEFAULTS = {
   KEYWARD_TLS_RELOAD: "5s",
   KEYWARD_MAX_MESSAGE_BYTES: "64KiB",
   KEYWARD_MAX_CHECK_MESSAGE_BYTES: "1MiB",
+  KEYWARD_TIERS: "",
 } as const;
 
 type Variable = keyof typeof DEFAULTS;
@@ -125,6 +130,7 @@ export function loadConfig(
         maxBytes: byteSize("KEYWARD_MAX_MESSAGE_BYTES", read("KEYWARD_MAX_MESSAGE_BYTES")),
         maxCheckBytes: byteSize("KEYWARD_MAX_CHECK_MESSAGE_BYTES", read("KEYWARD_MAX_CHECK_MESSAGE_BYTES")),
       },
+      tiers: tiers("KEYWARD_TIERS", read("KEYWARD_TIERS")),
     };
     return { ok: true, config: Object.freeze(config) };
   } catch (error) {
@@ -159,6 +165,24 @@ function tls(read: (name: Variable) => string): Config["tls"] {
     throw new InvalidVariable(`${name}=${JSON.stringify(read(name))} is invalid: ${checked.error}`);
   }
   return { ...files, reloadMs: duration("KEYWARD_TLS_RELOAD", read("KEYWARD_TLS_RELOAD"), 1) };
+}
+
+// Read once, at start-up, like the TLS files: a broken file exits 2 naming the variable. Unlike the
+// route policy it is not reloaded: a tier removed under running keys is a change to plan, not to pick up.
+function tiers(name: Variable, path: string): TierTable {
+  if (path === "") return DEFAULT_TIERS;
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "unreadable";
+    throw new InvalidVariable(`${name}=${JSON.stringify(path)} is invalid: cannot read the file (${code})`);
+  }
+  const parsed = parseTiers(text);
+  if ("error" in parsed) {
+    throw new InvalidVariable(`${name}=${JSON.stringify(path)} is invalid: ${parsed.error}`);
+  }
+  return parsed.tiers;
 }
 
 function invalid(name: Variable, value: string, expected: string): never {

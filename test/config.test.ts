@@ -1,6 +1,9 @@
-import { availableParallelism } from "node:os";
-import { describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
 import { type Config, loadConfig } from "../src/config.js";
+import { DEFAULT_TIERS } from "../src/domain/tiers.js";
 
 function configOf(env: Record<string, string | undefined>): Config {
   const result = loadConfig(env);
@@ -35,6 +38,7 @@ describe("loadConfig", () => {
         trustedProxies: 0,
       },
       messageLimits: { maxBytes: 64 * 1024, maxCheckBytes: 1024 * 1024 },
+      tiers: DEFAULT_TIERS,
     });
     expect(Object.isFrozen(config)).toBe(true);
   });
@@ -179,5 +183,50 @@ describe("loadConfig", () => {
     expect(config.cache.maxMissing).toBe(7);
     expect(config.database).toBe("sqlite::memory:");
     expect(config.logLevel).toBe("warn");
+  });
+});
+
+describe("KEYWARD_TIERS", () => {
+  const dir = mkdtempSync(join(tmpdir(), "keyward-tiers-"));
+  const fileWith = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("has the four default tiers", () => {
+    expect([...DEFAULT_TIERS]).toEqual([
+      ["free", { limit: 10, windowMs: 60_000 }],
+      ["basic", { limit: 100, windowMs: 60_000 }],
+      ["pro", { limit: 1_000, windowMs: 60_000 }],
+      ["enterprise", { limit: 10_000, windowMs: 60_000 }],
+    ]);
+  });
+
+  it("replaces the table with the file's tiers", () => {
+    const path = fileWith(
+      "ok.yaml",
+      "tiers:\n  hobby: { limit: 5, window: 1s }\n  team:\n    limit: 500\n    window: 1h\n",
+    );
+    expect([...configOf({ KEYWARD_TIERS: path }).tiers]).toEqual([
+      ["hobby", { limit: 5, windowMs: 1_000 }],
+      ["team", { limit: 500, windowMs: 3_600_000 }],
+    ]);
+  });
+
+  it.each([
+    ["a missing file", undefined, "cannot read"],
+    ["no tiers map", "free: 1\n", "tiers:"],
+    ["not YAML", "tiers: [\n", "not YAML"],
+    ["a zero limit", "tiers:\n  free: { limit: 0, window: 1m }\n", "tier free: limit"],
+    ["a window over 24h", "tiers:\n  free: { limit: 1, window: 25h }\n", "tier free: window"],
+    ["a window under 1s", "tiers:\n  free: { limit: 1, window: 500ms }\n", "tier free: window"],
+    ["a bad name", "tiers:\n  Free Tier: { limit: 1, window: 1m }\n", "tier name"],
+  ])("refuses %s, naming the variable", (label, text, expected) => {
+    const path = text === undefined ? join(dir, "missing.yaml") : fileWith(`${label}.yaml`, text);
+    const error = errorOf({ KEYWARD_TIERS: path });
+    expect(error).toMatch(/^KEYWARD_TIERS=/);
+    expect(error).toContain(expected);
   });
 });

@@ -4,6 +4,7 @@ import type { Clock } from "../domain/clock.js";
 import { type IssuedKey, type IssueKeyInput, issueKeyAs } from "../domain/issue-key.js";
 import { DEFAULT_PREFIX } from "../domain/key-format.js";
 import { fail, type Outcome } from "../domain/outcome.js";
+import { DEFAULT_TIERS } from "../domain/tiers.js";
 import { DEFAULT_WORKSPACE, newWorkspace, SYSTEM_WORKSPACE } from "../domain/workspace.js";
 import { openDatabase } from "../store/database.js";
 import { createKyselyKeyStore } from "../store/kysely-key-store.js";
@@ -44,8 +45,10 @@ export async function bootstrapAdmin(options: BootstrapOptions, clock: Clock): P
         workspace = newWorkspace(workspaceId, now);
         await tx.insertWorkspace(workspace);
       }
+      // The workspace's default tier and quota are for the keys its admin issues, not for the admin key.
+      const noLimitDefaults = { ...workspace, defaultTier: "", defaultMonthlyQuota: 0 };
       return issueKeyAs(
-        { tx, caller: BOOTSTRAP_CALLER, workspace, keyLimit: false },
+        { tx, caller: BOOTSTRAP_CALLER, workspace: noLimitDefaults, keyLimit: false, tiers: DEFAULT_TIERS },
         adminKey(workspaceId, options),
         now,
       );

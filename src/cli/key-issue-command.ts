@@ -5,12 +5,13 @@ import { IssueKeyResponseSchema } from "../gen/keyward/v1/key_service_pb.js";
 import { type ServerOptions, serverAction, serverCommand, WITH_ADMIN_KEY } from "./command.js";
 import { environmentOption, metadataEntry, positiveDuration, timestamp } from "./flags.js";
 import { printKey, printSecret, warnSecretShownOnce } from "./key-output.js";
+import { addLimitOptions, creditsOf, type LimitOptions } from "./limit-flags.js";
 import { printJson } from "./output.js";
 
 // `keyward keys issue`: the one command, with rotate, that prints a secret. Defaults left unset here
 // (workspace, environment, prefix) are filled in by the server from the workspace's settings.
 
-interface IssueOptions extends ServerOptions {
+interface IssueOptions extends ServerOptions, LimitOptions {
   readonly name: string;
   readonly description?: string;
   readonly workspace?: string;
@@ -47,7 +48,12 @@ export function registerKeyIssue(keys: Command): void {
     .option("--expires <time>", "expire at this RFC 3339 time, e.g. 2030-01-31T00:00:00Z", timestamp)
     .option("--owner <id>", "who the key is for (a user, service or team id)")
     .option("--meta <key=value>", "a metadata label (repeatable)", metadataEntry);
+  addLimitOptions(command);
   serverAction(command, async ({ keys }, options: IssueOptions) => {
+    if (options.refill !== undefined && options.credits === undefined) {
+      command.error("error: --refill needs --credits", { exitCode: 2 });
+    }
+    const credits = creditsOf(options);
     const response = await keys.issueKey({
       name: options.name,
       description: options.description ?? "",
@@ -60,6 +66,12 @@ export function registerKeyIssue(keys: Command): void {
       expireTime: options.expires,
       ownerId: options.owner ?? "",
       metadata: options.meta ?? {},
+      tier: options.tier ?? "",
+      ...(options.rateLimit && { rateLimit: options.rateLimit }),
+      // Unset: the workspace's default quota.
+      ...(options.monthlyQuota !== undefined && { monthlyQuota: options.monthlyQuota }),
+      ...(credits !== undefined && { credits }),
+      allowedCidrs: options.allowCidr || [],
     });
     if (options.json) {
       printJson(IssueKeyResponseSchema, response);

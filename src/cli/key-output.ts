@@ -1,5 +1,12 @@
-import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { EnvironmentSchema, type Key, KeyStatusSchema } from "../gen/keyward/v1/key_pb.js";
+import { type Duration, timestampMs } from "@bufbuild/protobuf/wkt";
+import {
+  type Credits,
+  EnvironmentSchema,
+  type Key,
+  KeyStatusSchema,
+  type RateLimit,
+  RefillInterval,
+} from "../gen/keyward/v1/key_pb.js";
 import { enumName, formatList, formatMap, formatTime, printFields, printTable } from "./output.js";
 
 // How a key reads on a terminal. The secret never passes through here: only printSecret sees it.
@@ -7,7 +14,7 @@ import { enumName, formatList, formatMap, formatTime, printFields, printTable } 
 /** Keys as a table, one row each. */
 export function printKeyTable(keys: readonly Key[]): void {
   printTable(
-    ["KEY ID", "NAME", "PREFIX", "STATUS", "ENV", "SCOPES", "EXPIRES", "CREATED"],
+    ["KEY ID", "NAME", "PREFIX", "STATUS", "ENV", "SCOPES", "TIER", "EXPIRES", "CREATED"],
     keys.map((key) => [
       key.keyId,
       key.name,
@@ -15,6 +22,7 @@ export function printKeyTable(keys: readonly Key[]): void {
       enumName(KeyStatusSchema, key.status),
       environmentName(key),
       formatList(key.scopes),
+      key.tier || "-",
       formatTime(key.expireTime, "never"),
       formatTime(key.createTime),
     ]),
@@ -45,7 +53,34 @@ export function printKey(key: Key): void {
     ["last_used_time", key.lastUsedTime && formatTime(key.lastUsedTime)],
     ["rotated_from_key_id", optional(key.rotatedFromKeyId)],
     ["rotated_to_key_id", optional(key.rotatedToKeyId)],
+    ["tier", optional(key.tier)],
+    ["rate_limit", key.rateLimit && formatRateLimit(key.rateLimit)],
+    ["monthly_quota", key.monthlyQuota === 0n ? "unlimited" : String(key.monthlyQuota)],
+    ["credits", key.credits && formatCredits(key.credits)],
+    ["allowed_cidrs", key.allowedCidrs.length === 0 ? "any" : formatList(key.allowedCidrs)],
+    // Zeros until usage is counted (issue 12); shown so that the operator knows where to look.
+    ["requests_today", String(key.usage?.requestsToday ?? 0n)],
+    ["requests_this_month", String(key.usage?.requestsThisMonth ?? 0n)],
   ]);
+}
+
+/** `100/1m`: the form --rate-limit takes. */
+export function formatRateLimit(rateLimit: RateLimit): string {
+  return `${rateLimit.limit}/${formatWindow(rateLimit.window)}`;
+}
+
+function formatWindow(window: Duration | undefined): string {
+  const seconds = Number(window?.seconds ?? 0n);
+  if (seconds > 0 && seconds % 3600 === 0) return `${seconds / 3600}h`;
+  if (seconds > 0 && seconds % 60 === 0) return `${seconds / 60}m`;
+  return `${seconds}s`;
+}
+
+function formatCredits(credits: Credits): string {
+  const refill = credits.refill;
+  if (refill === undefined) return `${credits.remaining} left, never refilled`;
+  const interval = refill.interval === RefillInterval.DAILY ? "daily" : "monthly";
+  return `${credits.remaining} left, refilled to ${refill.amount} ${interval}`;
 }
 
 /**

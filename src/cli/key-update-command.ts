@@ -12,12 +12,13 @@ import {
 } from "./command.js";
 import { metadataEntry, timestamp } from "./flags.js";
 import { printKey } from "./key-output.js";
+import { addLimitOptions, creditsOf, type LimitOptions } from "./limit-flags.js";
 import { printJson } from "./output.js";
 
 // `keyward keys update`: the FieldMask names exactly the flags given, so a field left off the command
 // line is left alone on the server (UpdateKey changes the masked fields only).
 
-export interface KeyUpdateOptions extends ServerOptions {
+export interface KeyUpdateOptions extends ServerOptions, LimitOptions {
   readonly name?: string;
   readonly description?: string;
   readonly scope?: string[];
@@ -46,6 +47,12 @@ export function keyUpdate(keyId: string, options: KeyUpdateOptions) {
   if (options.expiry === false) masked("expire_time", undefined);
   if (options.owner !== undefined) key.ownerId = masked("owner_id", options.owner);
   if (options.meta !== undefined) key.metadata = masked("metadata", options.meta);
+  if (options.tier !== undefined) key.tier = masked("tier", options.tier);
+  // A `--no-…` flag names the path with the field unset: the limit is removed.
+  if (options.rateLimit !== undefined) key.rateLimit = masked("rate_limit", options.rateLimit || undefined);
+  if (options.monthlyQuota !== undefined) key.monthlyQuota = masked("monthly_quota", options.monthlyQuota);
+  if (options.credits !== undefined) key.credits = masked("credits", creditsOf(options));
+  if (options.allowCidr !== undefined) key.allowedCidrs = masked("allowed_cidrs", options.allowCidr || []);
   return { key, updateMask: create(FieldMaskSchema, { paths }) };
 }
 
@@ -54,7 +61,7 @@ export function registerKeyUpdate(keys: Command): void {
   const command = serverCommand(
     keys,
     "update <key_id>",
-    "change a key's name, scopes, classes, expiry, owner or metadata; takes effect on the next Authorize",
+    "change a key's name, scopes, classes, expiry, owner, metadata or limits; takes effect on the next Authorize",
     `${WITH_ADMIN_KEY} keyward keys update key_123 --scope invoices:read --expires 2030-01-31T00:00:00Z`,
   )
     .option("--name <name>", "new name")
@@ -65,7 +72,16 @@ export function registerKeyUpdate(keys: Command): void {
     .addOption(new Option("--no-expiry", "remove the expiry: the key never expires").conflicts("expires"))
     .option("--owner <id>", "new owner")
     .option("--meta <key=value>", "replace all metadata with these labels (repeatable)", metadataEntry);
+  addLimitOptions(command)
+    .option("--no-rate-limit", "remove the key's own rate limit: its tier's applies")
+    .option("--no-credits", "the key is no longer credit-limited")
+    .option("--no-allow-cidr", "allow any client address");
   serverAction(command, async ({ keys }, options: KeyUpdateOptions, [keyId = ""]) => {
+    if (options.refill !== undefined && !options.credits) {
+      command.error("error: --refill needs --credits (the balance and its refill are set together)", {
+        exitCode: 2,
+      });
+    }
     const request = keyUpdate(keyId, options);
     requireChanges(command, request.updateMask.paths);
     const response = await keys.updateKey(request);

@@ -34,6 +34,11 @@ export function printWorkspace(workspace: Workspace): void {
       "default_environment",
       workspace.defaultEnvironment === 0 ? "live (unset)" : defaultEnvironment(workspace),
     ],
+    ["default_tier", workspace.defaultTier || "none"],
+    [
+      "default_monthly_quota",
+      workspace.defaultMonthlyQuota === 0n ? "unlimited" : String(workspace.defaultMonthlyQuota),
+    ],
     ["create_time", formatTime(workspace.createTime)],
     ["update_time", workspace.updateTime && formatTime(workspace.updateTime)],
     ["suspend_time", workspace.suspendTime && formatTime(workspace.suspendTime)],

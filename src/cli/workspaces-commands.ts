@@ -11,6 +11,7 @@ import {
 import type { Clients } from "./client.js";
 import { commandGroup, requireChanges, type ServerOptions, serverAction, serverCommand } from "./command.js";
 import { count, environmentOption } from "./flags.js";
+import { int64 } from "./limit-flags.js";
 import { printJson } from "./output.js";
 import { fetchPages, hintNextPage } from "./pages.js";
 import { printWorkspace, printWorkspaceTable } from "./workspace-output.js";
@@ -50,6 +51,8 @@ interface WorkspaceFieldOptions extends ServerOptions {
   readonly maxKeys?: number;
   readonly defaultPrefix?: string;
   readonly defaultEnv?: Environment;
+  readonly defaultTier?: string;
+  readonly defaultMonthlyQuota?: bigint;
 }
 
 /** The workspace from the flags given, and the UpdateWorkspace mask naming exactly those. */
@@ -67,6 +70,10 @@ export function workspaceFields(workspaceId: string, options: WorkspaceFieldOpti
   }
   if (options.defaultEnv !== undefined) {
     workspace.defaultEnvironment = masked("default_environment", options.defaultEnv);
+  }
+  if (options.defaultTier !== undefined) workspace.defaultTier = masked("default_tier", options.defaultTier);
+  if (options.defaultMonthlyQuota !== undefined) {
+    workspace.defaultMonthlyQuota = masked("default_monthly_quota", options.defaultMonthlyQuota);
   }
   return { workspace, updateMask: create(FieldMaskSchema, { paths }) };
 }
@@ -89,7 +96,9 @@ function registerCreateAndUpdate(workspaces: Command): void {
       .option("--display-name <name>", "human-readable name")
       .option("--max-keys <n>", "most keys active at once; 0 for no limit", count)
       .option("--default-prefix <prefix>", "prefix for keys issued without one (kw when unset)")
-      .addOption(environmentOption("--default-env <env>", "environment for keys issued without one"));
+      .addOption(environmentOption("--default-env <env>", "environment for keys issued without one"))
+      .option("--default-tier <name>", "rate-limit tier of keys issued without one")
+      .option("--default-monthly-quota <n>", "monthly quota of keys issued without one; 0 unlimited", int64);
   }
   serverAction(createCommand, async ({ workspaces }, options: WorkspaceFieldOptions, [workspaceId = ""]) => {
     const { workspace } = workspaceFields(workspaceId, options);

@@ -19,9 +19,18 @@ import {
 } from "./key-format.js";
 import { hashKey } from "./key-hash.js";
 import { checkKeyLimit } from "./key-limit.js";
+import {
+  type Credits,
+  creditsError,
+  monthlyQuotaError,
+  normalizeCidrs,
+  type RateLimit,
+  rateLimitError,
+} from "./key-limits.js";
 import type { KeyStore, StoreTransaction } from "./key-store.js";
 import { fail, type Outcome, ok } from "./outcome.js";
 import { quoted, refuseKeyShaped } from "./secret-input.js";
+import { DEFAULT_TIERS, type TierTable, tierError } from "./tiers.js";
 import { DEFAULT_WORKSPACE, type Workspace, workspaceError } from "./workspace.js";
 
 export { DEFAULT_WORKSPACE, workspaceError } from "./workspace.js";
@@ -41,6 +50,14 @@ export interface IssueKeyInput {
   readonly ttlMs: number | undefined;
   readonly ownerId: string;
   readonly metadata: Readonly<Record<string, string>>;
+  /** Left out or "": the workspace's default tier. */
+  readonly tier?: string;
+  readonly rateLimit?: RateLimit | undefined;
+  /** undefined: the workspace's default monthly quota. 0 is unlimited. */
+  readonly monthlyQuota?: number | undefined;
+  readonly credits?: Credits | undefined;
+  /** CIDRs or bare addresses; none: any address. */
+  readonly allowedCidrs?: readonly string[];
 }
 
 /** A new key and its secret; the secret is returned to the caller once and never stored. */
@@ -53,19 +70,29 @@ export interface IssuedKey {
 export interface KeyDefaults {
   readonly prefix: string;
   readonly environment: Environment;
+  /** The workspace's default_tier; "" for none. */
+  readonly tier?: string;
+  /** The workspace's default_monthly_quota; 0 for unlimited. */
+  readonly monthlyQuota?: number;
 }
 
 const GLOBAL_DEFAULTS: KeyDefaults = { prefix: DEFAULT_PREFIX, environment: "live" };
 
-/** Validates the input and builds the key record and its secret, without storing anything. */
+/**
+ * Validates the input and builds the key record and its secret, without storing anything. A tier
+ * the input names must be in `tiers`; the workspace's default tier was checked when it was set.
+ */
 export function prepareKey(
   input: IssueKeyInput,
   now: number,
   defaults = GLOBAL_DEFAULTS,
+  tiers: TierTable = DEFAULT_TIERS,
 ): Outcome<IssuedKey> {
   const workspace = input.workspace === "" ? DEFAULT_WORKSPACE : input.workspace;
-  const error = inputError(input, workspace, now);
+  const error = inputError(input, workspace, now, tiers);
   if (error !== undefined) return fail("invalid_argument", error);
+  const cidrs = normalizeCidrs(input.allowedCidrs ?? []);
+  if ("error" in cidrs) return fail("invalid_argument", cidrs.error);
   const prefix = input.prefix === "" ? defaults.prefix || DEFAULT_PREFIX : input.prefix;
   const secret = generateKey(prefix, input.environment ?? defaults.environment);
   const expireTime = input.ttlMs !== undefined ? now + input.ttlMs : (input.expireTime ?? null);
@@ -94,6 +121,11 @@ export function prepareKey(
       lastUsedTime: null,
       rotatedFromKeyId: "",
       rotatedToKeyId: "",
+      tier: input.tier || defaults.tier || "",
+      rateLimit: input.rateLimit,
+      monthlyQuota: input.monthlyQuota ?? defaults.monthlyQuota ?? 0,
+      credits: input.credits,
+      allowedCidrs: cidrs.cidrs,
     },
   });
 }
@@ -108,6 +140,7 @@ export async function issueKey(
   caller: Caller,
   input: IssueKeyInput,
   now: number,
+  tiers: TierTable = DEFAULT_TIERS,
 ): Promise<Outcome<IssuedKey>> {
   const workspaceId = input.workspace === "" ? DEFAULT_WORKSPACE : input.workspace;
   const refused = refuseKeyShaped("workspace", workspaceId); // before the lookup that would quote it
@@ -117,7 +150,7 @@ export async function issueKey(
   return store.transaction(async (tx) => {
     const workspace = await tx.findWorkspace(workspaceId);
     if (workspace === undefined) return fail("not_found", `workspace ${quoted(workspaceId, 64)} not found`);
-    return issueKeyAs({ tx, caller, workspace, keyLimit: true }, input, now);
+    return issueKeyAs({ tx, caller, workspace, keyLimit: true, tiers }, input, now);
   });
 }
 
@@ -133,6 +166,8 @@ export interface Issuer {
    * with direct access to the store: a full workspace does not keep its operator out.
    */
   readonly keyLimit: boolean;
+  /** The tiers a key may name (config.tiers). */
+  readonly tiers: TierTable;
 }
 
 /**
@@ -145,10 +180,17 @@ export async function issueKeyAs(
   now: number,
 ): Promise<Outcome<IssuedKey>> {
   const { tx, workspace } = issuer;
-  const prepared = prepareKey(input, now, {
-    prefix: workspace.defaultKeyPrefix,
-    environment: workspace.defaultEnvironment,
-  });
+  const prepared = prepareKey(
+    input,
+    now,
+    {
+      prefix: workspace.defaultKeyPrefix,
+      environment: workspace.defaultEnvironment,
+      tier: workspace.defaultTier,
+      monthlyQuota: workspace.defaultMonthlyQuota,
+    },
+    issuer.tiers,
+  );
   if (!prepared.ok) return prepared;
   const limited = issuer.keyLimit ? await checkKeyLimit(tx, workspace, now, 1) : undefined;
   if (limited !== undefined) return limited;
@@ -160,7 +202,12 @@ export async function issueKeyAs(
   return prepared;
 }
 
-function inputError(input: IssueKeyInput, workspace: string, now: number): string | undefined {
+function inputError(
+  input: IssueKeyInput,
+  workspace: string,
+  now: number,
+  tiers: TierTable,
+): string | undefined {
   const error =
     nameError(input.name) ??
     descriptionError(input.description) ??
@@ -172,5 +219,12 @@ function inputError(input: IssueKeyInput, workspace: string, now: number): strin
   if (input.expireTime !== undefined && input.ttlMs !== undefined) return "set expire_time or ttl, not both";
   if (input.expireTime !== undefined && input.expireTime <= now) return "expire_time must be in the future";
   if (input.ttlMs !== undefined && input.ttlMs <= 0) return "ttl must be positive";
-  return ownerIdError(input.ownerId) ?? metadataError(input.metadata);
+  return (
+    ownerIdError(input.ownerId) ??
+    metadataError(input.metadata) ??
+    (input.tier ? tierError(tiers, input.tier) : undefined) ??
+    rateLimitError(input.rateLimit) ??
+    monthlyQuotaError(input.monthlyQuota) ??
+    creditsError(input.credits)
+  );
 }

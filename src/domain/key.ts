@@ -1,11 +1,12 @@
 import type { Environment } from "./key-format.js";
+import type { KeyLimits } from "./key-limits.js";
 import type { ScopeSet } from "./scope.js";
 
 /** Stored state of a key. Expiry is not a status: it is derived from expireTime per decision. */
 export type KeyStatus = "active" | "suspended" | "revoked";
 
-/** An API key's record. Times are milliseconds since the epoch. Never holds the key itself. */
-export interface ApiKey {
+/** An API key's record, with its limits. Times are milliseconds since the epoch. Never holds the key itself. */
+export interface ApiKey extends KeyLimits {
   readonly keyId: string;
   readonly workspace: string;
   readonly name: string;
@@ -36,9 +37,10 @@ export interface ApiKey {
  * What decisions and answers need of a key besides its id: its grants and its state. Many keys share
  * the same terms (issued with the same settings, never expiring), so caches may share one object among
  * them; that is what keeps a million cached keys small (bench scenario 7). Never changed: a change to a
- * key makes new terms.
+ * key makes new terms. The limits are carried as stored, for enforcement to read; a key without
+ * any shares NO_LIMITS' values.
  */
-export interface KeyTerms {
+export interface KeyTerms extends KeyLimits {
   readonly workspace: string;
   readonly environment: Environment;
   readonly status: KeyStatus;

@@ -2,10 +2,12 @@ import { type Admin, checkWorkspace, requireGlobal } from "./admin-access.js";
 import { auditEvent, type Caller } from "./audit.js";
 import { refuseReason } from "./change-key.js";
 import { prefixError } from "./key-format.js";
+import { monthlyQuotaError } from "./key-limits.js";
 import type { KeyStore, StoreReader } from "./key-store.js";
 import { fail, type Outcome, ok } from "./outcome.js";
 import { pageOf, pageRequest } from "./page-token.js";
 import { keyShapedError, quoted, refuseKeyShaped } from "./secret-input.js";
+import { DEFAULT_TIERS, type TierTable, tierError } from "./tiers.js";
 import { newWorkspace, SYSTEM_WORKSPACE, type Workspace, workspaceError } from "./workspace.js";
 
 /** The settings UpdateWorkspace may change, by their proto names (the update_mask paths). */
@@ -14,6 +16,8 @@ export const UPDATABLE_WORKSPACE_FIELDS = [
   "max_keys",
   "default_key_prefix",
   "default_environment",
+  "default_tier",
+  "default_monthly_quota",
 ] as const;
 
 const SETTINGS: readonly [(typeof UPDATABLE_WORKSPACE_FIELDS)[number], keyof Workspace][] = [
@@ -21,10 +25,20 @@ const SETTINGS: readonly [(typeof UPDATABLE_WORKSPACE_FIELDS)[number], keyof Wor
   ["max_keys", "maxKeys"],
   ["default_key_prefix", "defaultKeyPrefix"],
   ["default_environment", "defaultEnvironment"],
+  ["default_tier", "defaultTier"],
+  ["default_monthly_quota", "defaultMonthlyQuota"],
 ];
 
 export type WorkspaceSettings = Partial<
-  Pick<Workspace, "displayName" | "maxKeys" | "defaultKeyPrefix" | "defaultEnvironment">
+  Pick<
+    Workspace,
+    | "displayName"
+    | "maxKeys"
+    | "defaultKeyPrefix"
+    | "defaultEnvironment"
+    | "defaultTier"
+    | "defaultMonthlyQuota"
+  >
 >;
 
 /** A workspace and the number of its keys active now (counted against max_keys). */
@@ -40,10 +54,11 @@ export async function createWorkspace(
   workspaceId: string,
   settings: WorkspaceSettings,
   now: number,
+  tiers: TierTable = DEFAULT_TIERS,
 ): Promise<Outcome<WorkspaceView>> {
   const denied = requireGlobal(admin);
   if (denied !== undefined) return denied;
-  const error = workspaceError(workspaceId) ?? settingsError(settings);
+  const error = workspaceError(workspaceId) ?? settingsError(settings, tiers);
   if (error !== undefined) return fail("invalid_argument", error);
   return store.transaction(async (tx) => {
     if ((await tx.findWorkspace(workspaceId)) !== undefined) {
@@ -102,10 +117,11 @@ export async function updateWorkspace(
   workspaceId: string,
   settings: WorkspaceSettings,
   now: number,
+  tiers: TierTable = DEFAULT_TIERS,
 ): Promise<Outcome<WorkspaceView>> {
   const denied = requireGlobal(admin);
   if (denied !== undefined) return denied;
-  const error = settingsError(settings);
+  const error = settingsError(settings, tiers);
   if (error !== undefined) return fail("invalid_argument", error);
   return change(store, caller, workspaceId, now, (workspace) => {
     const next = { ...workspace, ...settings };
@@ -203,7 +219,7 @@ async function view(reader: StoreReader, workspaceId: string, now: number): Prom
   return ok({ workspace, activeKeys: await reader.countActiveKeys(workspaceId, now) });
 }
 
-function settingsError(settings: WorkspaceSettings): string | undefined {
+function settingsError(settings: WorkspaceSettings, tiers: TierTable): string | undefined {
   if (settings.displayName !== undefined && [...settings.displayName].length > 200) {
     return "display_name is longer than 200 characters";
   }
@@ -214,8 +230,12 @@ function settingsError(settings: WorkspaceSettings): string | undefined {
   if (settings.maxKeys !== undefined && (!Number.isInteger(settings.maxKeys) || settings.maxKeys < 0)) {
     return "max_keys must be 0 (no limit) or more";
   }
-  if (settings.defaultKeyPrefix !== undefined && settings.defaultKeyPrefix !== "") {
-    return prefixError(settings.defaultKeyPrefix);
+  const prefix = settings.defaultKeyPrefix ? prefixError(settings.defaultKeyPrefix) : undefined;
+  if (prefix !== undefined) return prefix;
+  if (settings.defaultTier) {
+    const unknown = tierError(tiers, settings.defaultTier);
+    if (unknown !== undefined) return `default_tier: ${unknown}`;
   }
-  return undefined;
+  const quota = monthlyQuotaError(settings.defaultMonthlyQuota);
+  return quota === undefined ? undefined : `default_${quota}`;
 }

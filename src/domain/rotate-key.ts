@@ -4,6 +4,7 @@ import { type IssuedKey, prepareKey } from "./issue-key.js";
 import type { ApiKey } from "./key.js";
 import { prefixOfDisplay } from "./key-format.js";
 import { checkKeyLimit } from "./key-limit.js";
+import { limitsOf } from "./key-limits.js";
 import type { KeyStore } from "./key-store.js";
 import { managedKey, refuseRevoked } from "./managed-key.js";
 import { fail, type Outcome, ok } from "./outcome.js";
@@ -71,7 +72,8 @@ export async function rotateKey(
       now,
     );
     if (!prepared.ok) return prepared;
-    const key: ApiKey = { ...prepared.value.key, rotatedFromKeyId: keyId };
+    // The replacement keeps the old key's limits as they are, credits left included.
+    const key: ApiKey = { ...prepared.value.key, ...limitsOf(old), rotatedFromKeyId: keyId };
     const graceEnd = now + grace;
     const previous: ApiKey =
       grace === 0

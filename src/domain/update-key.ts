@@ -10,9 +10,18 @@ import {
   ownerIdError,
   scopeListError,
 } from "./key-fields.js";
+import {
+  type Credits,
+  creditsError,
+  monthlyQuotaError,
+  normalizeCidrs,
+  type RateLimit,
+  rateLimitError,
+} from "./key-limits.js";
 import type { KeyStore } from "./key-store.js";
 import { refuseRevoked } from "./managed-key.js";
 import { fail, type Outcome, ok } from "./outcome.js";
+import { DEFAULT_TIERS, type TierTable, tierError } from "./tiers.js";
 
 /** The fields UpdateKey may change, by their proto names (the update_mask paths). The secret is not one. */
 export const UPDATABLE_KEY_FIELDS = [
@@ -23,6 +32,11 @@ export const UPDATABLE_KEY_FIELDS = [
   "expire_time",
   "owner_id",
   "metadata",
+  "tier",
+  "rate_limit",
+  "monthly_quota",
+  "credits",
+  "allowed_cidrs",
 ] as const;
 export type UpdatableKeyField = (typeof UPDATABLE_KEY_FIELDS)[number];
 
@@ -36,6 +50,15 @@ export interface KeyUpdate {
   readonly expireTime?: number | null;
   readonly ownerId?: string;
   readonly metadata?: Readonly<Record<string, string>>;
+  /** "" removes the tier. */
+  readonly tier?: string;
+  /** null removes the key's own rate limit (its tier's applies). */
+  readonly rateLimit?: RateLimit | null;
+  readonly monthlyQuota?: number;
+  /** null: the key is no longer credit-limited. */
+  readonly credits?: Credits | null;
+  /** Empty: any address. */
+  readonly allowedCidrs?: readonly string[];
 }
 
 /**
@@ -50,13 +73,17 @@ export async function updateKey(
   keyId: string,
   update: KeyUpdate,
   now: number,
+  tiers: TierTable = DEFAULT_TIERS,
 ): Promise<Outcome<ApiKey>> {
-  const error = updateError(update);
+  const error = updateError(update, tiers);
   if (error !== undefined) return fail("invalid_argument", error);
+  const cidrs = update.allowedCidrs === undefined ? undefined : normalizeCidrs(update.allowedCidrs);
+  if (cidrs !== undefined && "error" in cidrs) return fail("invalid_argument", cidrs.error);
+  const normalized: KeyUpdate = cidrs === undefined ? update : { ...update, allowedCidrs: cidrs.cidrs };
   return changeKey(store, admin, caller, keyId, now, (key) => {
     const revoked = refuseRevoked(key, "updated");
     if (revoked !== undefined) return revoked;
-    const next = withUpdate(key, update);
+    const next = withUpdate(key, normalized);
     // Judged on the key as it will be, so that a workspace admin cannot widen it, nor keep a grant it could not give.
     const denied = checkAuthority(admin, next);
     if (denied !== undefined) return denied;
@@ -78,17 +105,26 @@ function withUpdate(key: ApiKey, update: KeyUpdate): ApiKey {
     ...(update.expireTime !== undefined && { expireTime: update.expireTime }),
     ...(update.ownerId !== undefined && { ownerId: update.ownerId }),
     ...(update.metadata !== undefined && { metadata: { ...update.metadata } }),
+    ...(update.tier !== undefined && { tier: update.tier }),
+    ...(update.rateLimit !== undefined && { rateLimit: update.rateLimit ?? undefined }),
+    ...(update.monthlyQuota !== undefined && { monthlyQuota: update.monthlyQuota }),
+    ...(update.credits !== undefined && { credits: update.credits ?? undefined }),
+    ...(update.allowedCidrs !== undefined && { allowedCidrs: update.allowedCidrs }),
   };
 }
 
-function updateError(update: KeyUpdate): string | undefined {
+function updateError(update: KeyUpdate, tiers: TierTable): string | undefined {
   return (
     (update.name !== undefined ? nameError(update.name) : undefined) ??
     (update.description !== undefined ? descriptionError(update.description) : undefined) ??
     (update.scopes !== undefined ? scopeListError(update.scopes) : undefined) ??
     (update.classes !== undefined ? classesError(update.classes) : undefined) ??
     (update.ownerId !== undefined ? ownerIdError(update.ownerId) : undefined) ??
-    (update.metadata !== undefined ? metadataError(update.metadata) : undefined)
+    (update.metadata !== undefined ? metadataError(update.metadata) : undefined) ??
+    (update.tier ? tierError(tiers, update.tier) : undefined) ??
+    rateLimitError(update.rateLimit ?? undefined) ??
+    monthlyQuotaError(update.monthlyQuota) ??
+    creditsError(update.credits ?? undefined)
   );
 }
 
@@ -102,6 +138,12 @@ function changedFields(before: ApiKey, after: ApiKey): UpdatableKeyField[] {
     ["expire_time", before.expireTime, after.expireTime],
     ["owner_id", before.ownerId, after.ownerId],
     ["metadata", sortedEntries(before.metadata), sortedEntries(after.metadata)],
+    // The audit trail records limit changes (issue 12) like any other field.
+    ["tier", before.tier, after.tier],
+    ["rate_limit", before.rateLimit ?? null, after.rateLimit ?? null],
+    ["monthly_quota", before.monthlyQuota, after.monthlyQuota],
+    ["credits", before.credits ?? null, after.credits ?? null],
+    ["allowed_cidrs", before.allowedCidrs, after.allowedCidrs],
   ];
   return pairs.filter(([, a, b]) => !same(a, b)).map(([field]) => field);
 }

@@ -12,6 +12,10 @@ export interface Workspace {
   /** "" for the global default, `kw`. */
   readonly defaultKeyPrefix: string;
   readonly defaultEnvironment: Environment;
+  /** Tier of keys issued without one; "" for none. */
+  readonly defaultTier: string;
+  /** Monthly quota of keys issued without one; 0 for unlimited. */
+  readonly defaultMonthlyQuota: number;
   readonly status: WorkspaceStatus;
   readonly createTime: number;
   readonly updateTime: number;
@@ -39,7 +43,15 @@ export function newWorkspace(
   workspaceId: string,
   now: number,
   settings: Partial<
-    Pick<Workspace, "displayName" | "maxKeys" | "defaultKeyPrefix" | "defaultEnvironment">
+    Pick<
+      Workspace,
+      | "displayName"
+      | "maxKeys"
+      | "defaultKeyPrefix"
+      | "defaultEnvironment"
+      | "defaultTier"
+      | "defaultMonthlyQuota"
+    >
   > = {},
 ): Workspace {
   return {
@@ -48,6 +60,8 @@ export function newWorkspace(
     maxKeys: settings.maxKeys ?? 0,
     defaultKeyPrefix: settings.defaultKeyPrefix ?? "",
     defaultEnvironment: settings.defaultEnvironment ?? "live",
+    defaultTier: settings.defaultTier ?? "",
+    defaultMonthlyQuota: settings.defaultMonthlyQuota ?? 0,
     status: "active",
     createTime: now,
     updateTime: now,

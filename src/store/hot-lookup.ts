@@ -7,6 +7,7 @@ import type { KeyStore } from "../domain/key-store.js";
 import { compileScopes, type ScopeSet } from "../domain/scope.js";
 import { StoreError } from "../domain/unavailable.js";
 import type { PreparedRead, QueryOnlyConnection } from "./database.js";
+import { cidrsFromRow, creditsFromRow, rateLimitFromRow } from "./rows.js";
 import type { Database } from "./schema.js";
 
 /** The hot-path read: only the columns a decision and its answer need, and the workspace's status. */
@@ -25,6 +26,14 @@ function verifiedKeyQuery(db: Kysely<Database>, keyHash: string) {
       "api_keys.metadata",
       "api_keys.scopes",
       "api_keys.classes",
+      "api_keys.tier",
+      "api_keys.rate_limit",
+      "api_keys.rate_limit_window_ms",
+      "api_keys.monthly_quota",
+      "api_keys.credits_remaining",
+      "api_keys.credit_refill_amount",
+      "api_keys.credit_refill_interval",
+      "api_keys.allowed_cidrs",
       "workspaces.status as workspace_status",
     ])
     .where("api_keys.key_hash", "=", keyHash);
@@ -69,7 +78,9 @@ export function createHotLookup(
   function termsOf(row: VerifiedKeyRow): KeyTerms {
     const suspended = row.workspace_status === "suspended";
     const expireTime = row.expire_time === null ? null : Number(row.expire_time);
-    const id = `${row.workspace}\0${row.environment}\0${row.status}\0${expireTime}\0${suspended}\0${row.owner_id}\0${row.scopes}\0${row.classes}\0${row.metadata}`;
+    // The limits are part of the terms: two keys differing only in a limit never share them.
+    const limits = `${row.tier}\0${row.rate_limit}\0${row.rate_limit_window_ms}\0${row.monthly_quota}\0${row.credits_remaining}\0${row.credit_refill_amount}\0${row.credit_refill_interval}\0${row.allowed_cidrs}`;
+    const id = `${row.workspace}\0${row.environment}\0${row.status}\0${expireTime}\0${suspended}\0${row.owner_id}\0${row.scopes}\0${row.classes}\0${row.metadata}\0${limits}`;
     let found = internedTerms.get(id);
     if (found === undefined) {
       found = {
@@ -85,6 +96,11 @@ export function createHotLookup(
         scopes: scopesOf(row.scopes),
         classes: row.classes === "[]" ? undefined : compileClasses(JSON.parse(row.classes) as string[]),
         workspaceSuspended: suspended,
+        tier: row.tier,
+        rateLimit: rateLimitFromRow(row),
+        monthlyQuota: Number(row.monthly_quota),
+        credits: creditsFromRow(row),
+        allowedCidrs: Object.freeze(cidrsFromRow(row.allowed_cidrs)),
       };
       internedTerms.set(id, found);
     }

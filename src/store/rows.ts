@@ -2,6 +2,7 @@ import type { Insertable, Selectable } from "kysely";
 import type { AuditAction, AuditEvent } from "../domain/audit.js";
 import type { ApiKey, KeyStatus } from "../domain/key.js";
 import type { Environment } from "../domain/key-format.js";
+import { type Credits, NO_LIMITS, type RateLimit, type RefillInterval } from "../domain/key-limits.js";
 import type { Workspace, WorkspaceStatus } from "../domain/workspace.js";
 import type { ApiKeyTable, AuditEventTable, WorkspaceTable } from "./schema.js";
 
@@ -34,7 +35,44 @@ export function keyFromRow(row: Selectable<ApiKeyTable>): ApiKey {
     lastUsedTime: optionalTime(row.last_used_time),
     rotatedFromKeyId: row.rotated_from_key_id,
     rotatedToKeyId: row.rotated_to_key_id,
+    tier: row.tier,
+    rateLimit: rateLimitFromRow(row),
+    monthlyQuota: Number(row.monthly_quota),
+    credits: creditsFromRow(row),
+    allowedCidrs: cidrsFromRow(row.allowed_cidrs),
   };
+}
+
+/** The columns that hold a key's limits, as read by keyFromRow and the hot lookup. */
+export type LimitColumns = Pick<
+  Selectable<ApiKeyTable>,
+  | "rate_limit"
+  | "rate_limit_window_ms"
+  | "credits_remaining"
+  | "credit_refill_amount"
+  | "credit_refill_interval"
+>;
+
+export function rateLimitFromRow(row: LimitColumns): RateLimit | undefined {
+  if (row.rate_limit === null || row.rate_limit_window_ms === null) return undefined;
+  return { limit: Number(row.rate_limit), windowMs: Number(row.rate_limit_window_ms) };
+}
+
+export function creditsFromRow(row: LimitColumns): Credits | undefined {
+  if (row.credits_remaining === null) return undefined;
+  const refill =
+    row.credit_refill_amount === null || row.credit_refill_interval === ""
+      ? undefined
+      : {
+          amount: Number(row.credit_refill_amount),
+          interval: row.credit_refill_interval as RefillInterval,
+        };
+  return { remaining: Number(row.credits_remaining), refill };
+}
+
+/** Most keys allow any address: they share one empty list instead of parsing "[]". */
+export function cidrsFromRow(text: string): readonly string[] {
+  return text === "[]" ? NO_LIMITS.allowedCidrs : (JSON.parse(text) as string[]);
 }
 
 export function rowFromKey(key: ApiKey): Insertable<ApiKeyTable> {
@@ -61,6 +99,14 @@ export function rowFromKey(key: ApiKey): Insertable<ApiKeyTable> {
     last_used_time: key.lastUsedTime,
     rotated_from_key_id: key.rotatedFromKeyId,
     rotated_to_key_id: key.rotatedToKeyId,
+    tier: key.tier,
+    rate_limit: key.rateLimit?.limit ?? null,
+    rate_limit_window_ms: key.rateLimit?.windowMs ?? null,
+    monthly_quota: key.monthlyQuota,
+    credits_remaining: key.credits?.remaining ?? null,
+    credit_refill_amount: key.credits?.refill?.amount ?? null,
+    credit_refill_interval: key.credits?.refill?.interval ?? "",
+    allowed_cidrs: JSON.stringify(key.allowedCidrs),
   };
 }
 
@@ -71,6 +117,8 @@ export function workspaceFromRow(row: Selectable<WorkspaceTable>): Workspace {
     maxKeys: Number(row.max_keys),
     defaultKeyPrefix: row.default_key_prefix,
     defaultEnvironment: row.default_environment as Environment,
+    defaultTier: row.default_tier,
+    defaultMonthlyQuota: Number(row.default_monthly_quota),
     status: row.status as WorkspaceStatus,
     createTime: time(row.create_time),
     updateTime: time(row.update_time),
@@ -86,6 +134,8 @@ export function rowFromWorkspace(workspace: Workspace): Insertable<WorkspaceTabl
     max_keys: workspace.maxKeys,
     default_key_prefix: workspace.defaultKeyPrefix,
     default_environment: workspace.defaultEnvironment,
+    default_tier: workspace.defaultTier,
+    default_monthly_quota: workspace.defaultMonthlyQuota,
     status: workspace.status,
     create_time: workspace.createTime,
     update_time: workspace.updateTime,

@@ -28,6 +28,16 @@ export interface ApiKeyTable {
   last_used_time: number | null;
   rotated_from_key_id: string;
   rotated_to_key_id: string;
+  tier: string;
+  rate_limit: number | null;
+  rate_limit_window_ms: number | null;
+  monthly_quota: number;
+  credits_remaining: number | null;
+  credit_refill_amount: number | null;
+  /** "daily", "monthly", or "" when there is no refill. */
+  credit_refill_interval: string;
+  /** JSON array of normalized CIDRs. */
+  allowed_cidrs: string;
 }
 
 export interface WorkspaceTable {
@@ -36,6 +46,8 @@ export interface WorkspaceTable {
   max_keys: number;
   default_key_prefix: string;
   default_environment: string;
+  default_tier: string;
+  default_monthly_quota: number;
   status: string;
   create_time: number;
   update_time: number;

@@ -13,6 +13,7 @@ import { type AuditEvent, AuditEventSchema } from "../gen/keyward/v1/audit_servi
 import type { Key } from "../gen/keyward/v1/key_pb.js";
 import { type Workspace, WorkspaceSchema, WorkspaceStatus } from "../gen/keyward/v1/workspace_service_pb.js";
 import { environmentFromProto, environmentToProto, timestampToMs } from "./convert.js";
+import { creditsFromProto, int64, rateLimitFromProto } from "./convert-limits.js";
 
 // Wire ↔ domain for the management messages: update masks, workspaces, audit events.
 
@@ -51,6 +52,38 @@ export function keyUpdateFromProto(key: Key, mask: FieldMask | undefined): Outco
       case "metadata":
         update.metadata = key.metadata;
         break;
+      case "tier":
+        update.tier = key.tier;
+        break;
+      case "rate_limit": {
+        if (key.rateLimit === undefined) {
+          update.rateLimit = null; // unset in the message: the tier's limit applies again
+          break;
+        }
+        const rateLimit = rateLimitFromProto(key.rateLimit, "rate_limit");
+        if (!rateLimit.ok) return rateLimit;
+        update.rateLimit = rateLimit.value;
+        break;
+      }
+      case "monthly_quota": {
+        const quota = int64(key.monthlyQuota, "monthly_quota");
+        if (!quota.ok) return quota;
+        update.monthlyQuota = quota.value;
+        break;
+      }
+      case "credits": {
+        if (key.credits === undefined) {
+          update.credits = null; // unset in the message: no longer credit-limited
+          break;
+        }
+        const credits = creditsFromProto(key.credits);
+        if (!credits.ok) return credits;
+        update.credits = credits.value;
+        break;
+      }
+      case "allowed_cidrs":
+        update.allowedCidrs = key.allowedCidrs;
+        break;
     }
   }
   return ok(update);
@@ -82,6 +115,15 @@ export function workspaceSettingsFromProto(
         settings.defaultEnvironment = environment.value ?? "live";
         break;
       }
+      case "default_tier":
+        settings.defaultTier = workspace.defaultTier;
+        break;
+      case "default_monthly_quota": {
+        const quota = int64(workspace.defaultMonthlyQuota, "default_monthly_quota");
+        if (!quota.ok) return quota;
+        settings.defaultMonthlyQuota = quota.value;
+        break;
+      }
     }
   }
   return ok(settings);
@@ -100,6 +142,8 @@ export function workspaceToProto({ workspace, activeKeys }: WorkspaceView): Work
     ...(workspace.suspendTime !== null && { suspendTime: timestampFromMs(workspace.suspendTime) }),
     suspendReason: workspace.suspendReason,
     activeKeys,
+    defaultTier: workspace.defaultTier,
+    defaultMonthlyQuota: BigInt(workspace.defaultMonthlyQuota),
   });
 }
 

@@ -23,6 +23,13 @@ import {
 } from "../gen/keyward/v1/authorize_service_pb.js";
 import { Environment, type Key, KeySchema, KeyStatus, Reason } from "../gen/keyward/v1/key_pb.js";
 import type { IssueKeyRequest } from "../gen/keyward/v1/key_service_pb.js";
+import {
+  creditsFromProto,
+  creditsToProto,
+  int64,
+  rateLimitFromProto,
+  rateLimitToProto,
+} from "./convert-limits.js";
 
 // Wire ↔ domain conversions, in one place. Timestamps beyond year 9999 are refused, like RFC 3339.
 const MAX_SECONDS = 253402300799n;
@@ -50,6 +57,11 @@ export function keyToProto(key: ApiKey): Key {
     ...(key.lastUsedTime !== null && { lastUsedTime: timestampFromMs(key.lastUsedTime) }),
     rotatedFromKeyId: key.rotatedFromKeyId,
     rotatedToKeyId: key.rotatedToKeyId,
+    tier: key.tier,
+    ...(key.rateLimit !== undefined && { rateLimit: rateLimitToProto(key.rateLimit) }),
+    monthlyQuota: BigInt(key.monthlyQuota),
+    ...(key.credits !== undefined && { credits: creditsToProto(key.credits) }),
+    allowedCidrs: [...key.allowedCidrs],
   });
 }
 
@@ -60,6 +72,12 @@ export function issueInputFromProto(request: IssueKeyRequest): Outcome<IssueKeyI
   if (expireTime && !expireTime.ok) return expireTime;
   const ttl = request.ttl && durationToMs(request.ttl, "ttl");
   if (ttl && !ttl.ok) return ttl;
+  const rateLimit = request.rateLimit && rateLimitFromProto(request.rateLimit, "rate_limit");
+  if (rateLimit && !rateLimit.ok) return rateLimit;
+  const quota = request.monthlyQuota === undefined ? undefined : int64(request.monthlyQuota, "monthly_quota");
+  if (quota && !quota.ok) return quota;
+  const credits = request.credits && creditsFromProto(request.credits);
+  if (credits && !credits.ok) return credits;
   return ok({
     workspace: request.workspace,
     name: request.name,
@@ -72,6 +90,11 @@ export function issueInputFromProto(request: IssueKeyRequest): Outcome<IssueKeyI
     ttlMs: ttl?.value,
     ownerId: request.ownerId,
     metadata: request.metadata,
+    tier: request.tier,
+    rateLimit: rateLimit?.value,
+    monthlyQuota: quota?.value,
+    credits: credits?.value,
+    allowedCidrs: request.allowedCidrs,
   });
 }
 

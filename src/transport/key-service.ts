@@ -8,6 +8,7 @@ import { listKeys } from "../domain/list-keys.js";
 import { revokeKey } from "../domain/revoke-key.js";
 import { rotateKey } from "../domain/rotate-key.js";
 import { resumeKey, suspendKey } from "../domain/suspend-key.js";
+import type { TierTable } from "../domain/tiers.js";
 import { updateKey } from "../domain/update-key.js";
 import {
   GetKeyResponseSchema,
@@ -39,10 +40,12 @@ export interface KeyServiceDeps {
   readonly resolver: KeyResolver;
   readonly clock: Clock;
   readonly log: Logger;
+  /** The tiers a key or a workspace default may name. */
+  readonly tiers: TierTable;
 }
 
 /** keyward.v1.KeyService: key management, for admin keys only. Handlers extract, call the domain, convert back. */
-export function keyService({ store, resolver, clock, log }: KeyServiceDeps): ServedService {
+export function keyService({ store, resolver, clock, log, tiers }: KeyServiceDeps): ServedService {
   const authenticate = (context: Parameters<typeof adminCall>[2]) => adminCall(resolver, clock, context);
   const logChange = (message: string, keyId: string, workspace: string, actor: string, peer: string) =>
     log.info(message, { key_id: keyId, workspace, actor, peer });
@@ -51,7 +54,7 @@ export function keyService({ store, resolver, clock, log }: KeyServiceDeps): Ser
     async issueKey(request, context) {
       const { admin, caller } = await authenticate(context);
       const input = unwrap(issueInputFromProto(request));
-      const issued = unwrap(await issueKey(store, admin, caller, input, clock.now()));
+      const issued = unwrap(await issueKey(store, admin, caller, input, clock.now(), tiers));
       logChange("key issued", issued.key.keyId, issued.key.workspace, admin.keyId, caller.peer);
       return create(IssueKeyResponseSchema, { key: keyToProto(issued.key), secret: issued.secret });
     },
@@ -89,7 +92,9 @@ export function keyService({ store, resolver, clock, log }: KeyServiceDeps): Ser
       const { admin, caller } = await authenticate(context);
       if (request.key === undefined) throw invalidArgument("key is required");
       const update = unwrap(keyUpdateFromProto(request.key, request.updateMask));
-      const key = unwrap(await updateKey(store, admin, caller, request.key.keyId, update, clock.now()));
+      const key = unwrap(
+        await updateKey(store, admin, caller, request.key.keyId, update, clock.now(), tiers),
+      );
       logChange("key updated", key.keyId, key.workspace, admin.keyId, caller.peer);
       return create(UpdateKeyResponseSchema, { key: keyToProto(key) });
     },

@@ -10,6 +10,7 @@ import {
   suspendWorkspace,
   updateWorkspace,
 } from "../domain/manage-workspaces.js";
+import type { TierTable } from "../domain/tiers.js";
 import {
   CreateWorkspaceResponseSchema,
   GetWorkspaceResponseSchema,
@@ -30,10 +31,18 @@ export interface WorkspaceServiceDeps {
   readonly resolver: KeyResolver;
   readonly clock: Clock;
   readonly log: Logger;
+  /** The tiers a key or a workspace default may name. */
+  readonly tiers: TierTable;
 }
 
 /** keyward.v1.WorkspaceService: tenants, their limits and their suspension; global admins only, but reads. */
-export function workspaceService({ store, resolver, clock, log }: WorkspaceServiceDeps): ServedService {
+export function workspaceService({
+  store,
+  resolver,
+  clock,
+  log,
+  tiers,
+}: WorkspaceServiceDeps): ServedService {
   const authenticate = (context: CallContext) => adminCall(resolver, clock, context);
   const logChange = (message: string, workspace: string, actor: string) =>
     log.info(message, { workspace, actor });
@@ -45,7 +54,7 @@ export function workspaceService({ store, resolver, clock, log }: WorkspaceServi
       if (workspace === undefined) throw invalidArgument("workspace is required");
       const settings = unwrap(workspaceSettingsFromProto(workspace, undefined));
       const view = unwrap(
-        await createWorkspace(store, admin, caller, workspace.workspaceId, settings, clock.now()),
+        await createWorkspace(store, admin, caller, workspace.workspaceId, settings, clock.now(), tiers),
       );
       logChange("workspace created", view.workspace.workspaceId, admin.keyId);
       return create(CreateWorkspaceResponseSchema, { workspace: workspaceToProto(view) });
@@ -72,7 +81,7 @@ export function workspaceService({ store, resolver, clock, log }: WorkspaceServi
       if (workspace === undefined) throw invalidArgument("workspace is required");
       const settings = unwrap(workspaceSettingsFromProto(workspace, request.updateMask));
       const view = unwrap(
-        await updateWorkspace(store, admin, caller, workspace.workspaceId, settings, clock.now()),
+        await updateWorkspace(store, admin, caller, workspace.workspaceId, settings, clock.now(), tiers),
       );
       logChange("workspace updated", view.workspace.workspaceId, admin.keyId);
       return create(UpdateWorkspaceResponseSchema, { workspace: workspaceToProto(view) });

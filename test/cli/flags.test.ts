@@ -4,8 +4,9 @@ import { describe, expect, it } from "vitest";
 import { parseDuration } from "../../src/cli/duration.js";
 import { count, duration, metadataEntry, positiveDuration, timestamp } from "../../src/cli/flags.js";
 import { keyUpdate } from "../../src/cli/key-update-command.js";
+import { int64, rateLimit, refill } from "../../src/cli/limit-flags.js";
 import { workspaceFields } from "../../src/cli/workspaces-commands.js";
-import { Environment } from "../../src/gen/keyward/v1/key_pb.js";
+import { Environment, RefillInterval } from "../../src/gen/keyward/v1/key_pb.js";
 
 // Flag values and update masks, without a server: what the process tests would take a second each to show.
 
@@ -110,5 +111,50 @@ describe("update masks name exactly the flags given", () => {
       maxKeys: 5,
       defaultEnvironment: Environment.TEST,
     });
+  });
+});
+
+describe("limit flags (issue 12)", () => {
+  const server = { server: "localhost:50051" };
+
+  it("--rate-limit takes requests/window; --refill amount/daily or /monthly", () => {
+    expect(rateLimit("100/1m")).toMatchObject({ limit: 100n, window: { seconds: 60n } });
+    for (const bad of ["100", "100/", "/1m", "100/1m/2", "x/1m", "100/0"]) {
+      expect(() => rateLimit(bad)).toThrow(InvalidArgumentError);
+    }
+    expect(refill("100/monthly")).toMatchObject({ amount: 100n, interval: RefillInterval.MONTHLY });
+    expect(refill("5/daily")).toMatchObject({ amount: 5n, interval: RefillInterval.DAILY });
+    expect(() => refill("5/weekly")).toThrow(InvalidArgumentError);
+    expect(int64("50000")).toBe(50_000n);
+    expect(() => int64("-1")).toThrow(InvalidArgumentError);
+  });
+
+  it("keys update masks each limit flag given, and a --no- flag clears its field", () => {
+    const set = keyUpdate("key_1", {
+      ...server,
+      tier: "pro",
+      rateLimit: rateLimit("10/1s"),
+      monthlyQuota: 5n,
+      credits: 7n,
+      refill: refill("7/daily"),
+      allowCidr: ["10.0.0.0/8"],
+    });
+    expect(set.updateMask.paths).toEqual(["tier", "rate_limit", "monthly_quota", "credits", "allowed_cidrs"]);
+    expect(set.key.credits).toMatchObject({ remaining: 7n, refill: { amount: 7n } });
+    const cleared = keyUpdate("key_1", { ...server, rateLimit: false, credits: false, allowCidr: false });
+    expect(cleared.updateMask.paths).toEqual(["rate_limit", "credits", "allowed_cidrs"]);
+    expect(cleared.key.rateLimit).toBeUndefined();
+    expect(cleared.key.credits).toBeUndefined();
+    expect(cleared.key.allowedCidrs).toEqual([]);
+  });
+
+  it("workspaces update masks --default-tier and --default-monthly-quota", () => {
+    const { workspace, updateMask } = workspaceFields("w", {
+      ...server,
+      defaultTier: "basic",
+      defaultMonthlyQuota: 10_000n,
+    });
+    expect(updateMask.paths).toEqual(["default_tier", "default_monthly_quota"]);
+    expect(workspace).toMatchObject({ defaultTier: "basic", defaultMonthlyQuota: 10_000n });
   });
 });

@@ -129,7 +129,7 @@ describe("keys", SLOW, () => {
     const table = await keyward(["keys", "list"]);
     expect(table.code).toBe(0);
     const [header, ...rows] = table.stdout.trimEnd().split("\n");
-    expect(header).toMatch(/^KEY ID +NAME +PREFIX +STATUS +ENV +SCOPES +EXPIRES +CREATED$/);
+    expect(header).toMatch(/^KEY ID +NAME +PREFIX +STATUS +ENV +SCOPES +TIER +EXPIRES +CREATED$/);
     expect(rows.find((row) => row.startsWith(listed.keyId))).toMatch(
       /listed key +kw_live_\w{6} +ACTIVE +live/,
     );
@@ -206,6 +206,68 @@ describe("keys", SLOW, () => {
     const expiring = await json(["keys", "update", keyId, "--expires", "2099-01-01T00:00:00Z"]);
     expect(expiring.key.expireTime).toBe("2099-01-01T00:00:00Z");
     expect((await json(["keys", "update", keyId, "--no-expiry"])).key.expireTime).toBeUndefined();
+  });
+
+  it("issue, update and get a key's limits (issue 12), and a workspace's defaults for them", async () => {
+    const issued = await keyward([
+      "keys",
+      "issue",
+      "--name",
+      "limited",
+      "--tier",
+      "pro",
+      "--rate-limit",
+      "100/1m",
+      "--monthly-quota",
+      "50000",
+      "--credits",
+      "100",
+      "--refill",
+      "100/monthly",
+      "--allow-cidr",
+      "10.0.0.0/8",
+      "--allow-cidr",
+      "192.0.2.7",
+    ]);
+    expect(issued.code, issued.stderr).toBe(0);
+    expect(issued.stdout).toMatch(/^tier: +pro$/m);
+    expect(issued.stdout).toMatch(/^rate_limit: +100\/1m$/m);
+    expect(issued.stdout).toMatch(/^monthly_quota: +50000$/m);
+    expect(issued.stdout).toMatch(/^credits: +100 left, refilled to 100 monthly$/m);
+    expect(issued.stdout).toMatch(/^allowed_cidrs: +10\.0\.0\.0\/8,192\.0\.2\.7\/32$/m);
+    const keyId = (/^key_id: +(\S+)$/m.exec(issued.stdout) as RegExpExecArray)[1] as string;
+
+    const updated = await json([
+      "keys",
+      "update",
+      keyId,
+      "--tier",
+      "basic",
+      "--no-rate-limit",
+      "--monthly-quota",
+      "0",
+      "--no-credits",
+      "--no-allow-cidr",
+    ]);
+    expect(updated.key).toMatchObject({ tier: "basic" });
+    expect(updated.key.rateLimit).toBeUndefined();
+    expect(updated.key.credits).toBeUndefined();
+    const got = await keyward(["keys", "get", keyId]);
+    expect(got.stdout).toMatch(/^monthly_quota: +unlimited$/m);
+    expect(got.stdout).toMatch(/^allowed_cidrs: +any$/m);
+    expect(got.stdout).toMatch(/^requests_today: +0$/m);
+    expect((await keyward(["keys", "update", keyId, "--rate-limit", "100/1w"])).code).toBe(2);
+
+    const env = { KEYWARD_ADMIN_KEY: globalAdmin };
+    const hosted = await keyward(
+      ["workspaces", "create", "hosted", "--default-tier", "basic", "--default-monthly-quota", "10000"],
+      env,
+    );
+    expect(hosted.code, hosted.stderr).toBe(0);
+    expect(hosted.stdout).toMatch(/^default_tier: +basic$/m);
+    expect(hosted.stdout).toMatch(/^default_monthly_quota: +10000$/m);
+    const defaulted = await json(["keys", "issue", "--workspace", "hosted", "--name", "customer"], env);
+    expect(defaulted.key).toMatchObject({ tier: "basic", monthlyQuota: "10000" });
   });
 
   it("rotate prints a new secret; the old key names its replacement and works until the grace ends", async () => {

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -23,10 +23,13 @@ afterEach(() => {
 
 describe("keyward server process", () => {
   it("refuses an invalid variable with one line naming it, and exit code 2", async () => {
+    const tiers = join(dir, "tiers.yaml");
+    writeFileSync(tiers, "tiers:\n  free: { limit: 0, window: 1m }\n");
     for (const [name, value] of [
       ["KEYWARD_LISTEN", "not-an-address"],
       ["KEYWARD_CACHE_TTL", "forever"],
       ["KEYWARD_DATABASE", "mysql://nope"],
+      ["KEYWARD_TIERS", tiers],
     ] as const) {
       const server = spawnServer({ KEYWARD_DATABASE: `sqlite:${join(dir, "k.db")}`, [name]: value });
       expect(await server.exited).toBe(2);

@@ -42,6 +42,19 @@ describe("findKeyByHash: shared terms", () => {
       makeKey({ workspace: "acme", scopes: ["orders:read"], metadata: { tier: "gold" } }).key,
       makeKey({ workspace: "acme", scopes: ["orders:read"], environment: "test" }).key,
       makeKey({ workspace: "beta", scopes: ["orders:read"] }).key,
+      // The limits (issue 12): enforcement reads them from the terms.
+      makeKey({ workspace: "acme", scopes: ["orders:read"], tier: "pro" }).key,
+      makeKey({ workspace: "acme", scopes: ["orders:read"], rateLimit: { limit: 5, windowMs: 1000 } }).key,
+      makeKey({ workspace: "acme", scopes: ["orders:read"], rateLimit: { limit: 5, windowMs: 2000 } }).key,
+      makeKey({ workspace: "acme", scopes: ["orders:read"], monthlyQuota: 10 }).key,
+      makeKey({ workspace: "acme", scopes: ["orders:read"], credits: { remaining: 1, refill: undefined } })
+        .key,
+      makeKey({
+        workspace: "acme",
+        scopes: ["orders:read"],
+        credits: { remaining: 1, refill: { amount: 1, interval: "daily" } },
+      }).key,
+      makeKey({ workspace: "acme", scopes: ["orders:read"], allowedCidrs: ["10.0.0.0/8"] }).key,
     ];
     await seed(store, { workspaces: [makeWorkspace("acme"), makeWorkspace("beta")], keys: variants });
 

@@ -3,6 +3,7 @@ import { type Kysely, sql } from "kysely";
 import { describe, expect, it } from "vitest";
 import { auditEvent } from "../../src/domain/audit.js";
 import type { ApiKey } from "../../src/domain/key.js";
+import { limitsOf, NO_LIMITS } from "../../src/domain/key-limits.js";
 import type { KeyStore } from "../../src/domain/key-store.js";
 import { fail, ok } from "../../src/domain/outcome.js";
 import { revokeKey } from "../../src/domain/revoke-key.js";
@@ -10,6 +11,7 @@ import { StoreError } from "../../src/domain/unavailable.js";
 import { openDatabase } from "../../src/store/database.js";
 import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
 import { migrateToLatest } from "../../src/store/migrate.js";
+import { rowFromKey, rowFromWorkspace } from "../../src/store/rows.js";
 import type { Database } from "../../src/store/schema.js";
 import { openMigratedTo, perTestDatabase } from "../support/databases.js";
 import {
@@ -60,7 +62,11 @@ describe("migrations", () => {
   it("create the tables and their indexes, and a second run applies nothing", async () => {
     const { db } = database.track(openDatabase(database.temp.url));
 
-    expect(await migrateToLatest(db)).toEqual(["0001-create-api-keys", "0002-workspaces-and-audit"]);
+    expect(await migrateToLatest(db)).toEqual([
+      "0001-create-api-keys",
+      "0002-workspaces-and-audit",
+      "0003-key-limits",
+    ]);
     const objects = await sql<{ type: string; name: string }>`
       SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'kysely_%'
       ORDER BY name`.execute(db);
@@ -106,7 +112,7 @@ describe("migrations", () => {
     await insertV1Row(db, revoked);
     await insertV1Row(db, acmeOld);
 
-    expect(await migrateToLatest(db)).toEqual(["0002-workspaces-and-audit"]);
+    expect(await migrateToLatest(db)).toEqual(["0002-workspaces-and-audit", "0003-key-limits"]);
 
     const store = createKyselyKeyStore(db, queryOnly);
     const { workspaces, total } = await store.listWorkspaces(undefined, 10);
@@ -127,11 +133,68 @@ describe("migrations", () => {
 
   it("0002 over an empty 0001 database creates no workspace", async () => {
     const { db, queryOnly } = database.track(await openMigratedTo(database.temp.url, "0001-create-api-keys"));
-    expect(await migrateToLatest(db)).toEqual(["0002-workspaces-and-audit"]);
+    expect(await migrateToLatest(db)).toEqual(["0002-workspaces-and-audit", "0003-key-limits"]);
     expect(await createKyselyKeyStore(db, queryOnly).listWorkspaces(undefined, 10)).toEqual({
       workspaces: [],
       total: 0,
     });
+  });
+});
+
+describe("migration 0003 (key limits)", () => {
+  it("leaves a key issued before it without limits, and its workspace without defaults", async () => {
+    const { db, queryOnly } = database.track(
+      await openMigratedTo(database.temp.url, "0002-workspaces-and-audit"),
+    );
+    const { key } = makeKey({ workspace: "acme", scopes: ["models:read"], now: FIXTURE_NOW + 1000 });
+    const {
+      tier,
+      rate_limit,
+      rate_limit_window_ms,
+      monthly_quota,
+      credits_remaining,
+      credit_refill_amount,
+      credit_refill_interval,
+      allowed_cidrs,
+      ...v2Row
+    } = rowFromKey(key);
+    const { default_tier, default_monthly_quota, ...v2Workspace } = rowFromWorkspace(makeWorkspace("acme"));
+    // Typed against today's schema; the 0002 tables lack the columns that were left out.
+    await db
+      .insertInto("workspaces")
+      .values(v2Workspace as never)
+      .execute();
+    await db
+      .insertInto("api_keys")
+      .values(v2Row as never)
+      .execute();
+
+    expect(await migrateToLatest(db)).toEqual(["0003-key-limits"]);
+
+    const store = createKyselyKeyStore(db, queryOnly);
+    const found = await store.findKeyById(key.keyId);
+    expect(found).toEqual(key);
+    expect(found && limitsOf(found)).toEqual(NO_LIMITS);
+    const verified = await store.findKeyByHash(key.keyHash);
+    expect(verified && limitsOf(verified.terms)).toEqual(NO_LIMITS);
+    expect(await store.findWorkspace("acme")).toMatchObject({ defaultTier: "", defaultMonthlyQuota: 0 });
+  });
+
+  it("round-trips every limit through the record and the hot lookup", async () => {
+    const store = await newStore();
+    const { key } = makeKey({
+      tier: "pro",
+      rateLimit: { limit: 100, windowMs: 60_000 },
+      monthlyQuota: 50_000,
+      credits: { remaining: 7, refill: { amount: 100, interval: "monthly" } },
+      allowedCidrs: ["10.0.0.0/8", "2001:db8::/32"],
+    });
+    await seed(store, { keys: [key] });
+    expect(await store.findKeyById(key.keyId)).toEqual(key);
+    expect(await store.findKeyByHash(key.keyHash)).toEqual(verifiedKey({ key, workspaceSuspended: false }));
+    const noRefill = makeKey({ credits: { remaining: 0, refill: undefined } }).key;
+    await seed(store, { keys: [noRefill] });
+    expect((await store.findKeyById(noRefill.keyId))?.credits).toEqual({ remaining: 0, refill: undefined });
   });
 });
 

@@ -4,6 +4,7 @@ import type { IssuedKey, IssueKeyInput } from "../../src/domain/issue-key.js";
 import { prepareKey } from "../../src/domain/issue-key.js";
 import { type ApiKey, compileClasses, type VerifiedKey } from "../../src/domain/key.js";
 import { digestKey } from "../../src/domain/key-hash.js";
+import { limitsOf } from "../../src/domain/key-limits.js";
 import type { KeyResolver } from "../../src/domain/key-resolver.js";
 import type { KeyStore } from "../../src/domain/key-store.js";
 import { type Outcome, ok } from "../../src/domain/outcome.js";
@@ -123,6 +124,7 @@ export function verifiedKey({
       scopes: compileScopes(key.scopes),
       classes: compileClasses(key.classes),
       workspaceSuspended,
+      ...limitsOf(key),
     },
   };
 }

@@ -1,11 +1,13 @@
 import type { Migration, MigrationProvider } from "kysely";
 import * as createApiKeys from "./0001-create-api-keys.js";
 import * as workspacesAndAudit from "./0002-workspaces-and-audit.js";
+import * as keyLimits from "./0003-key-limits.js";
 
 /** Every migration, in order, shipped as code (no folder scan: the compiled dist/ and tsx both work). */
 const migrations: Record<string, Migration> = {
   "0001-create-api-keys": createApiKeys,
   "0002-workspaces-and-audit": workspacesAndAudit,
+  "0003-key-limits": keyLimits,
 };
 
 export const migrationProvider: MigrationProvider = {
