@@ -1,0 +1,150 @@
+/**
+ * A key's rate limit: at most `limit` request cost in any window of `windowMs`, counted in a sliding
+ * window of sub-buckets (issue 12: "no boundary bursts").
+ *
+ * Why not GCRA: GCRA with a burst of `limit` (what lets a free-tier client make 10 calls at once) refills
+ * continuously, so after the burst it admits one more call every `windowMs / limit` and lets through
+ * 2 × limit − 1 in a window of `windowMs` (10 at t=0, then 9 more by t=54 s for 10/min). Only a sliding
+ * count meets "never more than the limit in any window". An exact sliding log needs one timestamp per
+ * allowed request (10,000 per hot key on a 10,000/min tier); sub-buckets need a fixed `BUCKETS + 1`
+ * counters whatever the limit, at the price of a bounded over-count.
+ *
+ * The guarantees, for a request of cost c at time t, with A(L) the cost allowed in (t − L, t] and
+ * g = bucketWidthMs(windowMs) (test/domain/rate-limit.test.ts checks both against a reference log):
+ * - allowed ⇒ A(windowMs) + c ≤ limit: never more than `limit` in any window of `windowMs`, exactly;
+ * - denied ⇒ A(windowMs + g) + c > limit: a denial is wrongful only because of requests allowed in the
+ *   g ms just before the window, so a denied caller waits at most g longer than an exact limiter makes it.
+ * A cost above `limit` is always denied, and retrying never helps (`retryAfterMs` is Infinity).
+ *
+ * Times are integer milliseconds and every quantity is an integer below 2^53, so nothing drifts.
+ */
+
+/** Sub-buckets per window: the wrongful-denial margin is one of them (1 s for a one-minute window). */
+export const BUCKETS = 60;
+
+/** One key's counters; created by createRateWindow and mutated by checkRate. */
+export interface RateWindow {
+  readonly windowMs: number;
+  /** Width of a sub-bucket in ms (bucketWidthMs). */
+  readonly widthMs: number;
+  /** Cost allowed per sub-bucket; slot `i % counts.length` holds bucket i (bucket i covers [i·g, (i+1)·g)). */
+  readonly counts: Uint32Array;
+  /** Index of the newest bucket the ring holds; older buckets down to newest − counts.length + 1 are kept. */
+  newest: number;
+  /** Sum of `counts`. */
+  total: number;
+}
+
+/** What checkRate decided; the caller reads it before the next call, which overwrites it. */
+export interface RateDecision {
+  allowed: boolean;
+  /** Cost that could still be allowed now (after this request, when it was allowed). */
+  remaining: number;
+  /** When everything counted now has left the window and `remaining` is back to `limit` (ms since the epoch). */
+  resetTime: number;
+  /** 0 when allowed; else the wait before the same request would be allowed (Infinity when cost > limit). */
+  retryAfterMs: number;
+}
+
+/** The sub-bucket width for a window: at least 1 ms, at most windowMs / BUCKETS rounded up. */
+export function bucketWidthMs(windowMs: number): number {
+  return Math.max(1, Math.ceil(windowMs / BUCKETS));
+}
+
+/** An empty window for a rate limit of the given length (a positive integer of ms). */
+export function createRateWindow(windowMs: number): RateWindow {
+  const widthMs = bucketWidthMs(windowMs);
+  // Buckets that can meet (t − windowMs, t]: the one holding t and ceil(windowMs / g) before it.
+  const counts = new Uint32Array(Math.ceil(windowMs / widthMs) + 1);
+  return { windowMs, widthMs, counts, newest: Number.NEGATIVE_INFINITY, total: 0 };
+}
+
+/**
+ * Decides a request of `cost` at `now` against `limit` per `window.windowMs` and, when it is allowed and
+ * not a dry run, counts it. A denied request counts nothing. `out` is reused so that the hot path does not
+ * allocate; a clock that steps back is treated as standing still.
+ */
+export function checkRate(
+  window: RateWindow,
+  limit: number,
+  now: number,
+  cost: number,
+  dryRun = false,
+  out: RateDecision = { allowed: false, remaining: 0, resetTime: 0, retryAfterMs: 0 },
+): RateDecision {
+  const { counts, widthMs, windowMs } = window;
+  const size = counts.length;
+  advance(window, Math.floor(now / widthMs));
+  const t = Math.max(now, window.newest * widthMs);
+  // The lowest bucket that still meets (t − windowMs, t]; only the ring's oldest slot can be below it.
+  const lowest = Math.floor((t - windowMs) / widthMs);
+  const oldest = window.newest - size + 1;
+  const counted = window.total - (oldest < lowest ? (counts[slot(oldest, size)] as number) : 0);
+  const allowed = cost <= limit && counted + cost <= limit;
+  if (allowed && !dryRun) {
+    const i = slot(window.newest, size);
+    counts[i] = (counts[i] as number) + cost;
+    window.total += cost;
+  }
+  const used = allowed ? counted + cost : counted;
+  out.allowed = allowed;
+  out.remaining = limit - used;
+  // An allowed request sits in the newest bucket, so everything is gone when that bucket leaves.
+  out.resetTime = allowed ? expiry(window, window.newest) : used === 0 ? now : resetOf(window, lowest);
+  out.retryAfterMs = allowed
+    ? 0
+    : cost > limit
+      ? Number.POSITIVE_INFINITY
+      : expiryOfFirst(window, lowest, counted + cost - limit) - now;
+  if (out.retryAfterMs < 0) out.retryAfterMs = 0;
+  return out;
+}
+
+/** Moves the ring forward to bucket `current`, emptying the buckets it passes. */
+function advance(window: RateWindow, current: number): void {
+  if (current <= window.newest) return;
+  const { counts } = window;
+  const size = counts.length;
+  if (current - window.newest >= size) {
+    counts.fill(0);
+    window.total = 0;
+  } else {
+    for (let i = window.newest + 1; i <= current; i++) {
+      const s = slot(i, size);
+      window.total -= counts[s] as number;
+      counts[s] = 0;
+    }
+  }
+  window.newest = current;
+}
+
+/** When the newest non-empty counted bucket leaves the window. */
+function resetOf(window: RateWindow, lowest: number): number {
+  const { counts } = window;
+  const size = counts.length;
+  for (let i = window.newest; i >= lowest && i > window.newest - size; i--) {
+    if ((counts[slot(i, size)] as number) > 0) return expiry(window, i);
+  }
+  return expiry(window, window.newest);
+}
+
+/** Bucket i stops counting once floor((t − windowMs) / g) > i, i.e. from t = (i + 1)·g + windowMs. */
+function expiry(window: RateWindow, bucket: number): number {
+  return (bucket + 1) * window.widthMs + window.windowMs;
+}
+
+/** When, oldest bucket first, enough counted cost has left the window to free `needed`. */
+function expiryOfFirst(window: RateWindow, lowest: number, needed: number): number {
+  const { counts } = window;
+  const size = counts.length;
+  let freed = 0;
+  for (let i = Math.max(lowest, window.newest - size + 1); i <= window.newest; i++) {
+    freed += counts[slot(i, size)] as number;
+    if (freed >= needed) return expiry(window, i);
+  }
+  return expiry(window, window.newest);
+}
+
+function slot(bucket: number, size: number): number {
+  return ((bucket % size) + size) % size;
+}
