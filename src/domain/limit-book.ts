@@ -1,5 +1,12 @@
 import { checkRate, createRateWindow, type RateDecision, type RateWindow } from "./rate-limit.js";
 import {
+  emptyDelta,
+  hasChanges,
+  type PersistedUsage,
+  type UsageCounts,
+  type UsageDelta,
+} from "./usage-delta.js";
+import {
   dayStart,
   monthStart,
   nextMonthStart,
@@ -9,24 +16,32 @@ import {
 } from "./usage-period.js";
 
 /**
- * One process's memory of every key's limits and usage (issue 12): it decides and consumes in one call,
+ * One process's memory of every key's limits and usage (issue 12): it decides and consumes in one call
  * and keeps what it counted as deltas for a write-behind flush. It is the only home of these counters
- * (STYLE.md habit 17). What it forgets: a key idle long enough to be evicted (LRU past `maxKeys`) or
- * passed to `forget` loses its rate window, usage and credit balance here; its unflushed deltas are kept
- * for the next drain, and the caller must `load` it from the store again before its next request, or it
- * starts from zero usage and the credits the key's terms carry. A fresh rate window allows a full `limit`
- * again, so evicting a key mid-window can let it through up to twice its limit in that window.
+ * (STYLE.md habit 17), and each process enforces on its own counts: N instances behind a balancer let a
+ * key through up to N times its limits until a shared store or affinity says otherwise.
+ *
+ * What it forgets: a key evicted (least recently used past `maxKeys`) or passed to `forget` loses its rate
+ * window, usage and credit balance here; its unflushed deltas are kept for the next drain, and the caller
+ * must `load` it from the store before its next request, or it starts from zero usage and the credits its
+ * terms carry. A fresh rate window allows a full `limit` again, so a key evicted mid-window can get up to
+ * twice its limit in that window.
  */
 
-/** A key's limits as its terms (or its tier) set them; only what is present is enforced. */
-export interface KeyLimits {
-  readonly rateLimit?: { readonly limit: number; readonly windowMs: number };
+/**
+ * The limits enforced for a key: its stored terms with the tier's rate limit filled in. Only what is
+ * present is enforced; key-limits.ts's KeyLimits is assignable to it.
+ */
+export interface EnforcedLimits {
+  readonly rateLimit?: { readonly limit: number; readonly windowMs: number } | undefined;
   /** Cost allowed per calendar month (UTC); 0 for unlimited. */
   readonly monthlyQuota: number;
-  readonly credits?: {
-    readonly remaining: number;
-    readonly refill?: { readonly amount: number; readonly interval: RefillInterval };
-  };
+  readonly credits?:
+    | {
+        readonly remaining: number;
+        readonly refill?: { readonly amount: number; readonly interval: RefillInterval } | undefined;
+      }
+    | undefined;
 }
 
 /** Where a key stands against one limit after the request. */
@@ -50,69 +65,32 @@ export interface LimitDecision {
   retryAfterMs?: number;
 }
 
-/** Usage read back from the store, to seed a key this book does not hold. */
-export interface PersistedUsage {
-  /** Start of the UTC day the day count belongs to; the counts are dropped when it is not today. */
-  readonly day: number;
-  readonly requestsToday: number;
-  readonly requestsThisMonth: number;
-  readonly deniedThisMonth: number;
-  /** Cost counted against the monthly quota this month (equal to requestsThisMonth while every cost is 1). */
-  readonly quotaUsedThisMonth: number;
-  readonly lastUsedTime?: number;
-  /** Start of the refill period the stored `credits.remaining` belongs to; unset: the current one. */
-  readonly creditsRefilledAt?: number;
-}
-
-/**
- * What changed for a key in one UTC day since the last drain. The store adds the counts to the day and
- * month `day` falls in. Credits: if `creditsRefilledAt` is set, the balance was refilled to the refill
- * amount at that time and `creditsSpent` is what was spent since; otherwise subtract `creditsSpent`.
- */
-export interface UsageDelta {
-  keyId: string;
-  day: number;
-  requests: number;
-  denied: number;
-  quotaCost: number;
-  creditsSpent: number;
-  creditsRefilledAt?: number;
-  lastUsedTime?: number;
-}
-
 /** Options of createLimitBook. */
 export interface LimitBookOptions {
   /** Keys held at most; the least recently used is evicted past it. */
   maxKeys: number;
 }
 
-/** The book; see createLimitBook. */
+/** The book; see createLimitBook. `now` is ms since the epoch, `cost` a positive integer. */
 export interface LimitBook {
-  /** Decides a request of `cost` at `now` and, unless denied or a dry run, consumes it from every limit. */
-  consume(keyId: string, limits: KeyLimits, cost: number, now: number, dryRun?: boolean): LimitDecision;
+  /** Decides a request of `cost` and, unless it is denied or a dry run, consumes it from every limit. */
+  consume(keyId: string, limits: EnforcedLimits, cost: number, now: number, dryRun?: boolean): LimitDecision;
   /** Counts a request denied for another reason (scope, address) once the key was identified. */
-  countDenied(keyId: string, limits: KeyLimits, now: number): void;
+  countDenied(keyId: string, limits: EnforcedLimits, now: number): void;
   /** Whether the book holds the key; when not, `load` it before `consume`. */
   has(keyId: string): boolean;
   /** Seeds a key from the store, replacing what the book held for it (its unflushed deltas are kept). */
-  load(keyId: string, persisted: PersistedUsage, limits: KeyLimits, now: number): void;
-  /** Drops a key (its terms changed); its unflushed deltas are kept for the next drain. */
+  load(keyId: string, persisted: PersistedUsage, limits: EnforcedLimits, now: number): void;
+  /** Drops a key (its terms changed: reload it); its unflushed deltas are kept for the next drain. */
   forget(keyId: string): void;
   /** The deltas since the last drain, each for one key and one UTC day. */
   drain(): UsageDelta[];
-  /** The usage the book holds for a key as of `now`, for GetKey answers and tests. */
-  usage(keyId: string, now: number): KeyUsage | undefined;
-}
-
-/** A key's counts as of a time (the proto KeyUsage). */
-export interface KeyUsage {
-  requestsToday: number;
-  requestsThisMonth: number;
-  deniedThisMonth: number;
-  lastUsedTime?: number;
+  /** The counts the book holds for a key as of `now`, for GetKey answers and tests. */
+  usage(keyId: string, now: number): UsageCounts | undefined;
 }
 
 interface Entry {
+  readonly keyId: string;
   window: RateWindow | undefined;
   day: number;
   requestsToday: number;
@@ -121,7 +99,9 @@ interface Entry {
   quotaUsedThisMonth: number;
   lastUsedTime: number | undefined;
   credits: number;
+  /** Start of the refill period the balance belongs to. */
   creditsPeriod: number;
+  /** What changed today since the last drain. */
   pending: UsageDelta;
 }
 
@@ -129,40 +109,44 @@ interface Entry {
 export function createLimitBook(options: LimitBookOptions): LimitBook {
   // A Map iterates in insertion order: re-inserting on use keeps the least recently used first.
   const entries = new Map<string, Entry>();
-  // Deltas closed by a day boundary or an eviction, waiting for the next drain.
+  // Entries whose `pending` has changes, so that a drain does not walk every key.
+  const dirty = new Set<Entry>();
+  // Deltas closed by a day boundary, an eviction or a forget, waiting for the next drain.
   const outbox: UsageDelta[] = [];
   const rate: RateDecision = { allowed: false, remaining: 0, resetTime: 0, retryAfterMs: 0 };
 
   function close(entry: Entry): void {
-    const p = entry.pending;
-    if (p.requests > 0 || p.denied > 0 || p.creditsSpent > 0 || p.creditsRefilledAt !== undefined)
-      outbox.push(p);
+    if (dirty.delete(entry) && hasChanges(entry.pending)) outbox.push(entry.pending);
+    entry.pending = emptyDelta(entry.keyId, entry.day);
   }
 
-  function put(keyId: string, entry: Entry): void {
-    entries.set(keyId, entry);
-    if (entries.size > options.maxKeys) {
-      const [oldestId, oldest] = entries.entries().next().value as [string, Entry];
-      entries.delete(oldestId);
-      close(oldest);
-    }
+  function remove(keyId: string): void {
+    const entry = entries.get(keyId);
+    if (entry === undefined) return;
+    entries.delete(keyId);
+    close(entry);
   }
 
-  function entryFor(keyId: string, limits: KeyLimits, now: number): Entry {
+  function insert(entry: Entry): void {
+    entries.set(entry.keyId, entry);
+    if (entries.size > options.maxKeys) remove(entries.keys().next().value as string);
+  }
+
+  function entryFor(keyId: string, limits: EnforcedLimits, now: number): Entry {
     let entry = entries.get(keyId);
     if (entry === undefined) {
       entry = fresh(keyId, limits, now);
-      put(keyId, entry);
+      insert(entry);
     } else {
       entries.delete(keyId);
       entries.set(keyId, entry);
     }
-    roll(entry, keyId, limits, now);
+    roll(entry, limits, now);
     return entry;
   }
 
-  // Starts a new day (and month) and refills credits when `now` has passed their boundaries.
-  function roll(entry: Entry, keyId: string, limits: KeyLimits, now: number): void {
+  // Starts a new day (and month) and refills credits once `now` has passed their boundaries.
+  function roll(entry: Entry, limits: EnforcedLimits, now: number): void {
     const today = dayStart(now);
     if (today > entry.day) {
       if (monthStart(today) > monthStart(entry.day)) {
@@ -171,9 +155,9 @@ export function createLimitBook(options: LimitBookOptions): LimitBook {
         entry.quotaUsedThisMonth = 0;
       }
       entry.requestsToday = 0;
-      entry.day = today;
       close(entry);
-      entry.pending = emptyDelta(keyId, today);
+      entry.day = today;
+      entry.pending.day = today;
     }
     const refill = limits.credits?.refill;
     if (refill !== undefined) {
@@ -183,25 +167,41 @@ export function createLimitBook(options: LimitBookOptions): LimitBook {
         entry.creditsPeriod = period;
         entry.pending.creditsRefilledAt = period;
         entry.pending.creditsSpent = 0;
+        dirty.add(entry);
       }
     }
-    const window = limits.rateLimit?.windowMs;
     // A changed window length starts a fresh window; a changed limit applies to the counts held.
-    if (window === undefined) entry.window = undefined;
-    else if (entry.window?.windowMs !== window) entry.window = createRateWindow(window);
+    const windowMs = limits.rateLimit?.windowMs;
+    if (windowMs === undefined) entry.window = undefined;
+    else if (entry.window?.windowMs !== windowMs) entry.window = createRateWindow(windowMs);
+  }
+
+  function deny(
+    entry: Entry,
+    decision: LimitDecision,
+    reason: LimitDecision["reason"],
+    wait: number | undefined,
+    dryRun: boolean,
+  ) {
+    decision.reason = reason;
+    if (wait !== undefined && Number.isFinite(wait)) decision.retryAfterMs = wait;
+    if (!dryRun) {
+      entry.deniedThisMonth++;
+      entry.pending.denied++;
+      dirty.add(entry);
+    }
+    return decision;
   }
 
   return {
     consume(keyId, limits, cost, now, dryRun = false) {
       const entry = entryFor(keyId, limits, now);
       const decision: LimitDecision = { reason: "allowed" };
-      if (limits.rateLimit !== undefined && entry.window !== undefined) {
-        checkRate(entry.window, limits.rateLimit.limit, now, cost, true, rate);
-        decision.rateLimit = {
-          limit: limits.rateLimit.limit,
-          remaining: rate.remaining,
-          resetTime: rate.resetTime,
-        };
+      const rateLimit = limits.rateLimit;
+      if (rateLimit !== undefined && entry.window !== undefined) {
+        // Decided as a dry run: the request is counted only once quota and credits allow it too.
+        checkRate(entry.window, rateLimit.limit, now, cost, true, rate);
+        decision.rateLimit = { limit: rateLimit.limit, remaining: rate.remaining, resetTime: rate.resetTime };
         if (!rate.allowed) return deny(entry, decision, "rate_limited", rate.retryAfterMs, dryRun);
       }
       const quota = limits.monthlyQuota;
@@ -213,107 +213,87 @@ export function createLimitBook(options: LimitBookOptions): LimitBook {
         if (!fits)
           return deny(entry, decision, "quota_exceeded", cost > quota ? undefined : resetTime - now, dryRun);
       }
-      if (limits.credits !== undefined) {
+      const credits = limits.credits;
+      if (credits !== undefined) {
         const fits = entry.credits >= cost;
         decision.creditsRemaining = fits ? entry.credits - cost : entry.credits;
         if (!fits) {
-          const refill = limits.credits.refill;
-          const wait =
-            refill === undefined || cost > refill.amount ? undefined : nextRefill(now, refill.interval) - now;
-          return deny(entry, decision, "credits_exhausted", wait, dryRun);
+          const refill = credits.refill;
+          const never = refill === undefined || cost > refill.amount;
+          return deny(
+            entry,
+            decision,
+            "credits_exhausted",
+            never ? undefined : nextRefill(now, refill.interval) - now,
+            dryRun,
+          );
         }
       }
       if (dryRun) return decision;
-      if (entry.window !== undefined && limits.rateLimit !== undefined) {
-        checkRate(entry.window, limits.rateLimit.limit, now, cost, false, rate);
-      }
+      if (rateLimit !== undefined && entry.window !== undefined)
+        checkRate(entry.window, rateLimit.limit, now, cost, false, rate);
       entry.requestsToday++;
       entry.requestsThisMonth++;
       entry.quotaUsedThisMonth += cost;
       entry.lastUsedTime = now;
-      if (limits.credits !== undefined) entry.credits -= cost;
       const p = entry.pending;
       p.requests++;
       p.quotaCost += cost;
       p.lastUsedTime = now;
-      if (limits.credits !== undefined) p.creditsSpent += cost;
+      if (credits !== undefined) {
+        entry.credits -= cost;
+        p.creditsSpent += cost;
+      }
+      dirty.add(entry);
       return decision;
     },
     countDenied(keyId, limits, now) {
       const entry = entryFor(keyId, limits, now);
       entry.deniedThisMonth++;
       entry.pending.denied++;
+      dirty.add(entry);
     },
     has: (keyId) => entries.has(keyId),
     load(keyId, persisted, limits, now) {
-      const old = entries.get(keyId);
-      if (old !== undefined) {
-        entries.delete(keyId);
-        close(old);
-      }
+      remove(keyId);
       const entry = fresh(keyId, limits, now);
-      const today = dayStart(now);
-      if (monthStart(persisted.day) === monthStart(today)) {
+      if (monthStart(persisted.day) === monthStart(entry.day)) {
         entry.requestsThisMonth = persisted.requestsThisMonth;
         entry.deniedThisMonth = persisted.deniedThisMonth;
         entry.quotaUsedThisMonth = persisted.quotaUsedThisMonth;
-        if (persisted.day === today) entry.requestsToday = persisted.requestsToday;
+        if (persisted.day === entry.day) entry.requestsToday = persisted.requestsToday;
       }
-      if (persisted.lastUsedTime !== undefined) entry.lastUsedTime = persisted.lastUsedTime;
+      entry.lastUsedTime = persisted.lastUsedTime;
       if (persisted.creditsRefilledAt !== undefined) entry.creditsPeriod = persisted.creditsRefilledAt;
-      put(keyId, entry);
-      roll(entry, keyId, limits, now);
+      insert(entry);
+      roll(entry, limits, now);
     },
-    forget(keyId) {
-      const entry = entries.get(keyId);
-      if (entry === undefined) return;
-      entries.delete(keyId);
-      close(entry);
-    },
+    forget: remove,
     drain() {
-      const deltas = outbox.splice(0);
-      for (const [keyId, entry] of entries) {
-        close(entry);
-        entry.pending = emptyDelta(keyId, entry.day);
-      }
-      return deltas.concat(outbox.splice(0));
+      for (const entry of dirty) close(entry);
+      return outbox.splice(0);
     },
     usage(keyId, now) {
       const entry = entries.get(keyId);
       if (entry === undefined) return undefined;
       const today = dayStart(now);
       const sameMonth = monthStart(today) === monthStart(entry.day);
-      const usage: KeyUsage = {
+      const counts: UsageCounts = {
         requestsToday: today === entry.day ? entry.requestsToday : 0,
         requestsThisMonth: sameMonth ? entry.requestsThisMonth : 0,
         deniedThisMonth: sameMonth ? entry.deniedThisMonth : 0,
       };
-      if (entry.lastUsedTime !== undefined) usage.lastUsedTime = entry.lastUsedTime;
-      return usage;
+      if (entry.lastUsedTime !== undefined) counts.lastUsedTime = entry.lastUsedTime;
+      return counts;
     },
   };
-
-  function deny(
-    entry: Entry,
-    decision: LimitDecision,
-    reason: LimitDecision["reason"],
-    retryAfterMs: number | undefined,
-    dryRun: boolean,
-  ): LimitDecision {
-    decision.reason = reason;
-    if (retryAfterMs !== undefined && Number.isFinite(retryAfterMs)) decision.retryAfterMs = retryAfterMs;
-    if (!dryRun) {
-      entry.deniedThisMonth++;
-      entry.pending.denied++;
-    }
-    return decision;
-  }
 }
 
-function fresh(keyId: string, limits: KeyLimits, now: number): Entry {
+function fresh(keyId: string, limits: EnforcedLimits, now: number): Entry {
   const refill = limits.credits?.refill;
   const day = dayStart(now);
   return {
+    keyId,
     window: undefined,
     day,
     requestsToday: 0,
@@ -326,8 +306,4 @@ function fresh(keyId: string, limits: KeyLimits, now: number): Entry {
     creditsPeriod: refill === undefined ? Number.NEGATIVE_INFINITY : periodStart(now, refill.interval),
     pending: emptyDelta(keyId, day),
   };
-}
-
-function emptyDelta(keyId: string, day: number): UsageDelta {
-  return { keyId, day, requests: 0, denied: 0, quotaCost: 0, creditsSpent: 0 };
 }

@@ -27,8 +27,11 @@ export interface RateWindow {
   readonly windowMs: number;
   /** Width of a sub-bucket in ms (bucketWidthMs). */
   readonly widthMs: number;
-  /** Cost allowed per sub-bucket; slot `i % counts.length` holds bucket i (bucket i covers [i·g, (i+1)·g)). */
-  readonly counts: Uint32Array;
+  /**
+   * Cost allowed per sub-bucket: slot `i % counts.length` holds bucket i, which covers [i·g, (i+1)·g).
+   * Doubles, since a limit may pass 2^32; integers stay exact to 2^53.
+   */
+  readonly counts: Float64Array;
   /** Index of the newest bucket the ring holds; older buckets down to newest − counts.length + 1 are kept. */
   newest: number;
   /** Sum of `counts`. */
@@ -55,13 +58,14 @@ export function bucketWidthMs(windowMs: number): number {
 export function createRateWindow(windowMs: number): RateWindow {
   const widthMs = bucketWidthMs(windowMs);
   // Buckets that can meet (t − windowMs, t]: the one holding t and ceil(windowMs / g) before it.
-  const counts = new Uint32Array(Math.ceil(windowMs / widthMs) + 1);
+  const counts = new Float64Array(Math.ceil(windowMs / widthMs) + 1);
   return { windowMs, widthMs, counts, newest: Number.NEGATIVE_INFINITY, total: 0 };
 }
 
 /**
  * Decides a request of `cost` at `now` against `limit` per `window.windowMs` and, when it is allowed and
- * not a dry run, counts it. A denied request counts nothing. `out` is reused so that the hot path does not
+ * not a dry run, counts it. A denied request counts nothing. `cost` is a positive integer (the edge turns
+ * an unset cost into 1). `out` is reused so that the hot path does not
  * allocate; a clock that steps back is treated as standing still.
  */
 export function checkRate(

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { createLimitBook, type KeyLimits } from "../../src/domain/limit-book.js";
+import { createLimitBook, type EnforcedLimits } from "../../src/domain/limit-book.js";
 
 const at = (iso: string) => Date.parse(iso);
 const NOW = at("2026-03-15T12:00:00Z");
 const MINUTE = 60_000;
-const FREE: KeyLimits = { rateLimit: { limit: 10, windowMs: MINUTE }, monthlyQuota: 1000 };
+const FREE: EnforcedLimits = { rateLimit: { limit: 10, windowMs: MINUTE }, monthlyQuota: 1000 };
 
 describe("createLimitBook", () => {
   it("free tier: a burst of 11 lets 10 through, then rate_limited with a retry and nothing consumed", () => {
@@ -40,7 +40,7 @@ describe("createLimitBook", () => {
 
   it("quota: counts cost per calendar month, denies past it until the 1st, resets at the boundary", () => {
     const book = createLimitBook({ maxKeys: 10 });
-    const limits: KeyLimits = { monthlyQuota: 5 };
+    const limits: EnforcedLimits = { monthlyQuota: 5 };
     expect(book.consume("k", limits, 4, NOW).reason).toBe("allowed");
     const denied = book.consume("k", limits, 2, NOW);
     expect(denied).toMatchObject({ reason: "quota_exceeded", quota: { remaining: 1 } });
@@ -62,7 +62,7 @@ describe("createLimitBook", () => {
 
   it("credits: spend cost, deny when short, refill to the amount at the next boundary", () => {
     const book = createLimitBook({ maxKeys: 10 });
-    const limits: KeyLimits = {
+    const limits: EnforcedLimits = {
       monthlyQuota: 0,
       credits: { remaining: 5, refill: { amount: 8, interval: "daily" } },
     };
@@ -72,7 +72,7 @@ describe("createLimitBook", () => {
     expect(denied.retryAfterMs).toBe(at("2026-03-16T00:00:00Z") - NOW);
     expect(book.consume("k", limits, 3, at("2026-03-16T00:00:00Z"))).toMatchObject({ creditsRemaining: 5 });
     // Never refilled: no retry time.
-    const once: KeyLimits = { monthlyQuota: 0, credits: { remaining: 1 } };
+    const once: EnforcedLimits = { monthlyQuota: 0, credits: { remaining: 1 } };
     book.consume("j", once, 1, NOW);
     expect(book.consume("j", once, 1, NOW + 86_400_000 * 40)).toEqual({
       reason: "credits_exhausted",
@@ -82,7 +82,7 @@ describe("createLimitBook", () => {
 
   it("checks rate limit, then quota, then credits; a denial consumes from none of them", () => {
     const book = createLimitBook({ maxKeys: 10 });
-    const limits: KeyLimits = {
+    const limits: EnforcedLimits = {
       rateLimit: { limit: 2, windowMs: MINUTE },
       monthlyQuota: 3,
       credits: { remaining: 2 },
@@ -112,7 +112,7 @@ describe("createLimitBook", () => {
 
   it("a dry run decides the same and consumes and counts nothing", () => {
     const book = createLimitBook({ maxKeys: 10 });
-    const limits: KeyLimits = {
+    const limits: EnforcedLimits = {
       rateLimit: { limit: 1, windowMs: MINUTE },
       monthlyQuota: 1,
       credits: { remaining: 1 },
@@ -137,7 +137,7 @@ describe("createLimitBook", () => {
 
   it("usage rolls over by UTC day and month; drain returns one delta per key and day, then nothing", () => {
     const book = createLimitBook({ maxKeys: 10 });
-    const limits: KeyLimits = { monthlyQuota: 0 };
+    const limits: EnforcedLimits = { monthlyQuota: 0 };
     book.consume("k", limits, 1, at("2026-03-31T23:00:00Z"));
     book.countDenied("k", limits, at("2026-03-31T23:30:00Z"));
     book.consume("k", limits, 1, at("2026-04-01T01:00:00Z"));
@@ -173,7 +173,7 @@ describe("createLimitBook", () => {
 
   it("a refill is reported in the delta with what was spent after it", () => {
     const book = createLimitBook({ maxKeys: 10 });
-    const limits: KeyLimits = {
+    const limits: EnforcedLimits = {
       monthlyQuota: 0,
       credits: { remaining: 1, refill: { amount: 10, interval: "monthly" } },
     };
@@ -209,7 +209,7 @@ describe("createLimitBook", () => {
 
   it("load refills credits whose stored period is over", () => {
     const book = createLimitBook({ maxKeys: 10 });
-    const limits: KeyLimits = {
+    const limits: EnforcedLimits = {
       monthlyQuota: 0,
       credits: { remaining: 0, refill: { amount: 3, interval: "daily" } },
     };
@@ -228,7 +228,7 @@ describe("createLimitBook", () => {
 
   it("evicts the least recently used key past maxKeys and keeps its unflushed deltas", () => {
     const book = createLimitBook({ maxKeys: 2 });
-    const limits: KeyLimits = { monthlyQuota: 0 };
+    const limits: EnforcedLimits = { monthlyQuota: 0 };
     book.consume("a", limits, 1, NOW);
     book.consume("b", limits, 1, NOW);
     book.consume("a", limits, 1, NOW);
