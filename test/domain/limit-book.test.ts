@@ -1,5 +1,9 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createLimitBook, type EnforcedLimits } from "../../src/domain/limit-book.js";
+import { bucketWidthMs } from "../../src/domain/rate-limit.js";
+import type { UsageDelta } from "../../src/domain/usage-delta.js";
+import { dayStart, monthStart, periodStart } from "../../src/domain/usage-period.js";
 
 const at = (iso: string) => Date.parse(iso);
 const NOW = at("2026-03-15T12:00:00Z");
@@ -240,5 +244,125 @@ describe("createLimitBook", () => {
       ["b", 1],
       ["c", 1],
     ]);
+  });
+});
+
+describe("createLimitBook against a reference model", () => {
+  const DAY = 86_400_000;
+  const limitsArb = fc.record({
+    rate: fc.option(
+      fc.record({
+        limit: fc.integer({ min: 1, max: 8 }),
+        windowMs: fc.integer({ min: 1000, max: 7_200_000 }),
+      }),
+    ),
+    monthlyQuota: fc.integer({ min: 0, max: 40 }),
+    credits: fc.option(
+      fc.record({
+        remaining: fc.integer({ min: 0, max: 20 }),
+        refill: fc.option(
+          fc.record({
+            amount: fc.integer({ min: 1, max: 20 }),
+            interval: fc.constantFrom("daily", "monthly"),
+          }),
+        ),
+      }),
+    ),
+  });
+  const op = fc.record({
+    gap: fc.oneof(fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 0, max: 3 * DAY })),
+    cost: fc.integer({ min: 1, max: 4 }),
+    dryRun: fc.boolean(),
+    drain: fc.boolean(),
+  });
+
+  it("property: every limit holds, denials and dry runs change nothing, drained deltas add up", () => {
+    fc.assert(
+      fc.property(limitsArb, fc.array(op, { maxLength: 120 }), ({ rate, monthlyQuota, credits }, ops) => {
+        const limits: EnforcedLimits = {
+          rateLimit: rate ?? undefined,
+          monthlyQuota,
+          credits:
+            credits === null
+              ? undefined
+              : { remaining: credits.remaining, refill: credits.refill ?? undefined },
+        };
+        const book = createLimitBook({ maxKeys: 4 });
+        const allowedLog: [number, number][] = [];
+        const quotaByMonth = new Map<number, number>();
+        const requestsByMonth = new Map<number, number>();
+        let balance = credits?.remaining ?? 0;
+        // The book takes the balance in the terms as the current period's when it first sees the key.
+        let period: number | undefined;
+        let allowedCount = 0;
+        let deniedCount = 0;
+        const deltas: UsageDelta[] = [];
+        let now = NOW;
+        for (const { gap, cost, dryRun, drain } of ops) {
+          now += gap;
+          const month = monthStart(now);
+          if (credits?.refill && period === undefined) period = periodStart(now, credits.refill.interval);
+          if (credits?.refill && period !== undefined && periodStart(now, credits.refill.interval) > period) {
+            period = periodStart(now, credits.refill.interval);
+            balance = credits.refill.amount;
+          }
+          const before = book.usage("k", now) ?? {
+            requestsToday: 0,
+            requestsThisMonth: 0,
+            deniedThisMonth: 0,
+          };
+          const d = book.consume("k", limits, cost, now, dryRun);
+          const after = book.usage("k", now);
+          const usedQuota = quotaByMonth.get(month) ?? 0;
+          const inWindow = rate
+            ? allowedLog.filter(([t]) => t > now - rate.windowMs).reduce((s, [, c]) => s + c, 0)
+            : 0;
+          switch (d.reason) {
+            case "allowed":
+              if (rate) expect(inWindow + cost).toBeLessThanOrEqual(rate.limit);
+              if (monthlyQuota > 0) expect(usedQuota + cost).toBeLessThanOrEqual(monthlyQuota);
+              if (credits) expect(d.creditsRemaining).toBe(balance - cost);
+              break;
+            case "rate_limited": {
+              // Denied only when the window plus one sub-bucket is full (rate-limit.ts).
+              const margin = now - (rate?.windowMs ?? 0) - bucketWidthMs(rate?.windowMs ?? 0);
+              const inWider = allowedLog.filter(([t]) => t > margin).reduce((s, [, c]) => s + c, 0);
+              expect(inWider + cost).toBeGreaterThan(rate?.limit ?? 0);
+              expect(d.quota).toBeUndefined();
+              expect(d.creditsRemaining).toBeUndefined();
+              break;
+            }
+            case "quota_exceeded":
+              expect(usedQuota + cost).toBeGreaterThan(monthlyQuota);
+              expect(d.creditsRemaining).toBeUndefined();
+              break;
+            case "credits_exhausted":
+              expect(balance).toBeLessThan(cost);
+              expect(d.creditsRemaining).toBe(balance);
+              break;
+          }
+          if (dryRun || d.reason !== "allowed") {
+            const denied = !dryRun && d.reason !== "allowed" ? 1 : 0;
+            expect(after).toMatchObject({ ...before, deniedThisMonth: before.deniedThisMonth + denied });
+            deniedCount += denied;
+          } else {
+            allowedLog.push([now, cost]);
+            quotaByMonth.set(month, usedQuota + cost);
+            requestsByMonth.set(month, (requestsByMonth.get(month) ?? 0) + 1);
+            if (credits) balance -= cost;
+            allowedCount++;
+            expect(after?.requestsThisMonth).toBe(requestsByMonth.get(month));
+            expect(after?.lastUsedTime).toBe(now);
+          }
+          if (drain) deltas.push(...book.drain());
+        }
+        deltas.push(...book.drain());
+        expect(deltas.reduce((s, d) => s + d.requests, 0)).toBe(allowedCount);
+        expect(deltas.reduce((s, d) => s + d.denied, 0)).toBe(deniedCount);
+        expect(deltas.reduce((s, d) => s + d.quotaCost, 0)).toBe(allowedLog.reduce((s, [, c]) => s + c, 0));
+        for (const delta of deltas) expect(dayStart(delta.day)).toBe(delta.day);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
