@@ -21,8 +21,11 @@ export interface Cidr {
   readonly bits: number;
 }
 
-/** Parses one CIDR or bare address; host bits set are refused with the network that was probably meant. */
-export function parseCidr(input: string): Outcome<Cidr> {
+/**
+ * Parses one CIDR or bare address. Host bits set (10.1.2.3/8) are refused with the network that was
+ * probably meant, unless `clearHostBits`: for values stored before this parser checked them.
+ */
+export function parseCidr(input: string, clearHostBits = false): Outcome<Cidr> {
   if (input.length > MAX_ADDRESS_LENGTH + 4)
     return fail("invalid_argument", "not an IP address or CIDR: too long");
   const slash = input.indexOf("/");
@@ -42,7 +45,7 @@ export function parseCidr(input: string): Outcome<Cidr> {
   const bits = kind === 4 ? 96 + length : length;
   const network = mask(words, bits);
   const text = `${formatAddress(network, kind)}/${length}`;
-  if (network.some((w, i) => w !== words[i])) {
+  if (!clearHostBits && network.some((w, i) => w !== words[i])) {
     return fail("invalid_argument", `${quote(input)} has host bits set; did you mean ${text}?`);
   }
   const [w0 = 0, w1 = 0, w2 = 0, w3 = 0] = network;
@@ -50,12 +53,12 @@ export function parseCidr(input: string): Outcome<Cidr> {
 }
 
 /** Parses a list (at most MAX_CIDRS), naming the first bad entry; duplicates are kept once. */
-export function parseCidrs(inputs: readonly string[]): Outcome<Cidr[]> {
+export function parseCidrs(inputs: readonly string[], clearHostBits = false): Outcome<Cidr[]> {
   if (inputs.length > MAX_CIDRS)
     return fail("invalid_argument", `at most ${MAX_CIDRS} CIDRs (got ${inputs.length})`);
   const seen = new Map<string, Cidr>();
   for (const input of inputs) {
-    const parsed = parseCidr(input);
+    const parsed = parseCidr(input, clearHostBits);
     if (!parsed.ok) return parsed;
     seen.set(parsed.value.text, parsed.value);
   }

@@ -75,6 +75,11 @@ describe("parseCidr", () => {
     expect(parseCidr("2001:db8::1/32").ok).toBe(false);
   });
 
+  it("clears host bits when asked, for values stored before they were checked", () => {
+    const parsed = parseCidrs(["10.1.2.3/8", "10.0.0.0/8", "2001:db8::1/32"], true);
+    expect(parsed.ok && parsed.value.map((c) => c.text)).toEqual(["10.0.0.0/8", "2001:db8::/32"]);
+  });
+
   it("bounds a list and drops duplicates", () => {
     expect(parseCidrs(Array.from({ length: MAX_CIDRS + 1 }, (_, i) => `10.0.0.${i % 250}`)).ok).toBe(false);
     const parsed = parseCidrs(["10.0.0.0/8", "10.0.0.0/8", "::1"]);
