@@ -72,23 +72,32 @@ export function parseCidrs(inputs: readonly string[], clearHostBits = false): Ou
  */
 export function compileCidrs(cidrs: readonly Cidr[]): (ip: string) => boolean {
   const count = cidrs.length;
-  const networks = new Uint32Array(count * 4);
-  const masks = new Uint32Array(count * 4);
+  // Signed words, so that every mask, network and address word stays a small integer to V8 (an unsigned
+  // word above 2^31 is a heap number, which made a match over 100 CIDRs several times slower).
+  const networks = new Int32Array(count * 4);
+  const masks = new Int32Array(count * 4);
   cidrs.forEach((cidr, n) => {
     for (let i = 0; i < 4; i++) {
       networks[n * 4 + i] = cidr.words[i] as number;
       masks[n * 4 + i] = wordMask(cidr.bits, i);
     }
   });
-  const scratch = new Uint32Array(4);
+  const scratch = new Int32Array(4);
   return (ip) => {
     if (ip.length > MAX_ADDRESS_LENGTH || parseAddress(ip, scratch) === undefined) return false;
+    const a0 = scratch[0] as number;
+    const a1 = scratch[1] as number;
+    const a2 = scratch[2] as number;
+    const a3 = scratch[3] as number;
     for (let n = 0; n < count * 4; n += 4) {
-      let inside = true;
-      for (let i = 0; i < 4 && inside; i++) {
-        inside = ((scratch[i] as number) & (masks[n + i] as number)) >>> 0 === networks[n + i];
+      if (
+        (a3 & (masks[n + 3] as number)) === networks[n + 3] &&
+        (a2 & (masks[n + 2] as number)) === networks[n + 2] &&
+        (a1 & (masks[n + 1] as number)) === networks[n + 1] &&
+        (a0 & (masks[n] as number)) === networks[n]
+      ) {
+        return true;
       }
-      if (inside) return true;
     }
     return false;
   };
@@ -98,7 +107,7 @@ export function compileCidrs(cidrs: readonly Cidr[]): (ip: string) => boolean {
  * Parses an IPv4 or IPv6 address into `out` (IPv4 as IPv4-mapped), returning 4 or 6, or undefined for
  * anything else. Exported for the tests and for callers that need the 128-bit form of a client address.
  */
-export function parseAddress(text: string, out: Uint32Array): 4 | 6 | undefined {
+export function parseAddress(text: string, out: Uint32Array | Int32Array): 4 | 6 | undefined {
   if (text.includes(":")) return parseIpv6(text, out) ? 6 : undefined;
   const v4 = parseIpv4(text, 0, text.length);
   if (v4 === undefined) return undefined;
@@ -134,7 +143,7 @@ function parseIpv4(text: string, start: number, end: number): number | undefined
   return i === end ? value : undefined;
 }
 
-function parseIpv6(text: string, out: Uint32Array): boolean {
+function parseIpv6(text: string, out: Uint32Array | Int32Array): boolean {
   // Eight 16-bit groups; `::` stands for one or more zero groups, and the last 32 bits may be dotted IPv4.
   const groups = [0, 0, 0, 0, 0, 0, 0, 0];
   const gap = text.indexOf("::");

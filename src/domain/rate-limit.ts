@@ -28,12 +28,16 @@ export interface RateWindow {
   /** Width of a sub-bucket in ms (bucketWidthMs). */
   readonly widthMs: number;
   /**
-   * Cost allowed per sub-bucket: slot `i % counts.length` holds bucket i, which covers [i·g, (i+1)·g).
-   * Doubles, since a limit may pass 2^32; integers stay exact to 2^53.
+   * Cost allowed per sub-bucket (bucket i covers [i·g, (i+1)·g)), a ring whose slot `head` holds bucket
+   * `newest` and the slots before it (wrapping) the older ones. Doubles, since a limit may pass 2^32;
+   * integers stay exact to 2^53.
    */
   readonly counts: Float64Array;
+  head: number;
   /** Index of the newest bucket the ring holds; older buckets down to newest − counts.length + 1 are kept. */
   newest: number;
+  /** The newest bucket that holds a count: when it leaves the window, everything has. */
+  lastCounted: number;
   /** Sum of `counts`. */
   total: number;
 }
@@ -59,7 +63,8 @@ export function createRateWindow(windowMs: number): RateWindow {
   const widthMs = bucketWidthMs(windowMs);
   // Buckets that can meet (t − windowMs, t]: the one holding t and ceil(windowMs / g) before it.
   const counts = new Float64Array(Math.ceil(windowMs / widthMs) + 1);
-  return { windowMs, widthMs, counts, newest: Number.NEGATIVE_INFINITY, total: 0 };
+  const never = Number.NEGATIVE_INFINITY;
+  return { windowMs, widthMs, counts, head: 0, newest: never, lastCounted: never, total: 0 };
 }
 
 /**
@@ -83,18 +88,23 @@ export function checkRate(
   // The lowest bucket that still meets (t − windowMs, t]; only the ring's oldest slot can be below it.
   const lowest = Math.floor((t - windowMs) / widthMs);
   const oldest = window.newest - size + 1;
-  const counted = window.total - (oldest < lowest ? (counts[slot(oldest, size)] as number) : 0);
+  const oldestSlot = window.head + 1 === size ? 0 : window.head + 1;
+  const counted = window.total - (oldest < lowest ? (counts[oldestSlot] as number) : 0);
   const allowed = cost <= limit && counted + cost <= limit;
   if (allowed && !dryRun) {
-    const i = slot(window.newest, size);
-    counts[i] = (counts[i] as number) + cost;
+    counts[window.head] = (counts[window.head] as number) + cost;
     window.total += cost;
+    window.lastCounted = window.newest;
   }
   const used = allowed ? counted + cost : counted;
   out.allowed = allowed;
   out.remaining = limit - used;
   // An allowed request sits in the newest bucket, so everything is gone when that bucket leaves.
-  out.resetTime = allowed ? expiry(window, window.newest) : used === 0 ? now : resetOf(window, lowest);
+  out.resetTime = allowed
+    ? expiry(window, window.newest)
+    : used === 0
+      ? now
+      : expiry(window, window.lastCounted);
   out.retryAfterMs = allowed
     ? 0
     : cost > limit
@@ -106,30 +116,26 @@ export function checkRate(
 
 /** Moves the ring forward to bucket `current`, emptying the buckets it passes. */
 function advance(window: RateWindow, current: number): void {
-  if (current <= window.newest) return;
+  const steps = current - window.newest;
+  if (!(steps > 0)) return;
   const { counts } = window;
   const size = counts.length;
-  if (current - window.newest >= size) {
+  if (steps >= size) {
     counts.fill(0);
     window.total = 0;
+    window.head = 0;
   } else {
-    for (let i = window.newest + 1; i <= current; i++) {
-      const s = slot(i, size);
+    // Stepping the slot instead of taking `bucket % size`: a bucket index is a double, and its modulo
+    // is a library call that made a denial (which walks the ring) cost microseconds.
+    let s = window.head;
+    for (let k = 0; k < steps; k++) {
+      s = s + 1 === size ? 0 : s + 1;
       window.total -= counts[s] as number;
       counts[s] = 0;
     }
+    window.head = s;
   }
   window.newest = current;
-}
-
-/** When the newest non-empty counted bucket leaves the window. */
-function resetOf(window: RateWindow, lowest: number): number {
-  const { counts } = window;
-  const size = counts.length;
-  for (let i = window.newest; i >= lowest && i > window.newest - size; i--) {
-    if ((counts[slot(i, size)] as number) > 0) return expiry(window, i);
-  }
-  return expiry(window, window.newest);
 }
 
 /** Bucket i stops counting once floor((t − windowMs) / g) > i, i.e. from t = (i + 1)·g + windowMs. */
@@ -139,16 +145,16 @@ function expiry(window: RateWindow, bucket: number): number {
 
 /** When, oldest bucket first, enough counted cost has left the window to free `needed`. */
 function expiryOfFirst(window: RateWindow, lowest: number, needed: number): number {
-  const { counts } = window;
+  const { counts, head, newest } = window;
   const size = counts.length;
+  const first = Math.max(lowest, newest - size + 1);
+  let s = head - (newest - first);
+  if (s < 0) s += size;
   let freed = 0;
-  for (let i = Math.max(lowest, window.newest - size + 1); i <= window.newest; i++) {
-    freed += counts[slot(i, size)] as number;
+  for (let i = first; i <= newest; i++) {
+    freed += counts[s] as number;
     if (freed >= needed) return expiry(window, i);
+    s = s + 1 === size ? 0 : s + 1;
   }
-  return expiry(window, window.newest);
-}
-
-function slot(bucket: number, size: number): number {
-  return ((bucket % size) + size) % size;
+  return expiry(window, newest);
 }
