@@ -143,40 +143,73 @@ function parseIpv4(text: string, start: number, end: number): number | undefined
   return i === end ? value : undefined;
 }
 
+// Scratch for the eight 16-bit groups: filled and read within one parseIpv6 call, never kept.
+const groups = new Uint16Array(8);
+
+// One pass over the characters without slicing, splitting or regular expressions: this runs for every
+// IPv6 client of a key with allowed CIDRs. Eight groups of 1–4 hex digits; `::` once, for one or more
+// zero groups; the last 32 bits may be dotted IPv4. (test/domain/cidr.test.ts checks it against isIP.)
 function parseIpv6(text: string, out: Uint32Array | Int32Array): boolean {
-  // Eight 16-bit groups; `::` stands for one or more zero groups, and the last 32 bits may be dotted IPv4.
-  const groups = [0, 0, 0, 0, 0, 0, 0, 0];
-  const gap = text.indexOf("::");
-  if (gap >= 0 && text.indexOf("::", gap + 1) >= 0) return false;
-  const head = gap < 0 ? text : text.slice(0, gap);
-  const tail = gap < 0 ? "" : text.slice(gap + 2);
-  const front = head === "" ? [] : head.split(":");
-  const back = tail === "" ? [] : tail.split(":");
-  const parts = [...front, ...back];
+  const length = text.length;
   let count = 0;
-  const values: number[] = [];
-  for (let p = 0; p < parts.length; p++) {
-    const part = parts[p] as string;
-    if (part.includes(".")) {
-      // Dotted IPv4 only as the last 32 bits: not before `::` nor anywhere else.
-      if (p !== parts.length - 1 || text.endsWith(":")) return false;
-      const v4 = parseIpv4(part, 0, part.length);
-      if (v4 === undefined) return false;
-      values.push(v4 >>> 16, v4 & 0xffff);
-      count += 2;
-    } else {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(part)) return false;
-      values.push(Number.parseInt(part, 16));
-      count++;
-    }
+  let gapAt = -1;
+  let i = 0;
+  if (text.charCodeAt(0) === COLON) {
+    if (text.charCodeAt(1) !== COLON) return false;
+    gapAt = 0;
+    i = 2;
   }
-  if (gap < 0 ? count !== 8 : count > 7) return false;
-  const frontCount = gap < 0 ? count : front.length;
-  for (let i = 0; i < frontCount; i++) groups[i] = values[i] as number;
-  for (let i = frontCount; i < count; i++) groups[8 - count + i] = values[i] as number;
-  for (let i = 0; i < 4; i++)
-    out[i] = ((groups[2 * i] as number) * 0x10000 + (groups[2 * i + 1] as number)) >>> 0;
+  while (i < length) {
+    let value = 0;
+    let j = i;
+    for (; j < length; j++) {
+      const digit = hexDigit(text.charCodeAt(j));
+      if (digit < 0) break;
+      if (j - i === 4) return false;
+      value = value * 16 + digit;
+    }
+    if (j === i) return false;
+    if (text.charCodeAt(j) === DOT) {
+      const v4 = parseIpv4(text, i, length);
+      if (v4 === undefined || count > 6) return false;
+      groups[count++] = v4 >>> 16;
+      groups[count++] = v4 & 0xffff;
+      break;
+    }
+    if (count === 8) return false;
+    groups[count++] = value;
+    if (j === length) break;
+    if (text.charCodeAt(j) !== COLON) return false;
+    j++;
+    if (text.charCodeAt(j) === COLON) {
+      if (gapAt >= 0) return false;
+      gapAt = count;
+      j++;
+    } else if (j === length) {
+      return false;
+    }
+    i = j;
+  }
+  if (gapAt < 0 ? count !== 8 : count > 7) return false;
+  if (gapAt >= 0) {
+    // Move the groups after `::` to the end and zero the ones it stands for.
+    const zeros = 8 - count;
+    for (let k = count - 1; k >= gapAt; k--) groups[k + zeros] = groups[k] as number;
+    groups.fill(0, gapAt, gapAt + zeros);
+  }
+  for (let w = 0; w < 4; w++)
+    out[w] = ((groups[2 * w] as number) * 0x10000 + (groups[2 * w + 1] as number)) | 0;
   return true;
+}
+
+const COLON = 58;
+const DOT = 46;
+
+function hexDigit(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48; // 0-9
+  if (code >= 97 && code <= 102) return code - 87; // a-f
+  if (code >= 65 && code <= 70) return code - 55; // A-F
+  return -1;
 }
 
 function wordMask(bits: number, word: number): number {

@@ -98,6 +98,54 @@ describe("parseCidr", () => {
   });
 });
 
+// The first parseIpv6, which split and matched each group with a regular expression: kept as the oracle
+// for the one-pass parser that replaced it on the hot path.
+function splitIpv6(text: string): number[] | undefined {
+  const gap = text.indexOf("::");
+  if (gap >= 0 && text.indexOf("::", gap + 1) >= 0) return undefined;
+  const front = gap < 0 ? text.split(":") : text.slice(0, gap) === "" ? [] : text.slice(0, gap).split(":");
+  const back = gap < 0 || text.slice(gap + 2) === "" ? [] : text.slice(gap + 2).split(":");
+  const values: number[] = [];
+  const parts = [...front, ...back];
+  for (const [p, part] of parts.entries()) {
+    if (part.includes(".")) {
+      if (p !== parts.length - 1 || text.endsWith(":") || isIP(part) !== 4 || /(^|\.)0\d/.test(part))
+        return undefined;
+      const [a = 0, b = 0, c = 0, d = 0] = part.split(".").map(Number);
+      values.push(a * 256 + b, c * 256 + d);
+    } else {
+      if (!/^[0-9a-fA-F]{1,4}$/.test(part)) return undefined;
+      values.push(Number.parseInt(part, 16));
+    }
+  }
+  if (gap < 0 ? values.length !== 8 : values.length > 7) return undefined;
+  const zeros = gap < 0 ? [] : new Array(8 - values.length).fill(0);
+  const groups = [...values.slice(0, front.length), ...zeros, ...values.slice(front.length)];
+  return [0, 1, 2, 3].map((w) => ((groups[2 * w] ?? 0) * 0x10000 + (groups[2 * w + 1] ?? 0)) >>> 0);
+}
+
+describe("parseAddress (IPv6)", () => {
+  it("property: agrees with the split-based parser it replaced", () => {
+    const noisy = fc
+      .tuple(
+        fc.ipV6(),
+        fc.nat({ max: 45 }),
+        fc.constantFrom("", ":", "::", ".", "0", "fffff", "%", "1.2.3.4"),
+      )
+      .map(([ip, at, insert]) => ip.slice(0, at) + insert + ip.slice(at));
+    const chars = fc.string({ unit: fc.constantFrom(..."0123456789abcdefABCDEF:.%"), maxLength: 45 });
+    fc.assert(
+      fc.property(fc.oneof(fc.ipV6(), noisy, chars), (ip) => {
+        if (!ip.includes(":")) return;
+        const words = new Uint32Array(4);
+        const parsed = parseAddress(ip, words) === 6 ? [...words] : undefined;
+        expect(parsed).toEqual(splitIpv6(ip));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+});
+
 describe("compileCidrs", () => {
   it.each([
     [["10.0.0.0/8"], "10.255.0.1", true],
