@@ -11,7 +11,8 @@
  *
  * The guarantees, for a request of cost c at time t, with A(L) the cost allowed in (t − L, t] and
  * g = bucketWidthMs(windowMs) (test/domain/rate-limit.test.ts checks both against a reference log):
- * - allowed ⇒ A(windowMs) + c ≤ limit: never more than `limit` in any window of `windowMs`, exactly;
+ * - allowed ⇒ A(windowMs) + c ≤ limit: never more than `limit` in any window of `windowMs`, exactly (even
+ *   counting both ends: a request at exactly t − windowMs still counts);
  * - denied ⇒ A(windowMs + g) + c > limit: a denial is wrongful only because of requests allowed in the
  *   g ms just before the window, so a denied caller waits at most g longer than an exact limiter makes it.
  * A cost above `limit` is always denied, and retrying never helps (`retryAfterMs` is Infinity).
@@ -98,7 +99,8 @@ export function checkRate(
   }
   const used = allowed ? counted + cost : counted;
   out.allowed = allowed;
-  out.remaining = limit - used;
+  // Below zero only after the limit was lowered under what the window already holds.
+  out.remaining = Math.max(0, limit - used);
   // An allowed request sits in the newest bucket, so everything is gone when that bucket leaves.
   out.resetTime = allowed
     ? expiry(window, window.newest)

@@ -5,10 +5,17 @@ import { bucketWidthMs, checkRate, createRateWindow, type RateWindow } from "../
 const MINUTE = 60_000;
 const T0 = Date.UTC(2026, 0, 1);
 
-// The reference model: every allowed request as [time, cost]; the cost allowed in (t − length, t].
-function allowedIn(log: readonly (readonly [number, number])[], t: number, length: number): number {
+// The reference model: every allowed request as [time, cost]; the cost allowed in (t − length, t], or in
+// [t − length, t] when `closed`.
+function allowedIn(
+  log: readonly (readonly [number, number])[],
+  t: number,
+  length: number,
+  closed = false,
+): number {
   let sum = 0;
-  for (const [time, cost] of log) if (time > t - length && time <= t) sum += cost;
+  for (const [time, cost] of log)
+    if ((closed ? time >= t - length : time > t - length) && time <= t) sum += cost;
   return sum;
 }
 
@@ -63,6 +70,12 @@ describe("checkRate", () => {
     expect(checkRate(window, 3, T0, 1, true).allowed).toBe(false);
   });
 
+  it("a lowered limit reports nothing remaining rather than a negative count", () => {
+    const window = createRateWindow(MINUTE);
+    for (let i = 0; i < 5; i++) checkRate(window, 5, T0, 1);
+    expect(checkRate(window, 2, T0 + 1000, 1)).toMatchObject({ allowed: false, remaining: 0 });
+  });
+
   it("a clock that steps back counts as standing still", () => {
     const window = createRateWindow(MINUTE);
     expect(checkRate(window, 1, T0 + MINUTE, 1).allowed).toBe(true);
@@ -94,7 +107,7 @@ describe("checkRate", () => {
           const probe = copy(window);
           const d = { ...checkRate(window, limit, now, cost) };
           if (d.allowed) {
-            expect(allowedIn(log, now, windowMs) + cost).toBeLessThanOrEqual(limit);
+            expect(allowedIn(log, now, windowMs, true) + cost).toBeLessThanOrEqual(limit);
             log.push([now, cost]);
             expect(d.retryAfterMs).toBe(0);
             expect(d.resetTime).toBeGreaterThan(now);
@@ -115,9 +128,9 @@ describe("checkRate", () => {
           expect(checkRate(copy(window), limit, Math.max(d.resetTime, now), limit, true).allowed).toBe(true);
         }
         // The same guarantee stated over the whole log: every window ending at an allowed request.
-        for (const [t] of log) expect(allowedIn(log, t, windowMs)).toBeLessThanOrEqual(limit);
+        for (const [t] of log) expect(allowedIn(log, t, windowMs, true)).toBeLessThanOrEqual(limit);
       }),
-      { numRuns: 300 },
+      { numRuns: 1000 },
     );
   });
 });
