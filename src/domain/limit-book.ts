@@ -1,3 +1,4 @@
+import type { EnforcedLimits, LimitDecision } from "./limit-decision.js";
 import { checkRate, createRateWindow, type RateDecision, type RateWindow } from "./rate-limit.js";
 import {
   emptyDelta,
@@ -6,14 +7,7 @@ import {
   type UsageCounts,
   type UsageDelta,
 } from "./usage-delta.js";
-import {
-  dayStart,
-  monthStart,
-  nextMonthStart,
-  nextRefill,
-  periodStart,
-  type RefillInterval,
-} from "./usage-period.js";
+import { dayStart, monthStart, nextMonthStart, nextRefill, periodStart } from "./usage-period.js";
 
 /**
  * One process's memory of every key's limits and usage (issue 12): it decides and consumes in one call
@@ -27,43 +21,6 @@ import {
  * terms carry. A fresh rate window allows a full `limit` again, so a key evicted mid-window can get up to
  * twice its limit in that window.
  */
-
-/**
- * The limits enforced for a key: its stored terms with the tier's rate limit filled in. Only what is
- * present is enforced; key-limits.ts's KeyLimits is assignable to it.
- */
-export interface EnforcedLimits {
-  readonly rateLimit?: { readonly limit: number; readonly windowMs: number } | undefined;
-  /** Cost allowed per calendar month (UTC); 0 for unlimited. */
-  readonly monthlyQuota: number;
-  readonly credits?:
-    | {
-        readonly remaining: number;
-        readonly refill?: { readonly amount: number; readonly interval: RefillInterval } | undefined;
-      }
-    | undefined;
-}
-
-/** Where a key stands against one limit after the request. */
-export interface LimitStatus {
-  limit: number;
-  remaining: number;
-  /** ms since the epoch. */
-  resetTime: number;
-}
-
-/**
- * The decision; the first limit that refuses names the reason (rate limit, then quota, then credits), and
- * the limits after it are neither looked at nor reported.
- */
-export interface LimitDecision {
-  reason: "allowed" | "rate_limited" | "quota_exceeded" | "credits_exhausted";
-  rateLimit?: LimitStatus;
-  quota?: LimitStatus;
-  creditsRemaining?: number;
-  /** On a denial, the wait until it could succeed; absent when waiting never helps (cost above the limit). */
-  retryAfterMs?: number;
-}
 
 /** Options of createLimitBook. */
 export interface LimitBookOptions {

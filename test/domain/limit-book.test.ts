@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { createLimitBook, type EnforcedLimits } from "../../src/domain/limit-book.js";
+import { createLimitBook } from "../../src/domain/limit-book.js";
+import type { EnforcedLimits } from "../../src/domain/limit-decision.js";
 import { bucketWidthMs } from "../../src/domain/rate-limit.js";
 import type { UsageDelta } from "../../src/domain/usage-delta.js";
 import { dayStart, monthStart, periodStart } from "../../src/domain/usage-period.js";
