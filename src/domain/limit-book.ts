@@ -36,7 +36,11 @@ export interface LimitBook {
   countDenied(keyId: string, limits: EnforcedLimits, now: number): void;
   /** Whether the book holds the key; when not, `load` it before `consume`. */
   has(keyId: string): boolean;
-  /** Seeds a key from the store, replacing what the book held for it (its unflushed deltas are kept). */
+  /**
+   * Seeds a key from the store, replacing what the book held for it; its deltas not yet drained are kept
+   * and added to what the store says. Read the store after the last drain's flush has finished, or the
+   * drained deltas are missing from both.
+   */
   load(keyId: string, persisted: PersistedUsage, limits: EnforcedLimits, now: number): void;
   /** Drops a key (its terms changed: reload it); its unflushed deltas are kept for the next drain. */
   forget(keyId: string): void;
@@ -222,6 +226,8 @@ export function createLimitBook(options: LimitBookOptions): LimitBook {
       }
       entry.lastUsedTime = persisted.lastUsedTime;
       if (persisted.creditsRefilledAt !== undefined) entry.creditsPeriod = persisted.creditsRefilledAt;
+      // The store has not seen the deltas still waiting for a drain: count them again here (in order).
+      for (const delta of outbox) if (delta.keyId === keyId) replay(entry, delta, limits);
       insert(entry);
       roll(entry, limits, now);
     },
@@ -244,6 +250,29 @@ export function createLimitBook(options: LimitBookOptions): LimitBook {
       return counts;
     },
   };
+}
+
+// Adds a delta the store has not seen to an entry seeded from the store.
+function replay(entry: Entry, delta: UsageDelta, limits: EnforcedLimits): void {
+  if (monthStart(delta.day) === monthStart(entry.day)) {
+    entry.requestsThisMonth += delta.requests;
+    entry.deniedThisMonth += delta.denied;
+    entry.quotaUsedThisMonth += delta.quotaCost;
+    if (delta.day === entry.day) entry.requestsToday += delta.requests;
+  }
+  if (delta.lastUsedTime !== undefined && !((entry.lastUsedTime ?? -1) >= delta.lastUsedTime)) {
+    entry.lastUsedTime = delta.lastUsedTime;
+  }
+  const refill = limits.credits?.refill;
+  if (
+    refill !== undefined &&
+    delta.creditsRefilledAt !== undefined &&
+    delta.creditsRefilledAt > entry.creditsPeriod
+  ) {
+    entry.credits = refill.amount;
+    entry.creditsPeriod = delta.creditsRefilledAt;
+  }
+  entry.credits -= delta.creditsSpent;
 }
 
 function fresh(keyId: string, limits: EnforcedLimits, now: number): Entry {

@@ -106,6 +106,7 @@ describe("createLimitBook", () => {
     // None of the denials above took rate-limit room or quota.
     const free = { ...limits, credits: { remaining: 9 } };
     book.forget("k");
+    book.drain(); // flushed: the store now holds what the book counted
     book.load(
       "k",
       { day: NOW, requestsToday: 1, requestsThisMonth: 1, deniedThisMonth: 3, quotaUsedThisMonth: 2 },
@@ -210,6 +211,35 @@ describe("createLimitBook", () => {
       requestsThisMonth: 0,
       deniedThisMonth: 0,
     });
+  });
+
+  it("load adds the deltas not yet drained to what the store says, and they are drained once", () => {
+    const book = createLimitBook({ maxKeys: 10 });
+    const limits: EnforcedLimits = { monthlyQuota: 5, credits: { remaining: 10 } };
+    book.consume("k", limits, 3, NOW);
+    book.forget("k");
+    const stored = {
+      day: NOW,
+      requestsToday: 0,
+      requestsThisMonth: 0,
+      deniedThisMonth: 0,
+      quotaUsedThisMonth: 0,
+    };
+    book.load("k", stored, limits, NOW + 1);
+    expect(book.usage("k", NOW + 1)).toMatchObject({
+      requestsToday: 1,
+      requestsThisMonth: 1,
+      lastUsedTime: NOW,
+    });
+    expect(book.consume("k", limits, 3, NOW + 1)).toMatchObject({
+      reason: "quota_exceeded",
+      quota: { remaining: 2 },
+    });
+    expect(book.consume("k", limits, 2, NOW + 1)).toMatchObject({ reason: "allowed", creditsRemaining: 5 });
+    expect(book.drain().map((d) => [d.requests, d.denied, d.quotaCost])).toEqual([
+      [1, 0, 3],
+      [1, 1, 2],
+    ]);
   });
 
   it("load refills credits whose stored period is over", () => {
