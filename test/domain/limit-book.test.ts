@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { createLimitBook } from "../../src/domain/limit-book.js";
 import type { EnforcedLimits } from "../../src/domain/limit-decision.js";
 import { bucketWidthMs } from "../../src/domain/rate-limit.js";
-import type { UsageDelta } from "../../src/domain/usage-delta.js";
+import type { PersistedUsage, UsageDelta } from "../../src/domain/usage-delta.js";
 import { dayStart, monthStart, periodStart } from "../../src/domain/usage-period.js";
 
 const at = (iso: string) => Date.parse(iso);
@@ -305,9 +305,43 @@ describe("createLimitBook against a reference model", () => {
     cost: fc.integer({ min: 1, max: 4 }),
     dryRun: fc.boolean(),
     drain: fc.boolean(),
+    reload: fc.nat({ max: 7 }),
   });
 
-  it("property: every limit holds, denials and dry runs change nothing, drained deltas add up", () => {
+  // The store's side of the write-behind protocol (usage-delta.ts), as the lead is to implement it.
+  interface Stored extends PersistedUsage {
+    day: number;
+    requestsToday: number;
+    requestsThisMonth: number;
+    deniedThisMonth: number;
+    quotaUsedThisMonth: number;
+    lastUsedTime?: number;
+    creditsRefilledAt?: number;
+    creditsRemaining: number;
+  }
+  function apply(stored: Stored, delta: UsageDelta, refillAmount: number): void {
+    if (delta.day > stored.day) {
+      if (monthStart(delta.day) > monthStart(stored.day)) {
+        stored.requestsThisMonth = 0;
+        stored.deniedThisMonth = 0;
+        stored.quotaUsedThisMonth = 0;
+      }
+      stored.requestsToday = 0;
+      stored.day = delta.day;
+    }
+    stored.requestsToday += delta.requests;
+    stored.requestsThisMonth += delta.requests;
+    stored.deniedThisMonth += delta.denied;
+    stored.quotaUsedThisMonth += delta.quotaCost;
+    if (delta.lastUsedTime !== undefined) stored.lastUsedTime = delta.lastUsedTime;
+    if (delta.creditsRefilledAt !== undefined) {
+      stored.creditsRemaining = refillAmount;
+      stored.creditsRefilledAt = delta.creditsRefilledAt;
+    }
+    stored.creditsRemaining -= delta.creditsSpent;
+  }
+
+  it("property: every limit holds, also across reloads from the store; denials and dry runs change nothing; deltas add up", () => {
     fc.assert(
       fc.property(limitsArb, fc.array(op, { maxLength: 120 }), ({ rate, monthlyQuota, credits }, ops) => {
         const limits: EnforcedLimits = {
@@ -320,6 +354,25 @@ describe("createLimitBook against a reference model", () => {
         };
         const book = createLimitBook({ maxKeys: 4 });
         const allowedLog: [number, number][] = [];
+        // What the rate limit sees: a reload starts a fresh window (limit-book.ts says so).
+        let rateLog: [number, number][] = [];
+        const stored: Stored = {
+          day: dayStart(NOW),
+          requestsToday: 0,
+          requestsThisMonth: 0,
+          deniedThisMonth: 0,
+          quotaUsedThisMonth: 0,
+          creditsRemaining: credits?.remaining ?? 0,
+        };
+        const terms = (): EnforcedLimits => ({
+          ...limits,
+          credits: limits.credits && { ...limits.credits, remaining: stored.creditsRemaining },
+        });
+        const flush = () => {
+          const batch = book.drain();
+          for (const delta of batch) apply(stored, delta, credits?.refill?.amount ?? 0);
+          deltas.push(...batch);
+        };
         const quotaByMonth = new Map<number, number>();
         const requestsByMonth = new Map<number, number>();
         let balance = credits?.remaining ?? 0;
@@ -329,10 +382,20 @@ describe("createLimitBook against a reference model", () => {
         let deniedCount = 0;
         const deltas: UsageDelta[] = [];
         let now = NOW;
-        for (const { gap, cost, dryRun, drain } of ops) {
+        for (const { gap, cost, dryRun, drain, reload } of ops) {
           now += gap;
+          if (reload < 2 && book.has("k")) {
+            if (reload === 0) flush();
+            book.forget("k");
+            book.load("k", stored, terms(), now);
+            rateLog = [];
+          }
           const month = monthStart(now);
-          if (credits?.refill && period === undefined) period = periodStart(now, credits.refill.interval);
+          if (credits?.refill && period === undefined) {
+            period = periodStart(now, credits.refill.interval);
+            // Issuing credits records the period their balance belongs to (PersistedUsage.creditsRefilledAt).
+            stored.creditsRefilledAt = period;
+          }
           if (credits?.refill && period !== undefined && periodStart(now, credits.refill.interval) > period) {
             period = periodStart(now, credits.refill.interval);
             balance = credits.refill.amount;
@@ -342,11 +405,11 @@ describe("createLimitBook against a reference model", () => {
             requestsThisMonth: 0,
             deniedThisMonth: 0,
           };
-          const d = book.consume("k", limits, cost, now, dryRun);
+          const d = book.consume("k", terms(), cost, now, dryRun);
           const after = book.usage("k", now);
           const usedQuota = quotaByMonth.get(month) ?? 0;
           const inWindow = rate
-            ? allowedLog.filter(([t]) => t > now - rate.windowMs).reduce((s, [, c]) => s + c, 0)
+            ? rateLog.filter(([t]) => t > now - rate.windowMs).reduce((s, [, c]) => s + c, 0)
             : 0;
           switch (d.reason) {
             case "allowed":
@@ -357,7 +420,7 @@ describe("createLimitBook against a reference model", () => {
             case "rate_limited": {
               // Denied only when the window plus one sub-bucket is full (rate-limit.ts).
               const margin = now - (rate?.windowMs ?? 0) - bucketWidthMs(rate?.windowMs ?? 0);
-              const inWider = allowedLog.filter(([t]) => t > margin).reduce((s, [, c]) => s + c, 0);
+              const inWider = rateLog.filter(([t]) => t > margin).reduce((s, [, c]) => s + c, 0);
               expect(inWider + cost).toBeGreaterThan(rate?.limit ?? 0);
               expect(d.quota).toBeUndefined();
               expect(d.creditsRemaining).toBeUndefined();
@@ -378,6 +441,7 @@ describe("createLimitBook against a reference model", () => {
             deniedCount += denied;
           } else {
             allowedLog.push([now, cost]);
+            rateLog.push([now, cost]);
             quotaByMonth.set(month, usedQuota + cost);
             requestsByMonth.set(month, (requestsByMonth.get(month) ?? 0) + 1);
             if (credits) balance -= cost;
@@ -385,9 +449,13 @@ describe("createLimitBook against a reference model", () => {
             expect(after?.requestsThisMonth).toBe(requestsByMonth.get(month));
             expect(after?.lastUsedTime).toBe(now);
           }
-          if (drain) deltas.push(...book.drain());
+          if (drain) flush();
         }
-        deltas.push(...book.drain());
+        flush();
+        // The store, fed only the drained deltas, ends where the reference model does.
+        if (credits) expect(stored.creditsRemaining).toBe(balance);
+        expect(stored.quotaUsedThisMonth).toBe(quotaByMonth.get(monthStart(stored.day)) ?? 0);
+        expect(stored.requestsThisMonth).toBe(requestsByMonth.get(monthStart(stored.day)) ?? 0);
         expect(deltas.reduce((s, d) => s + d.requests, 0)).toBe(allowedCount);
         expect(deltas.reduce((s, d) => s + d.denied, 0)).toBe(deniedCount);
         expect(deltas.reduce((s, d) => s + d.quotaCost, 0)).toBe(allowedLog.reduce((s, [, c]) => s + c, 0));
