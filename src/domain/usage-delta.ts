@@ -23,7 +23,11 @@ export interface PersistedUsage {
   /** Cost counted against the monthly quota this month (equal to requestsThisMonth while every cost is 1). */
   readonly quotaUsedThisMonth: number;
   readonly lastUsedTime?: number | undefined;
-  /** Start of the refill period the stored `credits.remaining` belongs to; unset: the current one. */
+  /**
+   * Start of the refill period the stored `credits.remaining` belongs to. The store keeps it: periodStart
+   * of the time credits are issued or set, then each applied delta's `creditsRefilledAt`. Unset means the
+   * current period, so a key loaded after a boundary without it misses that refill.
+   */
   readonly creditsRefilledAt?: number | undefined;
 }
 
