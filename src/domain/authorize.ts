@@ -37,7 +37,7 @@ const NOT_FOUND: Decision = { reason: "key_not_found", key: undefined, missingSc
 /**
  * Decides a request. The first failing check wins, in this order: missing →
  * invalid format → not found → revoked → expired → workspace suspended →
- * key suspended → scope → class.
+ * key suspended → scope → class → client address (allowed CIDRs).
  * Returns synchronously when the resolver answers from its cache.
  */
 export function authorize(input: AuthorizeInput, resolver: KeyResolver, now: number): MaybePromise<Decision> {
@@ -63,6 +63,11 @@ function decide(input: AuthorizeInput, found: VerifiedKey | undefined, now: numb
   if (missing.length > 0) return { reason: "insufficient_scope", key: found, missingScopes: missing };
   if (input.className !== "" && terms.classes !== undefined && !terms.classes.has(input.className)) {
     return { reason: "class_not_allowed", key: found, missingScopes: NONE };
+  }
+  // An unknown client address is outside every network: a key restricted to some is not usable blind.
+  const allowedFrom = terms.allowedFrom;
+  if (allowedFrom !== undefined && (input.clientIp === undefined || !allowedFrom(input.clientIp))) {
+    return { reason: "ip_not_allowed", key: found, missingScopes: NONE };
   }
   return { reason: "allowed", key: found, missingScopes: NONE };
 }

@@ -104,6 +104,17 @@ export function compileCidrs(cidrs: readonly Cidr[]): (ip: string) => boolean {
 }
 
 /**
+ * A key's stored allowed_cidrs as decisions read them: undefined for none (any address), else a
+ * matcher. Stored values were validated when set; one that no longer parses matches nothing, so a
+ * key is never opened to every address by a bad value.
+ */
+export function compileAllowedCidrs(texts: readonly string[]): ((ip: string) => boolean) | undefined {
+  if (texts.length === 0) return undefined;
+  const parsed = parseCidrs(texts, true);
+  return parsed.ok ? compileCidrs(parsed.value) : () => false;
+}
+
+/**
  * Parses an IPv4 or IPv6 address into `out` (IPv4 as IPv4-mapped), returning 4 or 6, or undefined for
  * anything else. Exported for the tests and for callers that need the 128-bit form of a client address.
  */

@@ -1,5 +1,4 @@
-import { normalizeCidr } from "./cidr-input.js";
-import { quoted } from "./secret-input.js";
+import { parseCidrs } from "./cidr.js";
 
 /** At most `limit` requests in any `windowMs` (key.proto RateLimit). */
 export interface RateLimit {
@@ -86,15 +85,7 @@ export function creditsError(credits: Credits | undefined): string | undefined {
 /** The CIDRs normalized and without duplicates, or a message naming the first invalid one. */
 export function normalizeCidrs(cidrs: readonly string[]): { cidrs: string[] } | { error: string } {
   if (cidrs.length > MAX_CIDRS) return { error: `at most ${MAX_CIDRS} allowed_cidrs` };
-  const normalized: string[] = [];
-  for (const text of cidrs) {
-    const cidr = normalizeCidr(text);
-    if (cidr === undefined) {
-      return {
-        error: `invalid CIDR ${quoted(text, 64)} in allowed_cidrs: expected e.g. 10.0.0.0/8 or 2001:db8::/32`,
-      };
-    }
-    if (!normalized.includes(cidr)) normalized.push(cidr);
-  }
-  return { cidrs: normalized };
+  const parsed = parseCidrs(cidrs);
+  if (!parsed.ok) return { error: `allowed_cidrs: ${parsed.error.message}` };
+  return { cidrs: parsed.value.map((cidr) => cidr.text) };
 }

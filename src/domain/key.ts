@@ -51,6 +51,8 @@ export interface KeyTerms extends KeyLimits {
   /** undefined when the key may be used for any class. */
   readonly classes: ReadonlySet<string> | undefined;
   readonly workspaceSuspended: boolean;
+  /** allowedCidrs compiled (compileAllowedCidrs); undefined when the key may be used from anywhere. */
+  readonly allowedFrom: ((ip: string) => boolean) | undefined;
 }
 
 /** A key found by its hash: only what every decision and answer needs, precompiled. */

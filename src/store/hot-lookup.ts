@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
 import { LRUCache } from "lru-cache";
+import { compileAllowedCidrs } from "../domain/cidr.js";
 import { compileClasses, type KeyStatus, type KeyTerms, type VerifiedKey } from "../domain/key.js";
 import type { Environment } from "../domain/key-format.js";
 import { sameHash } from "../domain/key-hash.js";
@@ -83,6 +84,7 @@ export function createHotLookup(
     const id = `${row.workspace}\0${row.environment}\0${row.status}\0${expireTime}\0${suspended}\0${row.owner_id}\0${row.scopes}\0${row.classes}\0${row.metadata}\0${limits}`;
     let found = internedTerms.get(id);
     if (found === undefined) {
+      const allowedCidrs = Object.freeze(cidrsFromRow(row.allowed_cidrs));
       found = {
         workspace: row.workspace,
         environment: row.environment as Environment,
@@ -100,7 +102,8 @@ export function createHotLookup(
         rateLimit: rateLimitFromRow(row),
         monthlyQuota: Number(row.monthly_quota),
         credits: creditsFromRow(row),
-        allowedCidrs: Object.freeze(cidrsFromRow(row.allowed_cidrs)),
+        allowedCidrs,
+        allowedFrom: compileAllowedCidrs(allowedCidrs),
       };
       internedTerms.set(id, found);
     }

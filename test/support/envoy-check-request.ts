@@ -22,6 +22,8 @@ export interface EnvoyRequestOptions {
   readonly contextExtensions?: Readonly<Record<string, string>>;
   /** Envoy's `encode_raw_headers: true`: `headers` left empty, `header_map` with raw_value bytes. */
   readonly rawHeaders?: boolean;
+  /** The downstream peer Envoy saw (`attributes.source.address`). Defaults to 203.0.113.54. */
+  readonly sourceAddress?: string;
 }
 
 const AUTHORITY = "api.example.com";
@@ -56,7 +58,7 @@ export function envoyCheckRequest(options: EnvoyRequestOptions = {}): CheckReque
   return {
     attributes: {
       source: {
-        address: socketAddress("203.0.113.54", 53514),
+        address: socketAddress(options.sourceAddress ?? "203.0.113.54", 53514),
         principal: "",
       },
       destination: {

@@ -1,5 +1,6 @@
 import type { Admin } from "../../src/domain/admin-access.js";
 import type { Caller } from "../../src/domain/audit.js";
+import { compileAllowedCidrs } from "../../src/domain/cidr.js";
 import type { IssuedKey, IssueKeyInput } from "../../src/domain/issue-key.js";
 import { prepareKey } from "../../src/domain/issue-key.js";
 import { type ApiKey, compileClasses, type VerifiedKey } from "../../src/domain/key.js";
@@ -125,6 +126,7 @@ export function verifiedKey({
       classes: compileClasses(key.classes),
       workspaceSuspended,
       ...limitsOf(key),
+      allowedFrom: compileAllowedCidrs(key.allowedCidrs),
     },
   };
 }
