@@ -6,7 +6,9 @@ export interface RateLimit {
   readonly windowMs: number;
 }
 
-export type RefillInterval = "daily" | "monthly";
+import type { RefillInterval } from "./usage-period.js";
+
+export type { RefillInterval };
 
 /** A key's credit balance; `refill` undefined: never topped up. */
 export interface Credits {

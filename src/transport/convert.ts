@@ -11,7 +11,7 @@ import { decisionMessage } from "../domain/decision-message.js";
 import type { IssueKeyInput } from "../domain/issue-key.js";
 import type { ApiKey, KeyStatus as DomainKeyStatus } from "../domain/key.js";
 import type { Environment as DomainEnvironment } from "../domain/key-format.js";
-import type { LimitStatus as DomainLimitStatus } from "../domain/limit-report.js";
+import type { LimitStatus as DomainLimitStatus } from "../domain/limit-decision.js";
 import { fail, type Outcome, ok } from "../domain/outcome.js";
 import type { Reason as DomainReason } from "../domain/reason.js";
 import { httpStatusOf } from "../domain/reason.js";

@@ -26,18 +26,13 @@ describe("rate-limit headers", () => {
   });
 
   it("describe the monthly quota when the key has no rate limit, and nothing without limits", () => {
-    const quotaOnly: LimitReport = { ...rateLimited, rateLimit: undefined, retryAfterMs: undefined };
+    const { rateLimit: _rate, retryAfterMs: _wait, ...quotaOnly } = rateLimited;
     expect(rateLimitHeaders(quotaOnly)).toEqual([
       ["x-ratelimit-limit", "10000"],
       ["x-ratelimit-remaining", "9990"],
       ["x-ratelimit-reset", String(Date.UTC(2025, 1, 1) / 1000)],
     ]);
-    const none: LimitReport = {
-      rateLimit: undefined,
-      quota: undefined,
-      creditsRemaining: 3,
-      retryAfterMs: undefined,
-    };
+    const none: LimitReport = { creditsRemaining: 3 };
     expect(rateLimitHeaders(none)).toEqual([]);
   });
 
@@ -54,7 +49,8 @@ describe("rate-limit headers", () => {
       limit_value: 10_000,
       reset_time: "2025-02-01T00:00:00.000Z",
     });
-    expect(limitDetails("credits_exhausted", { ...rateLimited, retryAfterMs: undefined })).toEqual({
+    const { retryAfterMs: _never, ...noRefill } = rateLimited;
+    expect(limitDetails("credits_exhausted", noRefill)).toEqual({
       limit: "credits",
       credits_remaining: 40,
     });
