@@ -124,6 +124,21 @@ describe("authorize: each check", () => {
     expect(reasonFor({ classes: [] }, { className: "anything" })).toBe("allowed");
   });
 
+  it("is ip_not_allowed when the client address is outside the key's CIDRs, or unknown", () => {
+    const office = { allowedCidrs: ["10.0.0.0/8"] };
+    expect(reasonFor(office, { clientIp: "10.2.3.4" })).toBe("allowed");
+    expect(reasonFor(office, { clientIp: "192.0.2.1" })).toBe("ip_not_allowed");
+    expect(reasonFor(office, { clientIp: undefined })).toBe("ip_not_allowed");
+    expect(reasonFor({ allowedCidrs: [] }, { clientIp: undefined })).toBe("allowed");
+  });
+
+  it("checks the address after scope and class", () => {
+    const office = { allowedCidrs: ["10.0.0.0/8"], classes: ["gpt-small"] };
+    const outside = { clientIp: "192.0.2.1" };
+    expect(reasonFor(office, { ...outside, requiredScopes: ["billing:write"] })).toBe("insufficient_scope");
+    expect(reasonFor(office, { ...outside, className: "gpt-large" })).toBe("class_not_allowed");
+  });
+
   it("is allowed when every check passes, with the key and no missing scopes", () => {
     const resolver = memoryResolver();
     const secret = resolver.add({
