@@ -38,15 +38,7 @@ export async function authenticateAdmin(
   now: number,
 ): Promise<Outcome<Admin>> {
   const decision = await authorize(
-    {
-      credential: bearer,
-      requiredScopes: NO_SCOPES,
-      className: "",
-      workspace: "",
-      clientIp: undefined,
-      cost: 1,
-      dryRun: true,
-    },
+    { credential: bearer, requiredScopes: NO_SCOPES, className: "", workspace: "", clientIp: undefined },
     resolver,
     now,
   );

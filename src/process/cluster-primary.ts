@@ -1,13 +1,10 @@
 import cluster, { type Worker } from "node:cluster";
 import type { Config } from "../config.js";
-import { systemClock } from "../domain/clock.js";
-import { createLimitBook } from "../domain/limit-book.js";
 import type { Logger } from "../log.js";
 import { openDatabase } from "../store/database.js";
 import { migrateToLatest } from "../store/migrate.js";
 import { isClusterMessage, type WorkerMessage } from "./cluster-messages.js";
 import { createInvalidationRelay } from "./invalidation-relay.js";
-import { createLimitOwner } from "./limit-owner.js";
 
 /** Deaths within CRASH_WINDOW_MS that stop the server instead of starting yet another worker. */
 export const CRASH_LIMIT = 5;
@@ -39,7 +36,6 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
   }
 
   const relay = createInvalidationRelay(log);
-  const limits = createLimitOwner(createLimitBook({ maxKeys: config.cache.maxKeys }), systemClock);
   const served = new WeakSet<Worker>();
   const failures = new WeakMap<Worker, Extract<WorkerMessage, { kw: "failed" }>>();
   const deaths: number[] = [];
@@ -51,8 +47,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
   log.info("keyward primary", { workers: config.workers, pid: process.pid });
 
   cluster.on("message", (worker, message: unknown) => {
-    if (!isClusterMessage(message) || relay.receive(worker, message) || limits.receive(worker, message))
-      return;
+    if (!isClusterMessage(message) || relay.receive(worker, message)) return;
     if (message.kw === "serving" && !served.has(worker)) {
       served.add(worker);
       if (starting > 0) starting--;

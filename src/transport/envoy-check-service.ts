@@ -1,7 +1,6 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
 import { type AllowedAnswers, allowedAnswers } from "../cache/answer-cache.js";
-import type { Limits } from "../domain/authorize.js";
 import {
   type CheckResult,
   type CheckSettings,
@@ -47,8 +46,6 @@ export interface EnvoyCheckDeps {
   readonly resolver: KeyResolver;
   readonly clock: Clock;
   readonly options: EnvoyCheckOptions;
-  /** How decisions count against keys' limits; none counts nothing. */
-  readonly limits?: Limits | undefined;
 }
 
 const GRPC_OK = 0;
@@ -63,7 +60,7 @@ const NO_HEADERS: readonly string[] = Object.freeze([]);
  * Every well-formed request gets a CheckResponse; a store outage is a gRPC
  * UNAVAILABLE so that Envoy's failure_mode_allow / status_on_error decide.
  */
-export function envoyCheckService({ resolver, clock, options, limits }: EnvoyCheckDeps): ServedService {
+export function envoyCheckService({ resolver, clock, options }: EnvoyCheckDeps): ServedService {
   // Denials are built per call: they carry the route's requirements, not only the key's.
   const allowed = allowedAnswers<CheckResponse>();
   return served(Authorization, {
@@ -94,7 +91,6 @@ export function envoyCheckService({ resolver, clock, options, limits }: EnvoyChe
           options,
           resolver,
           clock.now(),
-          limits,
         );
       } catch (error) {
         if (error instanceof RouteConfigError) throw invalidArgument(error.message);

@@ -415,15 +415,7 @@ describe("cachedKeyStore", () => {
     const reasonNow = async () =>
       (
         await authorize(
-          {
-            credential: secret,
-            requiredScopes: [],
-            className: "",
-            workspace: "",
-            clientIp: undefined,
-            cost: 1,
-            dryRun: false,
-          },
+          { credential: secret, requiredScopes: [], className: "", workspace: "", clientIp: undefined },
           cache,
           t,
         )
