@@ -23,6 +23,7 @@ import {
   TEST_CALLER,
   unwrap,
   verifiedKey,
+  withoutMatcher,
 } from "../support/fixtures.js";
 
 // Every test runs against a real SQLite file; only its directory is per-test.
@@ -191,7 +192,10 @@ describe("migration 0003 (key limits)", () => {
     });
     await seed(store, { keys: [key] });
     expect(await store.findKeyById(key.keyId)).toEqual(key);
-    expect(await store.findKeyByHash(key.keyHash)).toEqual(verifiedKey({ key, workspaceSuspended: false }));
+    const found = await store.findKeyByHash(key.keyHash);
+    expect(withoutMatcher(found)).toEqual(withoutMatcher(verifiedKey({ key, workspaceSuspended: false })));
+    expect(found?.terms.allowedFrom?.("2001:db8::1")).toBe(true);
+    expect(found?.terms.allowedFrom?.("192.0.2.1")).toBe(false);
     const noRefill = makeKey({ credits: { remaining: 0, refill: undefined } }).key;
     await seed(store, { keys: [noRefill] });
     expect((await store.findKeyById(noRefill.keyId))?.credits).toEqual({ remaining: 0, refill: undefined });

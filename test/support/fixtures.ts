@@ -131,6 +131,16 @@ export function verifiedKey({
   };
 }
 
+/**
+ * A verified key with its compiled CIDR matcher left out, for comparing a lookup with verifiedKey():
+ * two compilations of the same CIDRs are different functions. Test the matcher by calling it.
+ */
+export function withoutMatcher(found: VerifiedKey | undefined): unknown {
+  if (found === undefined) return undefined;
+  const { allowedFrom: _compiled, ...terms } = found.terms;
+  return { ...found, terms };
+}
+
 /** An active workspace created at FIXTURE_NOW unless `now` says otherwise. */
 export function makeWorkspace(
   workspaceId: string,
