@@ -3,6 +3,7 @@ import { availableParallelism } from "node:os";
 import { sqlitePath } from "./database-url.js";
 import type { DefaultRoute } from "./domain/check-request.js";
 import { MAX_TRUSTED_PROXIES } from "./domain/client-address.js";
+import { parseDurationMs } from "./domain/duration-text.js";
 import { DEFAULT_TIERS, parseTiers, type TierTable } from "./domain/tiers.js";
 import type { LogLevel } from "./log.js";
 import { readTlsFiles, TLS_VARIABLE, type TlsFiles } from "./transport/tls-files.js";
@@ -213,8 +214,6 @@ function trustedProxies(name: Variable, value: string): number {
   return n;
 }
 
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-
 /**
  * The longest duration any variable takes. Node's timers hold at most 2^31-1 ms (~24.8 days) and
  * run a longer delay after 1 ms instead; a day is far beyond any sensible TTL, interval or drain.
@@ -223,8 +222,7 @@ export const MAX_DURATION_MS = 86_400_000;
 
 // Cache TTLs must be positive: lru-cache reads a TTL of 0 as "never expires".
 function duration(name: Variable, value: string, minMs = 0): number {
-  const match = /^(\d+)(ms|s|m|h)$/.exec(value);
-  const ms = match ? Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS] : Number.NaN;
+  const ms = parseDurationMs(value) ?? Number.NaN;
   if (!(ms >= minMs && ms <= MAX_DURATION_MS)) {
     const least = minMs > 0 ? "above zero" : "from 0";
     return invalid(name, value, `a duration ${least} up to 24h, such as 500ms, 30s, 5m or 1h`);

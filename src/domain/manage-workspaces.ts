@@ -8,7 +8,13 @@ import { fail, type Outcome, ok } from "./outcome.js";
 import { pageOf, pageRequest } from "./page-token.js";
 import { keyShapedError, quoted, refuseKeyShaped } from "./secret-input.js";
 import { DEFAULT_TIERS, type TierTable, tierError } from "./tiers.js";
-import { newWorkspace, SYSTEM_WORKSPACE, type Workspace, workspaceError } from "./workspace.js";
+import {
+  newWorkspace,
+  SYSTEM_WORKSPACE,
+  type Workspace,
+  type WorkspaceSettings,
+  workspaceError,
+} from "./workspace.js";
 
 /** The settings UpdateWorkspace may change, by their proto names (the update_mask paths). */
 export const UPDATABLE_WORKSPACE_FIELDS = [
@@ -28,18 +34,6 @@ const SETTINGS: readonly [(typeof UPDATABLE_WORKSPACE_FIELDS)[number], keyof Wor
   ["default_tier", "defaultTier"],
   ["default_monthly_quota", "defaultMonthlyQuota"],
 ];
-
-export type WorkspaceSettings = Partial<
-  Pick<
-    Workspace,
-    | "displayName"
-    | "maxKeys"
-    | "defaultKeyPrefix"
-    | "defaultEnvironment"
-    | "defaultTier"
-    | "defaultMonthlyQuota"
-  >
->;
 
 /** A workspace and the number of its keys active now (counted against max_keys). */
 export interface WorkspaceView {

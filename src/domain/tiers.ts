@@ -1,4 +1,5 @@
 import { parse } from "yaml";
+import { parseDurationMs } from "./duration-text.js";
 import { MAX_WINDOW_MS, MIN_WINDOW_MS, type RateLimit } from "./key-limits.js";
 import { quoted } from "./secret-input.js";
 
@@ -17,7 +18,6 @@ export const DEFAULT_TIERS: TierTable = new Map([
 
 const TIER_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
 const MAX_TIERS = 100;
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
 
 /** A message refusing a tier the table does not have, naming it and the known ones; undefined when known. */
 export function tierError(tiers: TierTable, tier: string): string | undefined {
@@ -53,18 +53,13 @@ export function parseTiers(text: string): { tiers: TierTable } | { error: string
     if (typeof limit !== "number" || !Number.isSafeInteger(limit) || limit < 1) {
       return { error: `tier ${name}: limit must be a whole number ≥ 1` };
     }
-    const windowMs = typeof window === "string" ? durationMs(window) : undefined;
+    const windowMs = typeof window === "string" ? parseDurationMs(window) : undefined;
     if (windowMs === undefined || windowMs < MIN_WINDOW_MS || windowMs > MAX_WINDOW_MS) {
       return { error: `tier ${name}: window must be a duration from 1s to 24h, such as 1s, 1m or 1h` };
     }
     tiers.set(name, { limit, windowMs });
   }
   return { tiers };
-}
-
-function durationMs(text: string): number | undefined {
-  const match = /^(\d+)(ms|s|m|h)$/.exec(text);
-  return match ? Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS] : undefined;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

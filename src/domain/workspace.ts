@@ -38,22 +38,21 @@ export function workspaceError(workspace: string): string | undefined {
   return `workspace ${quoted(workspace, 64)} must be 1–64 characters of letters, digits, _, . and -`;
 }
 
+/** The settings a workspace is created or updated with; absent ones keep their defaults (or values). */
+export type WorkspaceSettings = Partial<
+  Pick<
+    Workspace,
+    | "displayName"
+    | "maxKeys"
+    | "defaultKeyPrefix"
+    | "defaultEnvironment"
+    | "defaultTier"
+    | "defaultMonthlyQuota"
+  >
+>;
+
 /** A new, active workspace with the given settings. */
-export function newWorkspace(
-  workspaceId: string,
-  now: number,
-  settings: Partial<
-    Pick<
-      Workspace,
-      | "displayName"
-      | "maxKeys"
-      | "defaultKeyPrefix"
-      | "defaultEnvironment"
-      | "defaultTier"
-      | "defaultMonthlyQuota"
-    >
-  > = {},
-): Workspace {
+export function newWorkspace(workspaceId: string, now: number, settings: WorkspaceSettings = {}): Workspace {
   return {
     workspaceId,
     displayName: settings.displayName ?? "",

@@ -1,14 +1,11 @@
 import { create } from "@bufbuild/protobuf";
 import { type FieldMask, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { AuditEvent as DomainAuditEvent } from "../domain/audit.js";
-import {
-  UPDATABLE_WORKSPACE_FIELDS,
-  type WorkspaceSettings,
-  type WorkspaceView,
-} from "../domain/manage-workspaces.js";
+import { UPDATABLE_WORKSPACE_FIELDS, type WorkspaceView } from "../domain/manage-workspaces.js";
 import { fail, type Outcome, ok } from "../domain/outcome.js";
 import { quoted } from "../domain/secret-input.js";
 import { type KeyUpdate, UPDATABLE_KEY_FIELDS } from "../domain/update-key.js";
+import type { WorkspaceSettings } from "../domain/workspace.js";
 import { type AuditEvent, AuditEventSchema } from "../gen/keyward/v1/audit_service_pb.js";
 import type { Key } from "../gen/keyward/v1/key_pb.js";
 import { type Workspace, WorkspaceSchema, WorkspaceStatus } from "../gen/keyward/v1/workspace_service_pb.js";

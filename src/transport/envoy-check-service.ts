@@ -84,7 +84,8 @@ export function envoyCheckService({ resolver, clock, options }: EnvoyCheckDeps):
               attributes?.source?.address?.address.case === "socketAddress"
                 ? attributes.source.address.address.value.address
                 : undefined,
-              header("x-forwarded-for"),
+              // Read only when believed: with no trusted proxy the header is never looked up.
+              options.trustedProxies === 0 ? undefined : header("x-forwarded-for"),
               options.trustedProxies,
             ),
           },
