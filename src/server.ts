@@ -6,6 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "./log.js";
 import { connectRoutes, peerKey } from "./transport/connect-adapter.js";
 import { toRpcError } from "./transport/errors.js";
+import { shutDownGrpc } from "./transport/grpc-drain.js";
 import { addGrpcService } from "./transport/grpc-js-adapter.js";
 import type { ServedService } from "./transport/handler.js";
 import { continueWithinLimits, limitedConnectHandler } from "./transport/http-body-limits.js";
@@ -86,18 +87,26 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     grpcPort,
     httpPort,
     async drain(timeoutMs) {
-      const timer = setTimeout(() => {
-        options.log.warn("drain timed out; cutting remaining calls", { timeout_ms: timeoutMs });
-        grpcServer.forceShutdown();
-        httpServer?.closeAllConnections();
-      }, timeoutMs);
-      await Promise.all([
-        new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve())),
-        httpServer &&
-          new Promise<void>((resolve) => {
-            httpServer.close(() => resolve());
-            httpServer.closeIdleConnections();
-          }),
+      let timer: NodeJS.Timeout | undefined;
+      // After forceShutdown nothing is left to wait for, even if grpc-js never calls back.
+      const timedOut = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          options.log.warn("drain timed out; cutting remaining calls", { timeout_ms: timeoutMs });
+          grpcServer.forceShutdown();
+          httpServer?.closeAllConnections();
+          resolve();
+        }, timeoutMs);
+      });
+      await Promise.race([
+        timedOut,
+        Promise.all([
+          shutDownGrpc(grpcServer),
+          httpServer &&
+            new Promise<void>((resolve) => {
+              httpServer.close(() => resolve());
+              httpServer.closeIdleConnections();
+            }),
+        ]),
       ]);
       clearTimeout(timer);
     },
