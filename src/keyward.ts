@@ -3,6 +3,8 @@ import type { InvalidationBus } from "./cache/invalidation.js";
 import { createKeyCache, type KeyCache } from "./cache/key-cache.js";
 import type { Config } from "./config.js";
 import { type Clock, systemClock } from "./domain/clock.js";
+import { createLimitBook } from "./domain/limit-book.js";
+import { type LimitGate, localLimitGate } from "./domain/limit-gate.js";
 import { Authorization } from "./gen/envoy/service/auth/v3/external_auth_pb.js";
 import { Health } from "./gen/grpc/health/v1/health_pb.js";
 import { AuditService } from "./gen/keyward/v1/audit_service_pb.js";
@@ -36,6 +38,8 @@ export interface Keyward {
 export interface KeywardOptions {
   /** How changes reach the caches of other processes; none when this is the only one. */
   readonly invalidations?: ((cache: KeyCache) => InvalidationBus) | undefined;
+  /** Where decisions count against limits when another process holds the book (a cluster worker). */
+  readonly limitGate?: LimitGate | undefined;
 }
 
 /** Opens and migrates the store, wires the services and starts both listeners. */
@@ -66,16 +70,20 @@ async function serve(
   // The key cache's misses (findKeyByHash) read on the query-only connection, all else on the read-write one.
   const store = createKyselyKeyStore(database.db, database.queryOnly);
   const cache = createKeyCache({ load: store.findKeyByHash, clock, ...config.cache });
+  // One book per server: this process's, unless it is a worker and the primary holds it.
+  const gate = options.limitGate ?? localLimitGate(createLimitBook({ maxKeys: config.cache.maxKeys }), clock);
+  const limits = { gate, tiers: config.tiers };
   const managed = cachedKeyStore(store, cache, options.invalidations?.(cache));
   const apis = [AuthorizeService, KeyService, WorkspaceService, AuditService, Authorization];
   const policy =
     config.envoy.policyPath && watchPolicyFile(config.envoy.policyPath, log, config.envoy.policyReloadMs);
   const health = healthService([...apis, Health].map((service) => service.typeName));
   const services = [
-    authorizeService({ resolver: cache, clock }),
+    authorizeService({ resolver: cache, clock, limits }),
     envoyCheckService({
       resolver: cache,
       clock,
+      limits,
       options: {
         credentialHeaders: config.envoy.credentialHeaders,
         defaultRoute: config.envoy.defaultRoute,

@@ -8,6 +8,7 @@ import { createLogger, type Logger } from "./log.js";
 import { PolicyFileError } from "./policy/policy-file.js";
 import type { WorkerMessage } from "./process/cluster-messages.js";
 import { runPrimary } from "./process/cluster-primary.js";
+import { clusterLimitGate } from "./process/limit-client.js";
 
 /**
  * Runs the server until SIGTERM or SIGINT, then drains and exits 0.
@@ -29,6 +30,7 @@ export async function main(env: Readonly<Record<string, string | undefined>> = p
   try {
     keyward = await startKeyward(loaded.config, log, systemClock, {
       invalidations: cluster.isWorker ? (cache) => clusterWorkerBus(cache, log) : undefined,
+      limitGate: cluster.isWorker ? clusterLimitGate() : undefined,
     });
   } catch (error) {
     return startupFailed(error, log);

@@ -38,7 +38,15 @@ export async function authenticateAdmin(
   now: number,
 ): Promise<Outcome<Admin>> {
   const decision = await authorize(
-    { credential: bearer, requiredScopes: NO_SCOPES, className: "", workspace: "", clientIp: undefined },
+    {
+      credential: bearer,
+      requiredScopes: NO_SCOPES,
+      className: "",
+      workspace: "",
+      clientIp: undefined,
+      cost: 1,
+      dryRun: true,
+    },
     resolver,
     now,
   );

@@ -2,10 +2,13 @@ import type { VerifiedKey } from "./key.js";
 import { parseKey } from "./key-format.js";
 import { digestKey } from "./key-hash.js";
 import type { KeyResolver } from "./key-resolver.js";
+import type { LimitDecision } from "./limit-decision.js";
+import { enforcedLimits, type LimitGate } from "./limit-gate.js";
 import type { LimitReport } from "./limit-report.js";
 import type { MaybePromise } from "./maybe-promise.js";
 import type { Reason } from "./reason.js";
 import { missingScopes } from "./scope.js";
+import type { TierTable } from "./tiers.js";
 
 /** What a request presents and asks for. Scopes must already be validated. */
 export interface AuthorizeInput {
@@ -18,6 +21,16 @@ export interface AuthorizeInput {
   readonly workspace: string;
   /** The end client's address, for keys with allowed CIDRs; undefined when unknown. */
   readonly clientIp: string | undefined;
+  /** What the request counts against the key's limits (≥ 1). */
+  readonly cost: number;
+  /** Decide as usual, but consume and count nothing. */
+  readonly dryRun: boolean;
+}
+
+/** How decisions count against limits; none for decisions that count nothing (admin authentication). */
+export interface Limits {
+  readonly gate: LimitGate;
+  readonly tiers: TierTable;
 }
 
 /** The answer. `key` is set whenever a key was found, also for most denials. */
@@ -37,16 +50,42 @@ const NOT_FOUND: Decision = { reason: "key_not_found", key: undefined, missingSc
 /**
  * Decides a request. The first failing check wins, in this order: missing →
  * invalid format → not found → revoked → expired → workspace suspended →
- * key suspended → scope → class → client address (allowed CIDRs).
+ * key suspended → scope → class → client address (allowed CIDRs) → rate limit.
  * Returns synchronously when the resolver answers from its cache.
  */
-export function authorize(input: AuthorizeInput, resolver: KeyResolver, now: number): MaybePromise<Decision> {
+export function authorize(
+  input: AuthorizeInput,
+  resolver: KeyResolver,
+  now: number,
+  limits?: Limits,
+): MaybePromise<Decision> {
   const credential = input.credential;
   if (credential === undefined || credential === "") return MISSING;
   if (parseKey(credential) === undefined) return INVALID;
   const found = resolver.resolve(digestKey(credential));
-  if (found instanceof Promise) return found.then((key) => decide(input, key, now));
-  return decide(input, found, now);
+  if (found instanceof Promise) return found.then((key) => count(input, decide(input, key, now), limits));
+  return count(input, decide(input, found, now), limits);
+}
+
+/**
+ * The limits come last: only a request allowed on every other ground is counted, so a denied request
+ * consumes nothing (issue 12).
+ */
+function count(
+  input: AuthorizeInput,
+  decision: Decision,
+  limits: Limits | undefined,
+): MaybePromise<Decision> {
+  const key = decision.key;
+  if (decision.reason !== "allowed" || key === undefined || limits === undefined) return decision;
+  const enforced = enforcedLimits(key.terms, limits.tiers);
+  if (enforced === undefined) return decision;
+  const counted = limits.gate.consume(key.keyId, enforced, input.cost, input.dryRun);
+  return counted instanceof Promise ? counted.then((d) => limited(key, d)) : limited(key, counted);
+}
+
+function limited(key: VerifiedKey, { reason, ...report }: LimitDecision): Decision {
+  return { reason, key, missingScopes: NONE, limits: report };
 }
 
 function decide(input: AuthorizeInput, found: VerifiedKey | undefined, now: number): Decision {

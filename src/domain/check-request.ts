@@ -1,8 +1,9 @@
-import { authorize, type Decision } from "./authorize.js";
+import { authorize, type Decision, type Limits } from "./authorize.js";
 import { bearerToken } from "./credential.js";
 import { parseKey } from "./key-format.js";
 import type { KeyResolver } from "./key-resolver.js";
 import type { MaybePromise } from "./maybe-promise.js";
+import { requestCost } from "./request-cost.js";
 import { requiredScopesError } from "./request-limits.js";
 import {
   MAX_ROUTE_PATH_LENGTH,
@@ -62,6 +63,7 @@ export function decideCheck(
   settings: CheckSettings,
   resolver: KeyResolver,
   now: number,
+  limits?: Limits,
 ): MaybePromise<CheckResult> {
   const requirements = routeRequirements(input, settings);
   if (requirements === undefined) return denied("route_not_allowed", AUTHENTICATED);
@@ -77,6 +79,8 @@ export function decideCheck(
   }
   if (credentialInQuery(input.path)) return denied("credential_in_query", requirements);
   const [credential, credentialHeader] = findCredential(input, settings.credentialHeaders);
+  const cost = requestCost("context_extensions keyward.cost", input.contextExtensions["keyward.cost"] ?? "");
+  if (typeof cost !== "number") throw new RouteConfigError(cost.error);
   const decision = authorize(
     {
       credential,
@@ -84,9 +88,12 @@ export function decideCheck(
       className: requirements.className,
       workspace: requirements.workspace,
       clientIp: input.clientIp,
+      cost,
+      dryRun: false,
     },
     resolver,
     now,
+    limits,
   );
   const result = (d: Decision): CheckResult => ({
     decision: d,

@@ -6,7 +6,9 @@ export type UnavailableKind =
   /** The store could not be reached or could not complete an operation (StoreError). */
   | "store"
   /** A change was committed, but not every worker is known to enforce it yet (InvalidationUnconfirmed). */
-  | "unconfirmed";
+  | "unconfirmed"
+  /** The process holding the limit book did not answer in time (LimitsUnanswered). */
+  | "limits";
 
 /**
  * An outage, not a bug and not an expected outcome: thrown by the store and the cache below the
@@ -32,6 +34,12 @@ export class StoreError extends Unavailable {
 export class InvalidationUnconfirmed extends Unavailable {
   override readonly name = "InvalidationUnconfirmed";
   readonly kind = "unconfirmed";
+}
+
+/** The limit book's process (the cluster primary) did not answer: the request is neither allowed nor counted. */
+export class LimitsUnanswered extends Unavailable {
+  override readonly name = "LimitsUnanswered";
+  readonly kind = "limits";
 }
 
 /** Whether an error is an outage (answered UNAVAILABLE) rather than a bug. */

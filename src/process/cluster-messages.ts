@@ -4,6 +4,10 @@
 // connections, or `failed` if it could not start. A change made on one worker travels as `invalidate`
 // to the primary (process/invalidation-relay.ts), as `evict` to every other worker
 // (cache/invalidation.ts), back as their `evicted`, and ends as `invalidated` to the worker that made it.
+// A decision on a key with limits asks the primary, which holds the one limit book, to `consume`, and
+// waits for its `consumed` (process/limit-owner.ts, process/limit-client.ts).
+
+import type { EnforcedLimits, LimitDecision } from "../domain/limit-decision.js";
 
 /** Sent by a worker to the primary. */
 export type WorkerMessage =
@@ -17,13 +21,22 @@ export type WorkerMessage =
   | { readonly kw: "evicted"; readonly id: number }
   | { readonly kw: "serving" }
   /** `line` is the one line to print, `exitCode` the code to exit with. */
-  | { readonly kw: "failed"; readonly line: string; readonly exitCode: number };
+  | { readonly kw: "failed"; readonly line: string; readonly exitCode: number }
+  | {
+      readonly kw: "consume";
+      readonly id: number;
+      readonly keyId: string;
+      readonly limits: EnforcedLimits;
+      readonly cost: number;
+      readonly dryRun: boolean;
+    };
 
 /** Sent by the primary to a worker. */
 export type PrimaryMessage =
   | { readonly kw: "evict"; readonly id: number; readonly hashes: readonly string[]; readonly all: boolean }
   /** `ok` is false when the primary could neither collect every confirmation nor fence the workers that gave none. */
-  | { readonly kw: "invalidated"; readonly id: number; readonly ok: boolean };
+  | { readonly kw: "invalidated"; readonly id: number; readonly ok: boolean }
+  | { readonly kw: "consumed"; readonly id: number; readonly decision: LimitDecision };
 
 export type ClusterMessage = WorkerMessage | PrimaryMessage;
 
@@ -36,6 +49,8 @@ const KINDS: Record<ClusterMessage["kw"], true> = {
   failed: true,
   evict: true,
   invalidated: true,
+  consume: true,
+  consumed: true,
 };
 
 /** Whether an IPC message is one of ours (by its `kw`), not another library's. */

@@ -1,10 +1,13 @@
 import cluster, { type Worker } from "node:cluster";
 import type { Config } from "../config.js";
+import { systemClock } from "../domain/clock.js";
+import { createLimitBook } from "../domain/limit-book.js";
 import type { Logger } from "../log.js";
 import { openDatabase } from "../store/database.js";
 import { migrateToLatest } from "../store/migrate.js";
 import { isClusterMessage, type WorkerMessage } from "./cluster-messages.js";
 import { createInvalidationRelay } from "./invalidation-relay.js";
+import { createLimitOwner } from "./limit-owner.js";
 
 /** Deaths within CRASH_WINDOW_MS that stop the server instead of starting yet another worker. */
 export const CRASH_LIMIT = 5;
@@ -13,6 +16,8 @@ const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5000;
 /** How long workers may drain when the primary stops because of a failure. */
 const FAILURE_DRAIN_MS = 5000;
+/** How long past its own drain timeout a stopping worker may take (closing its store) before it is killed. */
+const STOP_GRACE_MS = 5000;
 
 /**
  * The primary of KEYWARD_WORKERS > 1: migrates once, forks the workers (they
@@ -23,7 +28,8 @@ const FAILURE_DRAIN_MS = 5000;
  *   retrying cannot help, and a server that never serves must not look alive);
  * - a worker that dies later is replaced, after a backoff that doubles with
  *   each recent death; CRASH_LIMIT deaths within CRASH_WINDOW_MS stop the server;
- * - SIGTERM/SIGINT let every worker drain before the primary exits.
+ * - SIGTERM/SIGINT let every worker drain before the primary exits (killing any that outlives its drain
+ *   timeout by STOP_GRACE_MS).
  * Fails (throws) only before forking, when the store cannot be opened or migrated.
  */
 export async function runPrimary(config: Config, log: Logger): Promise<void> {
@@ -36,6 +42,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
   }
 
   const relay = createInvalidationRelay(log);
+  const limits = createLimitOwner(createLimitBook({ maxKeys: config.cache.maxKeys }), systemClock);
   const served = new WeakSet<Worker>();
   const failures = new WeakMap<Worker, Extract<WorkerMessage, { kw: "failed" }>>();
   const deaths: number[] = [];
@@ -47,7 +54,8 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
   log.info("keyward primary", { workers: config.workers, pid: process.pid });
 
   cluster.on("message", (worker, message: unknown) => {
-    if (!isClusterMessage(message) || relay.receive(worker, message)) return;
+    if (!isClusterMessage(message) || relay.receive(worker, message) || limits.receive(worker, message))
+      return;
     if (message.kw === "serving" && !served.has(worker)) {
       served.add(worker);
       if (starting > 0) starting--;
@@ -120,7 +128,9 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     log.info("draining workers", { signal });
-    shutDown(signal, 0);
+    // A worker cuts its calls after the drain timeout; one that still has not exited is stuck, and a
+    // primary waiting for it forever would never stop.
+    shutDown(signal, 0, config.drainTimeoutMs + STOP_GRACE_MS);
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));

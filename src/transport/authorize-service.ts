@@ -1,8 +1,9 @@
 import { allowedAnswers, keylessAnswers } from "../cache/answer-cache.js";
-import { authorize, type Decision } from "../domain/authorize.js";
+import { authorize, type Decision, type Limits } from "../domain/authorize.js";
 import type { Clock } from "../domain/clock.js";
 import { credentialFromHeaders } from "../domain/credential.js";
 import type { KeyResolver } from "../domain/key-resolver.js";
+import { requestCost } from "../domain/request-cost.js";
 import { headersError, requiredScopesError, tallyHeaders } from "../domain/request-limits.js";
 import { type AuthorizeResponse, AuthorizeService } from "../gen/keyward/v1/authorize_service_pb.js";
 import { decisionToProto } from "./convert.js";
@@ -12,10 +13,12 @@ import { type ServedService, served } from "./handler.js";
 export interface AuthorizeServiceDeps {
   readonly resolver: KeyResolver;
   readonly clock: Clock;
+  /** How decisions count against keys' limits; none counts nothing. */
+  readonly limits?: Limits | undefined;
 }
 
 /** keyward.v1.AuthorizeService: the hot path. No store write, no logging per call. */
-export function authorizeService({ resolver, clock }: AuthorizeServiceDeps): ServedService {
+export function authorizeService({ resolver, clock, limits }: AuthorizeServiceDeps): ServedService {
   const allowed = allowedAnswers<AuthorizeResponse>();
   const keyless = keylessAnswers(decisionToProto);
   const respond = (decision: Decision): AuthorizeResponse => {
@@ -32,6 +35,8 @@ export function authorizeService({ resolver, clock }: AuthorizeServiceDeps): Ser
         requiredScopesError("required_scopes", request.requiredScopes) ??
         headersError("headers", tallyHeaders(request.headers));
       if (tooMuch !== undefined) throw invalidArgument(tooMuch);
+      const cost = requestCost("cost", request.cost);
+      if (typeof cost !== "number") throw invalidArgument(cost.error);
       let credential: string | undefined = request.apiKey;
       if (credential === "") credential = credentialFromHeaders(request.headers);
       else if (hasEntries(request.headers)) throw invalidArgument("set api_key or headers, not both");
@@ -42,9 +47,12 @@ export function authorizeService({ resolver, clock }: AuthorizeServiceDeps): Ser
           className: request.class,
           workspace: request.workspace,
           clientIp: request.clientIp === "" ? undefined : request.clientIp,
+          cost,
+          dryRun: request.dryRun,
         },
         resolver,
         clock.now(),
+        limits,
       );
       return decision instanceof Promise ? decision.then(respond) : respond(decision);
     },

@@ -1,6 +1,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
 import { type AllowedAnswers, allowedAnswers } from "../cache/answer-cache.js";
+import type { Limits } from "../domain/authorize.js";
 import {
   type CheckResult,
   type CheckSettings,
@@ -46,6 +47,8 @@ export interface EnvoyCheckDeps {
   readonly resolver: KeyResolver;
   readonly clock: Clock;
   readonly options: EnvoyCheckOptions;
+  /** How decisions count against keys' limits; none counts nothing. */
+  readonly limits?: Limits | undefined;
 }
 
 const GRPC_OK = 0;
@@ -60,7 +63,7 @@ const NO_HEADERS: readonly string[] = Object.freeze([]);
  * Every well-formed request gets a CheckResponse; a store outage is a gRPC
  * UNAVAILABLE so that Envoy's failure_mode_allow / status_on_error decide.
  */
-export function envoyCheckService({ resolver, clock, options }: EnvoyCheckDeps): ServedService {
+export function envoyCheckService({ resolver, clock, options, limits }: EnvoyCheckDeps): ServedService {
   // Denials are built per call: they carry the route's requirements, not only the key's.
   const allowed = allowedAnswers<CheckResponse>();
   return served(Authorization, {
@@ -92,6 +95,7 @@ export function envoyCheckService({ resolver, clock, options }: EnvoyCheckDeps):
           options,
           resolver,
           clock.now(),
+          limits,
         );
       } catch (error) {
         if (error instanceof RouteConfigError) throw invalidArgument(error.message);

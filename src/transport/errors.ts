@@ -51,5 +51,8 @@ function unavailableError(error: Unavailable, log: Logger, method: string): Conn
     case "unconfirmed":
       // Committed but not yet known to be enforced by every worker (the bus logged it): the caller must not rely on it yet.
       return new ConnectError(error.message, Code.Unavailable);
+    case "limits":
+      log.error("limit book unavailable", { method, error });
+      return new ConnectError("rate limits cannot be checked now; retry later", Code.Unavailable);
   }
 }

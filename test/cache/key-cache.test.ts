@@ -415,7 +415,15 @@ describe("cachedKeyStore", () => {
     const reasonNow = async () =>
       (
         await authorize(
-          { credential: secret, requiredScopes: [], className: "", workspace: "", clientIp: undefined },
+          {
+            credential: secret,
+            requiredScopes: [],
+            className: "",
+            workspace: "",
+            clientIp: undefined,
+            cost: 1,
+            dryRun: false,
+          },
           cache,
           t,
         )

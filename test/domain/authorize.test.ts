@@ -8,7 +8,16 @@ import { httpStatusOf, type Reason } from "../../src/domain/reason.js";
 import { FIXTURE_NOW, type KeyCase, memoryResolver } from "../support/fixtures.js";
 
 function request(credential: string | undefined, overrides: Partial<AuthorizeInput> = {}): AuthorizeInput {
-  return { credential, requiredScopes: [], className: "", workspace: "", clientIp: undefined, ...overrides };
+  return {
+    credential,
+    requiredScopes: [],
+    className: "",
+    workspace: "",
+    clientIp: undefined,
+    cost: 1,
+    dryRun: false,
+    ...overrides,
+  };
 }
 
 /** Decides synchronously; the fixture resolver answers without a Promise unless asked to. */

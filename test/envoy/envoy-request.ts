@@ -72,13 +72,17 @@ export interface DeniedBody {
   readonly error: { readonly code: string; readonly message: string; readonly details: JsonObject };
 }
 
-const GRPC_CODE_OF_HTTP: Record<number, number> = { 401: 16, 403: 7 };
+const GRPC_CODE_OF_HTTP: Record<number, number> = { 401: 16, 403: 7, 429: 8 };
 
 /**
  * Asserts a denial as Envoy relays it: the gRPC code matching the HTTP status, the JSON
  * content type, the bearer challenge on 401 only, and the body's error code. Returns the body.
  */
-export function expectDenied(response: CheckResponse, httpStatus: 401 | 403, reason: string): DeniedBody {
+export function expectDenied(
+  response: CheckResponse,
+  httpStatus: 401 | 403 | 429,
+  reason: string,
+): DeniedBody {
   expect(response.httpResponse.case).toBe("deniedResponse");
   if (response.httpResponse.case !== "deniedResponse") throw new Error("not a denied_response");
   const denied = response.httpResponse.value;

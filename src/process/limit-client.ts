@@ -1,0 +1,44 @@
+import type { LimitDecision } from "../domain/limit-decision.js";
+import type { LimitGate } from "../domain/limit-gate.js";
+import { LimitsUnanswered } from "../domain/unavailable.js";
+import { isClusterMessage, type WorkerMessage } from "./cluster-messages.js";
+
+/** How long a worker waits for the primary's answer before the request fails UNAVAILABLE. */
+export const LIMIT_ANSWER_TIMEOUT_MS = 2000;
+
+/**
+ * A cluster worker's gate: every counted decision asks the primary's book (limit-owner.ts). An
+ * answer that does not come in time fails the request with LimitsUnanswered (UNAVAILABLE) rather
+ * than allowing it uncounted.
+ */
+export function clusterLimitGate(timeoutMs = LIMIT_ANSWER_TIMEOUT_MS): LimitGate {
+  const pending = new Map<number, (decision: LimitDecision) => void>();
+  let next = 0;
+  process.on("message", (message: unknown) => {
+    if (isClusterMessage(message) && message.kw === "consumed") pending.get(message.id)?.(message.decision);
+  });
+  return {
+    consume(keyId, limits, cost, dryRun) {
+      const id = next++;
+      return new Promise<LimitDecision>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          pending.delete(id);
+          reject(new LimitsUnanswered("the cluster primary did not answer the rate-limit check in time"));
+        }, timeoutMs);
+        pending.set(id, (decision) => {
+          clearTimeout(timer);
+          pending.delete(id);
+          resolve(decision);
+        });
+        // send() returns false also when it only queued the message (backpressure): judge by the channel.
+        if (!process.connected || process.send === undefined) {
+          clearTimeout(timer);
+          pending.delete(id);
+          reject(new LimitsUnanswered("the cluster primary cannot be reached for the rate-limit check"));
+          return;
+        }
+        process.send({ kw: "consume", id, keyId, limits, cost, dryRun } satisfies WorkerMessage);
+      });
+    },
+  };
+}
