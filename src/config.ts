@@ -24,6 +24,8 @@ export interface Config {
   };
   /** How long in-flight calls may take to finish on SIGTERM before they are cut. */
   readonly drainTimeoutMs: number;
+  /** How often usage counts are added to the store (write-behind; a crash loses at most this much). */
+  readonly usageFlushMs: number;
   /** Server processes sharing the ports (node:cluster); 1 runs in this process. */
   readonly workers: number;
   /** Envoy ext_authz (Authorization/Check). */
@@ -65,6 +67,7 @@ export const DEFAULTS = {
   KEYWARD_NEGATIVE_CACHE_SIZE: "10000",
   KEYWARD_NEGATIVE_CACHE_TTL: "5s",
   KEYWARD_DRAIN_TIMEOUT: "10s",
+  KEYWARD_USAGE_FLUSH: "1s",
   KEYWARD_LOG_LEVEL: "info",
   KEYWARD_WORKERS: "auto",
   KEYWARD_POLICY: "",
@@ -108,6 +111,7 @@ export function loadConfig(
         missingTtlMs: duration("KEYWARD_NEGATIVE_CACHE_TTL", read("KEYWARD_NEGATIVE_CACHE_TTL"), 1),
       },
       drainTimeoutMs: duration("KEYWARD_DRAIN_TIMEOUT", read("KEYWARD_DRAIN_TIMEOUT")),
+      usageFlushMs: duration("KEYWARD_USAGE_FLUSH", read("KEYWARD_USAGE_FLUSH"), 1),
       logLevel: logLevel("KEYWARD_LOG_LEVEL", read("KEYWARD_LOG_LEVEL")),
       workers: workerCount("KEYWARD_WORKERS", read("KEYWARD_WORKERS")),
       envoy: {

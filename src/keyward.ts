@@ -3,8 +3,10 @@ import type { InvalidationBus } from "./cache/invalidation.js";
 import { createKeyCache, type KeyCache } from "./cache/key-cache.js";
 import type { Config } from "./config.js";
 import { type Clock, systemClock } from "./domain/clock.js";
-import { createLimitBook } from "./domain/limit-book.js";
-import { type LimitGate, localLimitGate } from "./domain/limit-gate.js";
+import { createLimitBook, type LimitBook } from "./domain/limit-book.js";
+import { bookGate, type LimitGate } from "./domain/limit-gate.js";
+import { limitPart } from "./domain/usage-delta.js";
+import { createUsageTally } from "./domain/usage-tally.js";
 import { Authorization } from "./gen/envoy/service/auth/v3/external_auth_pb.js";
 import { Health } from "./gen/grpc/health/v1/health_pb.js";
 import { AuditService } from "./gen/keyward/v1/audit_service_pb.js";
@@ -13,10 +15,12 @@ import { KeyService } from "./gen/keyward/v1/key_service_pb.js";
 import { WorkspaceService } from "./gen/keyward/v1/workspace_service_pb.js";
 import type { Logger } from "./log.js";
 import { watchPolicyFile } from "./policy/policy-file.js";
+import { startUsageFlush } from "./process/usage-flush.js";
 import { startServer } from "./server.js";
 import { openDatabase, type StoreConnections } from "./store/database.js";
 import { createKyselyKeyStore } from "./store/kysely-key-store.js";
 import { migrateToLatest } from "./store/migrate.js";
+import { addUsage, readUsage } from "./store/usage-queries.js";
 import { auditService } from "./transport/audit-service.js";
 import { authorizeService } from "./transport/authorize-service.js";
 import { envoyCheckService } from "./transport/envoy-check-service.js";
@@ -70,9 +74,21 @@ async function serve(
   // The key cache's misses (findKeyByHash) read on the query-only connection, all else on the read-write one.
   const store = createKyselyKeyStore(database.db, database.queryOnly);
   const cache = createKeyCache({ load: store.findKeyByHash, clock, ...config.cache });
-  // One book per server: this process's, unless it is a worker and the primary holds it.
-  const gate = options.limitGate ?? localLimitGate(createLimitBook({ maxKeys: config.cache.maxKeys }), clock);
-  const limits = { gate, tiers: config.tiers };
+  // Usage is tallied in every process; the limit book is one per server: this process's, unless it is
+  // a worker and the primary holds it. Both are flushed from here, behind the decision path.
+  const tally = createUsageTally();
+  const book =
+    options.limitGate === undefined ? createLimitBook({ maxKeys: config.cache.maxKeys }) : undefined;
+  const usage = startUsageFlush({
+    drains: book ? [tally.drain, () => book.drain().map(limitPart)] : [tally.drain],
+    write: (deltas) => addUsage(database.db, deltas),
+    intervalMs: config.usageFlushMs,
+    log,
+  });
+  const gate =
+    options.limitGate ??
+    bookGate(book as LimitBook, clock, (keyId, now) => readUsage(database.db, keyId, now), usage.flushed);
+  const limits = { gate, tiers: config.tiers, tally };
   const managed = cachedKeyStore(store, cache, options.invalidations?.(cache));
   const apis = [AuthorizeService, KeyService, WorkspaceService, AuditService, Authorization];
   const policy =
@@ -133,6 +149,7 @@ async function serve(
         if (policy) policy.close();
         tls?.close();
         await server.drain(config.drainTimeoutMs);
+        await usage.stop(); // after the last call, before the store closes: SIGTERM loses no count
         await database.close();
         log.info("keyward stopped");
       })();

@@ -9,6 +9,7 @@ import type { MaybePromise } from "./maybe-promise.js";
 import type { Reason } from "./reason.js";
 import { missingScopes } from "./scope.js";
 import type { TierTable } from "./tiers.js";
+import type { UsageTally } from "./usage-tally.js";
 
 /** What a request presents and asks for. Scopes must already be validated. */
 export interface AuthorizeInput {
@@ -27,10 +28,12 @@ export interface AuthorizeInput {
   readonly dryRun: boolean;
 }
 
-/** How decisions count against limits; none for decisions that count nothing (admin authentication). */
+/** How decisions are counted; none for decisions that count nothing (admin authentication). */
 export interface Limits {
   readonly gate: LimitGate;
   readonly tiers: TierTable;
+  /** Every identified key's allowed and denied requests (Key.usage), whether it has limits or not. */
+  readonly tally: UsageTally;
 }
 
 /** The answer. `key` is set whenever a key was found, also for most denials. */
@@ -63,25 +66,38 @@ export function authorize(
   if (credential === undefined || credential === "") return MISSING;
   if (parseKey(credential) === undefined) return INVALID;
   const found = resolver.resolve(digestKey(credential));
-  if (found instanceof Promise) return found.then((key) => count(input, decide(input, key, now), limits));
-  return count(input, decide(input, found, now), limits);
+  if (found instanceof Promise)
+    return found.then((key) => count(input, decide(input, key, now), now, limits));
+  return count(input, decide(input, found, now), now, limits);
 }
 
 /**
  * The limits come last: only a request allowed on every other ground is counted, so a denied request
- * consumes nothing (issue 12).
+ * consumes nothing (issue 12). Every decision on an identified key is tallied, except dry runs.
  */
 function count(
   input: AuthorizeInput,
   decision: Decision,
+  now: number,
   limits: Limits | undefined,
 ): MaybePromise<Decision> {
   const key = decision.key;
-  if (decision.reason !== "allowed" || key === undefined || limits === undefined) return decision;
+  if (key === undefined || limits === undefined) return decision;
+  if (decision.reason !== "allowed") return tallied(decision, input, now, limits);
   const enforced = enforcedLimits(key.terms, limits.tiers);
-  if (enforced === undefined) return decision;
+  if (enforced === undefined) return tallied(decision, input, now, limits);
   const counted = limits.gate.consume(key.keyId, enforced, input.cost, input.dryRun);
-  return counted instanceof Promise ? counted.then((d) => limited(key, d)) : limited(key, counted);
+  return counted instanceof Promise
+    ? counted.then((d) => tallied(limited(key, d), input, now, limits))
+    : tallied(limited(key, counted), input, now, limits);
+}
+
+function tallied(decision: Decision, input: AuthorizeInput, now: number, limits: Limits): Decision {
+  const key = decision.key;
+  if (key === undefined || input.dryRun) return decision;
+  if (decision.reason === "allowed") limits.tally.allowed(key.keyId, now);
+  else limits.tally.denied(key.keyId, now);
+  return decision;
 }
 
 function limited(key: VerifiedKey, { reason, ...report }: LimitDecision): Decision {

@@ -34,8 +34,14 @@ export interface LimitBook {
   consume(keyId: string, limits: EnforcedLimits, cost: number, now: number, dryRun?: boolean): LimitDecision;
   /** Counts a request denied for another reason (scope, address) once the key was identified. */
   countDenied(keyId: string, limits: EnforcedLimits, now: number): void;
-  /** Whether the book holds the key; when not, `load` it before `consume`. */
+  /** Whether the book holds the key. */
   has(keyId: string): boolean;
+  /**
+   * Whether the key must be `load`ed before `consume`: it has a quota or credits (state that outlives the
+   * process) and the book holds it not loaded, or loaded under another credit balance in its terms (set
+   * anew by an update). Keys with only a rate limit never need it: their window lives in memory alone.
+   */
+  needsLoad(keyId: string, limits: EnforcedLimits): boolean;
   /**
    * Seeds a key from the store, replacing what the book held for it; its deltas not yet drained are kept
    * and added to what the store says. Read the store after the last drain's flush has finished, or the
@@ -64,6 +70,9 @@ interface Entry {
   creditsPeriod: number;
   /** What changed today since the last drain. */
   pending: UsageDelta;
+  /** Seeded from the store by `load`, and the terms' credit balance it was loaded under. */
+  loaded: boolean;
+  loadedCredits: number | undefined;
 }
 
 /** An empty book; the clock is the `now` passed to each call. */
@@ -215,6 +224,11 @@ export function createLimitBook(options: LimitBookOptions): LimitBook {
       dirty.add(entry);
     },
     has: (keyId) => entries.has(keyId),
+    needsLoad(keyId, limits) {
+      if (limits.monthlyQuota === 0 && limits.credits === undefined) return false;
+      const entry = entries.get(keyId);
+      return entry === undefined || !entry.loaded || entry.loadedCredits !== limits.credits?.remaining;
+    },
     load(keyId, persisted, limits, now) {
       remove(keyId);
       const entry = fresh(keyId, limits, now);
@@ -225,6 +239,9 @@ export function createLimitBook(options: LimitBookOptions): LimitBook {
         if (persisted.day === entry.day) entry.requestsToday = persisted.requestsToday;
       }
       entry.lastUsedTime = persisted.lastUsedTime;
+      entry.loaded = true;
+      entry.loadedCredits = limits.credits?.remaining;
+      if (persisted.creditsRemaining !== undefined) entry.credits = persisted.creditsRemaining;
       if (persisted.creditsRefilledAt !== undefined) entry.creditsPeriod = persisted.creditsRefilledAt;
       // The store has not seen the deltas still waiting for a drain: count them again here (in order).
       for (const delta of outbox) if (delta.keyId === keyId) replay(entry, delta, limits);
@@ -291,5 +308,7 @@ function fresh(keyId: string, limits: EnforcedLimits, now: number): Entry {
     // The balance the terms carry is taken as this period's, so the first refill is at the next boundary.
     creditsPeriod: refill === undefined ? Number.NEGATIVE_INFINITY : periodStart(now, refill.interval),
     pending: emptyDelta(keyId, day),
+    loaded: false,
+    loadedCredits: undefined,
   };
 }

@@ -4,6 +4,8 @@ import type { LimitBook } from "./limit-book.js";
 import type { EnforcedLimits, LimitDecision } from "./limit-decision.js";
 import type { MaybePromise } from "./maybe-promise.js";
 import type { TierTable } from "./tiers.js";
+import { StoreError } from "./unavailable.js";
+import type { PersistedUsage } from "./usage-delta.js";
 
 /**
  * Where a decision counts a key's use against its limits: the one limit book that all of a server's
@@ -17,20 +19,51 @@ export interface LimitGate {
 }
 
 /**
- * What a key is held to now: its own rate limit, else its tier's. Undefined when nothing applies, so
- * that such a key costs the decision nothing. A tier missing from the table (dropped from
- * KEYWARD_TIERS after keys were issued with it) limits nothing.
- * Monthly quotas and credits are not enforced yet: they must survive restarts, which needs the
- * write-behind usage store (issue 12, not done); until then they are stored and shown only.
+ * What a key is held to now: its own rate limit, else its tier's, its monthly quota and its credits.
+ * Undefined when nothing applies, so that such a key costs the decision nothing. A tier missing from
+ * the table (dropped from KEYWARD_TIERS after keys were issued with it) limits nothing.
  */
 export function enforcedLimits(terms: KeyLimits, tiers: TierTable): EnforcedLimits | undefined {
   const rateLimit = terms.rateLimit ?? (terms.tier === "" ? undefined : tiers.get(terms.tier));
-  return rateLimit === undefined ? undefined : { rateLimit, monthlyQuota: 0 };
+  if (rateLimit === undefined && terms.monthlyQuota === 0 && terms.credits === undefined) return undefined;
+  return { rateLimit, monthlyQuota: terms.monthlyQuota, credits: terms.credits };
 }
 
-/** The gate of a single process: its own book, read with its own clock. */
-export function localLimitGate(book: LimitBook, clock: Clock): LimitGate {
-  return {
-    consume: (keyId, limits, cost, dryRun) => book.consume(keyId, limits, cost, clock.now(), dryRun),
+/** Reads what the store holds of a key's usage, to seed the book with. */
+export type UsageReader = (keyId: string, now: number) => Promise<PersistedUsage>;
+
+/**
+ * A gate on a book held in this process. A key with a quota or credits is read from the store on its
+ * first use (and after its credits are set anew): one read per key, shared by the requests that wait
+ * for it, made only once the flush in progress (`flushed`) has ended, since the book no longer holds
+ * what that flush is writing. Everything else is answered synchronously.
+ */
+export function bookGate(
+  book: LimitBook,
+  clock: Clock,
+  read: UsageReader,
+  flushed: () => Promise<void>,
+): LimitGate {
+  const loading = new Map<string, Promise<void>>();
+  const load = (keyId: string, limits: EnforcedLimits): Promise<void> => {
+    let pending = loading.get(keyId);
+    if (pending === undefined) {
+      pending = flushed()
+        .then(() => read(keyId, clock.now()))
+        .then(
+          (persisted) => book.load(keyId, persisted, limits, clock.now()),
+          (error: unknown) => {
+            throw new StoreError("read a key's usage", error);
+          },
+        )
+        .finally(() => loading.delete(keyId));
+      loading.set(keyId, pending);
+    }
+    return pending;
   };
+  const consume: LimitGate["consume"] = (keyId, limits, cost, dryRun) => {
+    if (!book.needsLoad(keyId, limits)) return book.consume(keyId, limits, cost, clock.now(), dryRun);
+    return load(keyId, limits).then(() => book.consume(keyId, limits, cost, clock.now(), dryRun));
+  };
+  return { consume };
 }

@@ -29,6 +29,8 @@ export interface PersistedUsage {
    * current period, so a key loaded after a boundary without it misses that refill.
    */
   readonly creditsRefilledAt?: number | undefined;
+  /** The stored balance; undefined for a key without credits (the book then takes its terms'). */
+  readonly creditsRemaining?: number | undefined;
 }
 
 /**
@@ -60,6 +62,22 @@ export function emptyDelta(keyId: string, day: number): UsageDelta {
 /** Whether a delta has anything for the store. */
 export function hasChanges(delta: UsageDelta): boolean {
   return (
-    delta.requests > 0 || delta.denied > 0 || delta.creditsSpent > 0 || delta.creditsRefilledAt !== undefined
+    delta.requests > 0 ||
+    delta.denied > 0 ||
+    delta.quotaCost > 0 ||
+    delta.creditsSpent > 0 ||
+    delta.creditsRefilledAt !== undefined
   );
+}
+
+/**
+ * What of a limit book's delta only the book knows: quota cost and credits. Requests, denials and the
+ * last use are counted for every key by each process's UsageTally, and written from there alone.
+ */
+export function limitPart(delta: UsageDelta): UsageDelta {
+  const part = emptyDelta(delta.keyId, delta.day);
+  part.quotaCost = delta.quotaCost;
+  part.creditsSpent = delta.creditsSpent;
+  if (delta.creditsRefilledAt !== undefined) part.creditsRefilledAt = delta.creditsRefilledAt;
+  return part;
 }

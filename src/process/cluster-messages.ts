@@ -36,7 +36,13 @@ export type PrimaryMessage =
   | { readonly kw: "evict"; readonly id: number; readonly hashes: readonly string[]; readonly all: boolean }
   /** `ok` is false when the primary could neither collect every confirmation nor fence the workers that gave none. */
   | { readonly kw: "invalidated"; readonly id: number; readonly ok: boolean }
-  | { readonly kw: "consumed"; readonly id: number; readonly decision: LimitDecision };
+  /** `decision`, or `error` when the primary could not decide (its store failed reading the key's usage). */
+  | {
+      readonly kw: "consumed";
+      readonly id: number;
+      readonly decision?: LimitDecision;
+      readonly error?: string;
+    };
 
 export type ClusterMessage = WorkerMessage | PrimaryMessage;
 

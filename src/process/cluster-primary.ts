@@ -2,12 +2,16 @@ import cluster, { type Worker } from "node:cluster";
 import type { Config } from "../config.js";
 import { systemClock } from "../domain/clock.js";
 import { createLimitBook } from "../domain/limit-book.js";
+import { bookGate } from "../domain/limit-gate.js";
+import { limitPart } from "../domain/usage-delta.js";
 import type { Logger } from "../log.js";
 import { openDatabase } from "../store/database.js";
 import { migrateToLatest } from "../store/migrate.js";
+import { addUsage, readUsage } from "../store/usage-queries.js";
 import { isClusterMessage, type WorkerMessage } from "./cluster-messages.js";
 import { createInvalidationRelay } from "./invalidation-relay.js";
 import { createLimitOwner } from "./limit-owner.js";
+import { startUsageFlush } from "./usage-flush.js";
 
 /** Deaths within CRASH_WINDOW_MS that stop the server instead of starting yet another worker. */
 export const CRASH_LIMIT = 5;
@@ -33,16 +37,27 @@ const STOP_GRACE_MS = 5000;
  * Fails (throws) only before forking, when the store cannot be opened or migrated.
  */
 export async function runPrimary(config: Config, log: Logger): Promise<void> {
+  // Kept open: the primary holds the cluster's limit book, reads keys' usage into it and flushes it.
   const database = openDatabase(config.database);
   try {
     const applied = await migrateToLatest(database.db);
     if (applied.length > 0) log.info("migrations applied", { migrations: applied });
-  } finally {
+  } catch (error) {
     await database.close();
+    throw error;
   }
 
   const relay = createInvalidationRelay(log);
-  const limits = createLimitOwner(createLimitBook({ maxKeys: config.cache.maxKeys }), systemClock);
+  const book = createLimitBook({ maxKeys: config.cache.maxKeys });
+  const usage = startUsageFlush({
+    drains: [() => book.drain().map(limitPart)],
+    write: (deltas) => addUsage(database.db, deltas),
+    intervalMs: config.usageFlushMs,
+    log,
+  });
+  const limits = createLimitOwner(
+    bookGate(book, systemClock, (keyId, now) => readUsage(database.db, keyId, now), usage.flushed),
+  );
   const served = new WeakSet<Worker>();
   const failures = new WeakMap<Worker, Extract<WorkerMessage, { kw: "failed" }>>();
   const deaths: number[] = [];
@@ -120,8 +135,15 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
       if (workers().length > 0) return;
       clearInterval(waiting);
       clearTimeout(killer);
-      log.info("keyward stopped");
-      process.exit(exitCode);
+      // The workers have stopped deciding: what the book counted goes to the store, then the store closes.
+      void usage
+        .stop()
+        .then(() => database.close())
+        .catch((error: unknown) => log.error("closing the store failed", { error }))
+        .finally(() => {
+          log.info("keyward stopped");
+          process.exit(exitCode);
+        });
     }, 50);
   }
 

@@ -1,7 +1,7 @@
 import type { LimitDecision } from "../domain/limit-decision.js";
 import type { LimitGate } from "../domain/limit-gate.js";
 import { LimitsUnanswered } from "../domain/unavailable.js";
-import { isClusterMessage, type WorkerMessage } from "./cluster-messages.js";
+import { isClusterMessage, type PrimaryMessage, type WorkerMessage } from "./cluster-messages.js";
 
 /** How long a worker waits for the primary's answer before the request fails UNAVAILABLE. */
 export const LIMIT_ANSWER_TIMEOUT_MS = 2000;
@@ -12,10 +12,10 @@ export const LIMIT_ANSWER_TIMEOUT_MS = 2000;
  * than allowing it uncounted.
  */
 export function clusterLimitGate(timeoutMs = LIMIT_ANSWER_TIMEOUT_MS): LimitGate {
-  const pending = new Map<number, (decision: LimitDecision) => void>();
+  const pending = new Map<number, (message: Extract<PrimaryMessage, { kw: "consumed" }>) => void>();
   let next = 0;
   process.on("message", (message: unknown) => {
-    if (isClusterMessage(message) && message.kw === "consumed") pending.get(message.id)?.(message.decision);
+    if (isClusterMessage(message) && message.kw === "consumed") pending.get(message.id)?.(message);
   });
   return {
     consume(keyId, limits, cost, dryRun) {
@@ -25,10 +25,11 @@ export function clusterLimitGate(timeoutMs = LIMIT_ANSWER_TIMEOUT_MS): LimitGate
           pending.delete(id);
           reject(new LimitsUnanswered("the cluster primary did not answer the rate-limit check in time"));
         }, timeoutMs);
-        pending.set(id, (decision) => {
+        pending.set(id, ({ decision, error }) => {
           clearTimeout(timer);
           pending.delete(id);
-          resolve(decision);
+          if (decision !== undefined) resolve(decision);
+          else reject(new LimitsUnanswered(`the cluster primary could not decide: ${error ?? "no answer"}`));
         });
         // send() returns false also when it only queued the message (backpressure): judge by the channel.
         if (!process.connected || process.send === undefined) {

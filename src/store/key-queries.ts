@@ -1,4 +1,4 @@
-import type { Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 import type { ApiKey } from "../domain/key.js";
 import type { KeyQuery } from "../domain/key-store.js";
 import { keyFromRow, rowFromKey } from "./rows.js";
@@ -15,10 +15,22 @@ export async function insertKey(db: Kysely<Database>, key: ApiKey): Promise<void
   await db.insertInto("api_keys").values(rowFromKey(key)).execute();
 }
 
-/** Replaces every mutable column; the id, hash, prefix and creation time never change. */
+/**
+ * Replaces every mutable column; the id, hash, prefix and creation time never change. A balance set
+ * anew belongs to the refill period it is set in (credits_refilled_at null), not to the last refill's.
+ */
 export async function updateKey(db: Kysely<Database>, key: ApiKey): Promise<void> {
   const { key_id, key_hash, key_prefix, create_time, workspace, ...mutable } = rowFromKey(key);
-  await db.updateTable("api_keys").set(mutable).where("key_id", "=", key_id).execute();
+  await db
+    .updateTable("api_keys")
+    .set({
+      ...mutable,
+      credits_refilled_at: sql<
+        number | null
+      >`case when credits_remaining is not distinct from ${mutable.credits_remaining} then credits_refilled_at else null end`,
+    })
+    .where("key_id", "=", key_id)
+    .execute();
 }
 
 export async function countActiveKeys(db: Kysely<Database>, workspace: string, now: number): Promise<number> {

@@ -3,6 +3,16 @@ export interface Database {
   api_keys: ApiKeyTable;
   workspaces: WorkspaceTable;
   audit_events: AuditEventTable;
+  key_usage: KeyUsageTable;
+}
+
+/** One key's counts for one UTC day (`day` is the day's start); flushes add to them. */
+export interface KeyUsageTable {
+  key_id: string;
+  day: number;
+  requests: number;
+  denied: number;
+  quota_cost: number;
 }
 
 export interface ApiKeyTable {
@@ -38,6 +48,8 @@ export interface ApiKeyTable {
   credit_refill_interval: string;
   /** JSON array of normalized CIDRs. */
   allowed_cidrs: string;
+  /** Start of the refill period credits_remaining belongs to; null: the one it was issued or set in. */
+  credits_refilled_at: number | null;
 }
 
 export interface WorkspaceTable {

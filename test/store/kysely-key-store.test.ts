@@ -67,6 +67,7 @@ describe("migrations", () => {
       "0001-create-api-keys",
       "0002-workspaces-and-audit",
       "0003-key-limits",
+      "0004-key-usage",
     ]);
     const objects = await sql<{ type: string; name: string }>`
       SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'kysely_%'
@@ -77,6 +78,7 @@ describe("migrations", () => {
         { type: "index", name: "api_keys_workspace_create_time" },
         { type: "table", name: "workspaces" },
         { type: "table", name: "audit_events" },
+        { type: "table", name: "key_usage" },
         { type: "index", name: "audit_events_workspace_time" },
       ]),
     );
@@ -113,7 +115,7 @@ describe("migrations", () => {
     await insertV1Row(db, revoked);
     await insertV1Row(db, acmeOld);
 
-    expect(await migrateToLatest(db)).toEqual(["0002-workspaces-and-audit", "0003-key-limits"]);
+    expect(await migrateToLatest(db)).toEqual(["0002-workspaces-and-audit", "0003-key-limits", "0004-key-usage"]);
 
     const store = createKyselyKeyStore(db, queryOnly);
     const { workspaces, total } = await store.listWorkspaces(undefined, 10);
@@ -134,7 +136,7 @@ describe("migrations", () => {
 
   it("0002 over an empty 0001 database creates no workspace", async () => {
     const { db, queryOnly } = database.track(await openMigratedTo(database.temp.url, "0001-create-api-keys"));
-    expect(await migrateToLatest(db)).toEqual(["0002-workspaces-and-audit", "0003-key-limits"]);
+    expect(await migrateToLatest(db)).toEqual(["0002-workspaces-and-audit", "0003-key-limits", "0004-key-usage"]);
     expect(await createKyselyKeyStore(db, queryOnly).listWorkspaces(undefined, 10)).toEqual({
       workspaces: [],
       total: 0,
@@ -170,7 +172,7 @@ describe("migration 0003 (key limits)", () => {
       .values(v2Row as never)
       .execute();
 
-    expect(await migrateToLatest(db)).toEqual(["0003-key-limits"]);
+    expect(await migrateToLatest(db)).toEqual(["0003-key-limits", "0004-key-usage"]);
 
     const store = createKyselyKeyStore(db, queryOnly);
     const found = await store.findKeyById(key.keyId);

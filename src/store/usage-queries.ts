@@ -1,0 +1,156 @@
+import { type Kysely, sql } from "kysely";
+import type { PersistedUsage, UsageCounts, UsageDelta } from "../domain/usage-delta.js";
+import { dayStart, monthStart } from "../domain/usage-period.js";
+import type { Database } from "./schema.js";
+
+// The write-behind usage store (issue 12): flushes add deltas, never read-modify-write, so that the
+// counts of several writers (workers, replicas) add up.
+
+/** Adds the deltas in one transaction: day rows, last-used times and credit balances. */
+export async function addUsage(db: Kysely<Database>, deltas: readonly UsageDelta[]): Promise<void> {
+  if (deltas.length === 0) return;
+  await db.transaction().execute(async (tx) => {
+    for (const delta of deltas) await addOne(tx, delta);
+  });
+}
+
+async function addOne(db: Kysely<Database>, d: UsageDelta): Promise<void> {
+  if (d.requests > 0 || d.denied > 0 || d.quotaCost > 0) {
+    await db
+      .insertInto("key_usage")
+      .values({
+        key_id: d.keyId,
+        day: d.day,
+        requests: d.requests,
+        denied: d.denied,
+        quota_cost: d.quotaCost,
+      })
+      .onConflict((conflict) =>
+        conflict.columns(["key_id", "day"]).doUpdateSet({
+          requests: sql`key_usage.requests + excluded.requests`,
+          denied: sql`key_usage.denied + excluded.denied`,
+          quota_cost: sql`key_usage.quota_cost + excluded.quota_cost`,
+        }),
+      )
+      .execute();
+  }
+  if (d.lastUsedTime !== undefined) {
+    await db
+      .updateTable("api_keys")
+      .set({ last_used_time: d.lastUsedTime })
+      .where("key_id", "=", d.keyId)
+      .where((eb) =>
+        eb.or([eb("last_used_time", "is", null), eb("last_used_time", "<", d.lastUsedTime as number)]),
+      )
+      .execute();
+  }
+  if (d.creditsRefilledAt !== undefined) {
+    // Refilled to the refill amount at the period's start, then spent from.
+    await db
+      .updateTable("api_keys")
+      .set({
+        credits_remaining: sql`credit_refill_amount - ${d.creditsSpent}`,
+        credits_refilled_at: d.creditsRefilledAt,
+      })
+      .where("key_id", "=", d.keyId)
+      .where("credit_refill_amount", "is not", null)
+      .where((eb) =>
+        eb.or([
+          eb("credits_refilled_at", "is", null),
+          eb("credits_refilled_at", "<", d.creditsRefilledAt as number),
+        ]),
+      )
+      .execute();
+  } else if (d.creditsSpent > 0) {
+    await db
+      .updateTable("api_keys")
+      .set({ credits_remaining: sql`credits_remaining - ${d.creditsSpent}` })
+      .where("key_id", "=", d.keyId)
+      .where("credits_remaining", "is not", null)
+      .execute();
+  }
+}
+
+/** What the limit book needs to take a key over from the store, as of `now`. */
+export async function readUsage(db: Kysely<Database>, keyId: string, now: number): Promise<PersistedUsage> {
+  const today = dayStart(now);
+  const [counts, key] = await Promise.all([
+    monthCounts(db, [keyId], now),
+    db
+      .selectFrom("api_keys")
+      .select(["last_used_time", "credits_remaining", "credits_refilled_at"])
+      .where("key_id", "=", keyId)
+      .executeTakeFirst(),
+  ]);
+  const month = counts.get(keyId);
+  return {
+    day: today,
+    requestsToday: month?.requestsToday ?? 0,
+    requestsThisMonth: month?.requestsThisMonth ?? 0,
+    deniedThisMonth: month?.deniedThisMonth ?? 0,
+    quotaUsedThisMonth: month?.quotaUsed ?? 0,
+    lastUsedTime: optionalNumber(key?.last_used_time),
+    creditsRefilledAt: optionalNumber(key?.credits_refilled_at),
+    creditsRemaining: optionalNumber(key?.credits_remaining),
+  };
+}
+
+/** The stored counts of each key as of `now` (flushed counts only); keys never used are absent. */
+export async function usageOf(
+  db: Kysely<Database>,
+  keyIds: readonly string[],
+  now: number,
+): Promise<Map<string, UsageCounts>> {
+  const counts = await monthCounts(db, keyIds, now);
+  return new Map(
+    [...counts].map(([keyId, c]) => [
+      keyId,
+      {
+        requestsToday: c.requestsToday,
+        requestsThisMonth: c.requestsThisMonth,
+        deniedThisMonth: c.deniedThisMonth,
+      },
+    ]),
+  );
+}
+
+interface MonthCounts {
+  requestsToday: number;
+  requestsThisMonth: number;
+  deniedThisMonth: number;
+  quotaUsed: number;
+}
+
+async function monthCounts(
+  db: Kysely<Database>,
+  keyIds: readonly string[],
+  now: number,
+): Promise<Map<string, MonthCounts>> {
+  const result = new Map<string, MonthCounts>();
+  if (keyIds.length === 0) return result;
+  const today = dayStart(now);
+  const rows = await db
+    .selectFrom("key_usage")
+    .select(["key_id", "day", "requests", "denied", "quota_cost"])
+    .where("key_id", "in", keyIds)
+    .where("day", ">=", monthStart(now))
+    .where("day", "<=", today)
+    .execute();
+  for (const row of rows) {
+    let c = result.get(row.key_id);
+    if (c === undefined) {
+      c = { requestsToday: 0, requestsThisMonth: 0, deniedThisMonth: 0, quotaUsed: 0 };
+      result.set(row.key_id, c);
+    }
+    const requests = Number(row.requests);
+    if (Number(row.day) === today) c.requestsToday += requests;
+    c.requestsThisMonth += requests;
+    c.deniedThisMonth += Number(row.denied);
+    c.quotaUsed += Number(row.quota_cost);
+  }
+  return result;
+}
+
+function optionalNumber(value: number | string | null | undefined): number | undefined {
+  return value === null || value === undefined ? undefined : Number(value);
+}
