@@ -3,7 +3,7 @@ import type { InvalidationBus } from "./cache/invalidation.js";
 import { createKeyCache, type KeyCache } from "./cache/key-cache.js";
 import type { Config } from "./config.js";
 import { type Clock, systemClock } from "./domain/clock.js";
-import { createLimitBook, type LimitBook } from "./domain/limit-book.js";
+import { createLimitBook } from "./domain/limit-book.js";
 import { bookGate, type LimitGate } from "./domain/limit-gate.js";
 import { limitPart } from "./domain/usage-delta.js";
 import { createUsageTally } from "./domain/usage-tally.js";
@@ -85,9 +85,10 @@ async function serve(
     intervalMs: config.usageFlushMs,
     log,
   });
-  const gate =
-    options.limitGate ??
-    bookGate(book as LimitBook, clock, (keyId, now) => readUsage(database.db, keyId, now), usage.flushed);
+  const gate: LimitGate =
+    book === undefined
+      ? (options.limitGate as LimitGate) // set: no book was made
+      : bookGate(book, clock, (keyId, now) => readUsage(database.db, keyId, now), usage);
   const limits = { gate, tiers: config.tiers, tally };
   const managed = cachedKeyStore(store, cache, options.invalidations?.(cache));
   const apis = [AuthorizeService, KeyService, WorkspaceService, AuditService, Authorization];

@@ -124,7 +124,7 @@ export function prepareKey(
       tier: input.tier || defaults.tier || "",
       rateLimit: input.rateLimit,
       monthlyQuota: input.monthlyQuota ?? defaults.monthlyQuota ?? 0,
-      credits: input.credits,
+      credits: input.credits && { ...input.credits, setTime: now },
       allowedCidrs: cidrs.cidrs,
     },
   });

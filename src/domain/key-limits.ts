@@ -14,6 +14,11 @@ export type { RefillInterval };
 export interface Credits {
   readonly remaining: number;
   readonly refill: { readonly amount: number; readonly interval: RefillInterval } | undefined;
+  /**
+   * When IssueKey or UpdateKey last set the balance (ms); undefined for balances set before it was kept.
+   * A balance set anew replaces what the limit book counted, and spending counted before it is dropped.
+   */
+  readonly setTime?: number | undefined;
 }
 
 /**

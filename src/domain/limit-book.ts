@@ -38,8 +38,8 @@ export interface LimitBook {
   has(keyId: string): boolean;
   /**
    * Whether the key must be `load`ed before `consume`: it has a quota or credits (state that outlives the
-   * process) and the book holds it not loaded, or loaded under another credit balance in its terms (set
-   * anew by an update). Keys with only a rate limit never need it: their window lives in memory alone.
+   * process) and the book holds it not loaded, or holds another setting of its balance than its terms
+   * (set anew by an update). Keys with only a rate limit never need it: their window lives in memory alone.
    */
   needsLoad(keyId: string, limits: EnforcedLimits): boolean;
   /**
@@ -70,9 +70,10 @@ interface Entry {
   creditsPeriod: number;
   /** What changed today since the last drain. */
   pending: UsageDelta;
-  /** Seeded from the store by `load`, and the terms' credit balance it was loaded under. */
+  /** Seeded from the store by `load`. */
   loaded: boolean;
-  loadedCredits: number | undefined;
+  /** The setting of the balance `credits` counts from (Credits.setTime). */
+  creditsSetTime: number | undefined;
 }
 
 /** An empty book; the clock is the `now` passed to each call. */
@@ -137,6 +138,7 @@ export function createLimitBook(options: LimitBookOptions): LimitBook {
         entry.creditsPeriod = period;
         entry.pending.creditsRefilledAt = period;
         entry.pending.creditsSpent = 0;
+        if (entry.creditsSetTime !== undefined) entry.pending.creditsSetTime = entry.creditsSetTime;
         dirty.add(entry);
       }
     }
@@ -152,8 +154,12 @@ export function createLimitBook(options: LimitBookOptions): LimitBook {
     reason: LimitDecision["reason"],
     wait: number | undefined,
     dryRun: boolean,
+    cost: number,
   ) {
     decision.reason = reason;
+    // The limits checked before the refusing one were reported as if the request were taken; it is not.
+    if (reason !== "rate_limited" && decision.rateLimit !== undefined) decision.rateLimit.remaining += cost;
+    if (reason === "credits_exhausted" && decision.quota !== undefined) decision.quota.remaining += cost;
     if (wait !== undefined && Number.isFinite(wait)) decision.retryAfterMs = wait;
     if (!dryRun) {
       entry.deniedThisMonth++;
@@ -172,7 +178,7 @@ export function createLimitBook(options: LimitBookOptions): LimitBook {
         // Decided as a dry run: the request is counted only once quota and credits allow it too.
         checkRate(entry.window, rateLimit.limit, now, cost, true, rate);
         decision.rateLimit = { limit: rateLimit.limit, remaining: rate.remaining, resetTime: rate.resetTime };
-        if (!rate.allowed) return deny(entry, decision, "rate_limited", rate.retryAfterMs, dryRun);
+        if (!rate.allowed) return deny(entry, decision, "rate_limited", rate.retryAfterMs, dryRun, cost);
       }
       const quota = limits.monthlyQuota;
       if (quota > 0) {
@@ -181,7 +187,14 @@ export function createLimitBook(options: LimitBookOptions): LimitBook {
         const used = entry.quotaUsedThisMonth + (fits ? cost : 0);
         decision.quota = { limit: quota, remaining: Math.max(0, quota - used), resetTime };
         if (!fits)
-          return deny(entry, decision, "quota_exceeded", cost > quota ? undefined : resetTime - now, dryRun);
+          return deny(
+            entry,
+            decision,
+            "quota_exceeded",
+            cost > quota ? undefined : resetTime - now,
+            dryRun,
+            cost,
+          );
       }
       const credits = limits.credits;
       if (credits !== undefined) {
@@ -196,6 +209,7 @@ export function createLimitBook(options: LimitBookOptions): LimitBook {
             "credits_exhausted",
             never ? undefined : nextRefill(now, refill.interval) - now,
             dryRun,
+            cost,
           );
         }
       }
@@ -213,6 +227,7 @@ export function createLimitBook(options: LimitBookOptions): LimitBook {
       if (credits !== undefined) {
         entry.credits -= cost;
         p.creditsSpent += cost;
+        if (entry.creditsSetTime !== undefined) p.creditsSetTime = entry.creditsSetTime;
       }
       dirty.add(entry);
       return decision;
@@ -227,7 +242,7 @@ export function createLimitBook(options: LimitBookOptions): LimitBook {
     needsLoad(keyId, limits) {
       if (limits.monthlyQuota === 0 && limits.credits === undefined) return false;
       const entry = entries.get(keyId);
-      return entry === undefined || !entry.loaded || entry.loadedCredits !== limits.credits?.remaining;
+      return entry === undefined || !entry.loaded || entry.creditsSetTime !== limits.credits?.setTime;
     },
     load(keyId, persisted, limits, now) {
       remove(keyId);
@@ -240,8 +255,8 @@ export function createLimitBook(options: LimitBookOptions): LimitBook {
       }
       entry.lastUsedTime = persisted.lastUsedTime;
       entry.loaded = true;
-      entry.loadedCredits = limits.credits?.remaining;
       if (persisted.creditsRemaining !== undefined) entry.credits = persisted.creditsRemaining;
+      entry.creditsSetTime = persisted.creditsSetTime ?? limits.credits?.setTime;
       if (persisted.creditsRefilledAt !== undefined) entry.creditsPeriod = persisted.creditsRefilledAt;
       // The store has not seen the deltas still waiting for a drain: count them again here (in order).
       for (const delta of outbox) if (delta.keyId === keyId) replay(entry, delta, limits);
@@ -280,6 +295,8 @@ function replay(entry: Entry, delta: UsageDelta, limits: EnforcedLimits): void {
   if (delta.lastUsedTime !== undefined && !((entry.lastUsedTime ?? -1) >= delta.lastUsedTime)) {
     entry.lastUsedTime = delta.lastUsedTime;
   }
+  // Spending from a balance since set anew is gone with it (the store drops it too).
+  if (delta.creditsSetTime !== entry.creditsSetTime) return;
   const refill = limits.credits?.refill;
   if (
     refill !== undefined &&
@@ -309,6 +326,6 @@ function fresh(keyId: string, limits: EnforcedLimits, now: number): Entry {
     creditsPeriod: refill === undefined ? Number.NEGATIVE_INFINITY : periodStart(now, refill.interval),
     pending: emptyDelta(keyId, day),
     loaded: false,
-    loadedCredits: undefined,
+    creditsSetTime: limits.credits?.setTime,
   };
 }

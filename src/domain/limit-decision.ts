@@ -16,6 +16,8 @@ export interface EnforcedLimits {
     | {
         readonly remaining: number;
         readonly refill?: { readonly amount: number; readonly interval: RefillInterval } | undefined;
+        /** Which setting of the balance (Credits.setTime); a new one replaces what the book counted. */
+        readonly setTime?: number | undefined;
       }
     | undefined;
 }

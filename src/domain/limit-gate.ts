@@ -29,27 +29,42 @@ export function enforcedLimits(terms: KeyLimits, tiers: TierTable): EnforcedLimi
   return { rateLimit, monthlyQuota: terms.monthlyQuota, credits: terms.credits };
 }
 
+const READ_ATTEMPTS = 5;
+
 /** Reads what the store holds of a key's usage, to seed the book with. */
 export type UsageReader = (keyId: string, now: number) => Promise<PersistedUsage>;
+
+/** The write-behind flush of the book, as the gate must know it (process/usage-flush.ts). */
+export interface FlushProgress {
+  /** Resolves once no flush is in progress. */
+  flushed(): Promise<void>;
+  /** How many flushes have started so far. */
+  started(): number;
+}
 
 /**
  * A gate on a book held in this process. A key with a quota or credits is read from the store on its
  * first use (and after its credits are set anew): one read per key, shared by the requests that wait
- * for it, made only once the flush in progress (`flushed`) has ended, since the book no longer holds
- * what that flush is writing. Everything else is answered synchronously.
+ * for it. A flush takes counts out of the book before the store has them, so a read is taken only if
+ * no flush was running or started while it ran; otherwise it is read again. Everything else is
+ * answered synchronously.
  */
-export function bookGate(
-  book: LimitBook,
-  clock: Clock,
-  read: UsageReader,
-  flushed: () => Promise<void>,
-): LimitGate {
+export function bookGate(book: LimitBook, clock: Clock, read: UsageReader, flush: FlushProgress): LimitGate {
+  const settledRead = async (keyId: string): Promise<PersistedUsage> => {
+    // Bounded: flushes come at most every KEYWARD_USAGE_FLUSH, so a second read all but always settles.
+    for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+      await flush.flushed();
+      const before = flush.started();
+      const persisted = await read(keyId, clock.now());
+      if (flush.started() === before) return persisted;
+    }
+    throw new Error(`usage flushes kept overlapping the read (${READ_ATTEMPTS} attempts)`);
+  };
   const loading = new Map<string, Promise<void>>();
   const load = (keyId: string, limits: EnforcedLimits): Promise<void> => {
     let pending = loading.get(keyId);
     if (pending === undefined) {
-      pending = flushed()
-        .then(() => read(keyId, clock.now()))
+      pending = settledRead(keyId)
         .then(
           (persisted) => book.load(keyId, persisted, limits, clock.now()),
           (error: unknown) => {

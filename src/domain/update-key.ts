@@ -83,7 +83,7 @@ export async function updateKey(
   return changeKey(store, admin, caller, keyId, now, (key) => {
     const revoked = refuseRevoked(key, "updated");
     if (revoked !== undefined) return revoked;
-    const next = withUpdate(key, normalized);
+    const next = withUpdate(key, normalized, now);
     // Judged on the key as it will be, so that a workspace admin cannot widen it, nor keep a grant it could not give.
     const denied = checkAuthority(admin, next);
     if (denied !== undefined) return denied;
@@ -95,7 +95,7 @@ export async function updateKey(
 }
 
 /** The key with the update's fields applied (scopes and classes without duplicates). */
-function withUpdate(key: ApiKey, update: KeyUpdate): ApiKey {
+function withUpdate(key: ApiKey, update: KeyUpdate, now: number): ApiKey {
   return {
     ...key,
     ...(update.name !== undefined && { name: update.name }),
@@ -108,7 +108,9 @@ function withUpdate(key: ApiKey, update: KeyUpdate): ApiKey {
     ...(update.tier !== undefined && { tier: update.tier }),
     ...(update.rateLimit !== undefined && { rateLimit: update.rateLimit ?? undefined }),
     ...(update.monthlyQuota !== undefined && { monthlyQuota: update.monthlyQuota }),
-    ...(update.credits !== undefined && { credits: update.credits ?? undefined }),
+    ...(update.credits !== undefined && {
+      credits: update.credits ? { ...update.credits, setTime: now } : undefined,
+    }),
     ...(update.allowedCidrs !== undefined && { allowedCidrs: update.allowedCidrs }),
   };
 }

@@ -31,6 +31,8 @@ export interface PersistedUsage {
   readonly creditsRefilledAt?: number | undefined;
   /** The stored balance; undefined for a key without credits (the book then takes its terms'). */
   readonly creditsRemaining?: number | undefined;
+  /** Which setting of the balance it is (Credits.setTime). */
+  readonly creditsSetTime?: number | undefined;
 }
 
 /**
@@ -50,6 +52,8 @@ export interface UsageDelta {
   quotaCost: number;
   creditsSpent: number;
   creditsRefilledAt?: number;
+  /** The setting of the balance the credits were spent from (Credits.setTime): spending from a balance since set anew is dropped. */
+  creditsSetTime?: number;
   /** The latest allowed request. */
   lastUsedTime?: number;
 }
@@ -79,5 +83,6 @@ export function limitPart(delta: UsageDelta): UsageDelta {
   part.quotaCost = delta.quotaCost;
   part.creditsSpent = delta.creditsSpent;
   if (delta.creditsRefilledAt !== undefined) part.creditsRefilledAt = delta.creditsRefilledAt;
+  if (delta.creditsSetTime !== undefined) part.creditsSetTime = delta.creditsSetTime;
   return part;
 }

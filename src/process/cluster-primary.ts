@@ -56,7 +56,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
     log,
   });
   const limits = createLimitOwner(
-    bookGate(book, systemClock, (keyId, now) => readUsage(database.db, keyId, now), usage.flushed),
+    bookGate(book, systemClock, (keyId, now) => readUsage(database.db, keyId, now), usage),
   );
   const served = new WeakSet<Worker>();
   const failures = new WeakMap<Worker, Extract<WorkerMessage, { kw: "failed" }>>();

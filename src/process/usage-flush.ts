@@ -5,6 +5,8 @@ import type { Logger } from "../log.js";
 export interface UsageFlush {
   /** Resolves once no flush is in progress (the store then holds everything drained so far). */
   flushed(): Promise<void>;
+  /** How many flushes have started: a read of the store that spans a start may miss what it drained. */
+  started(): number;
   /** Flushes what is left and stops; the last flush's failure is logged, not thrown. */
   stop(): Promise<void>;
 }
@@ -27,9 +29,12 @@ export function startUsageFlush(options: UsageFlushOptions): UsageFlush {
   let retry: UsageDelta[] = [];
   let running: Promise<void> | undefined;
   let failing = false;
+  let started = 0;
 
   const flush = (): Promise<void> => {
-    running ??= (async () => {
+    if (running !== undefined) return running;
+    started++;
+    running = (async () => {
       const deltas = retry;
       retry = [];
       for (const drain of options.drains) for (const delta of drain()) deltas.push(delta);
@@ -54,6 +59,7 @@ export function startUsageFlush(options: UsageFlushOptions): UsageFlush {
   timer.unref();
   return {
     flushed: () => running ?? Promise.resolve(),
+    started: () => started,
     async stop() {
       clearInterval(timer);
       await running;

@@ -32,6 +32,7 @@ function verifiedKeyQuery(db: Kysely<Database>, keyHash: string) {
       "api_keys.rate_limit_window_ms",
       "api_keys.monthly_quota",
       "api_keys.credits_remaining",
+      "api_keys.credits_set_time",
       "api_keys.credit_refill_amount",
       "api_keys.credit_refill_interval",
       "api_keys.allowed_cidrs",
@@ -80,7 +81,7 @@ export function createHotLookup(
     const suspended = row.workspace_status === "suspended";
     const expireTime = row.expire_time === null ? null : Number(row.expire_time);
     // The limits are part of the terms: two keys differing only in a limit never share them.
-    const limits = `${row.tier}\0${row.rate_limit}\0${row.rate_limit_window_ms}\0${row.monthly_quota}\0${row.credits_remaining}\0${row.credit_refill_amount}\0${row.credit_refill_interval}\0${row.allowed_cidrs}`;
+    const limits = `${row.tier}\0${row.rate_limit}\0${row.rate_limit_window_ms}\0${row.monthly_quota}\0${row.credits_remaining}\0${row.credits_set_time}\0${row.credit_refill_amount}\0${row.credit_refill_interval}\0${row.allowed_cidrs}`;
     const id = `${row.workspace}\0${row.environment}\0${row.status}\0${expireTime}\0${suspended}\0${row.owner_id}\0${row.scopes}\0${row.classes}\0${row.metadata}\0${limits}`;
     let found = internedTerms.get(id);
     if (found === undefined) {

@@ -27,7 +27,7 @@ export async function updateKey(db: Kysely<Database>, key: ApiKey): Promise<void
       ...mutable,
       credits_refilled_at: sql<
         number | null
-      >`case when credits_remaining is not distinct from ${mutable.credits_remaining} then credits_refilled_at else null end`,
+      >`case when credits_set_time is not distinct from ${mutable.credits_set_time} then credits_refilled_at else null end`,
     })
     .where("key_id", "=", key_id)
     .execute();

@@ -49,6 +49,7 @@ export type LimitColumns = Pick<
   | "rate_limit"
   | "rate_limit_window_ms"
   | "credits_remaining"
+  | "credits_set_time"
   | "credit_refill_amount"
   | "credit_refill_interval"
 >;
@@ -67,7 +68,8 @@ export function creditsFromRow(row: LimitColumns): Credits | undefined {
           amount: Number(row.credit_refill_amount),
           interval: row.credit_refill_interval as RefillInterval,
         };
-  return { remaining: Number(row.credits_remaining), refill };
+  const setTime = row.credits_set_time === null ? undefined : Number(row.credits_set_time);
+  return { remaining: Number(row.credits_remaining), refill, setTime };
 }
 
 /** Most keys allow any address: they share one empty list instead of parsing "[]". */
@@ -104,6 +106,7 @@ export function rowFromKey(key: ApiKey): Insertable<ApiKeyTable> {
     rate_limit_window_ms: key.rateLimit?.windowMs ?? null,
     monthly_quota: key.monthlyQuota,
     credits_remaining: key.credits?.remaining ?? null,
+    credits_set_time: key.credits?.setTime ?? null,
     credit_refill_amount: key.credits?.refill?.amount ?? null,
     credit_refill_interval: key.credits?.refill?.interval ?? "",
     allowed_cidrs: JSON.stringify(key.allowedCidrs),

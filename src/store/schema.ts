@@ -50,6 +50,8 @@ export interface ApiKeyTable {
   allowed_cidrs: string;
   /** Start of the refill period credits_remaining belongs to; null: the one it was issued or set in. */
   credits_refilled_at: number | null;
+  /** When IssueKey or UpdateKey last set credits_remaining; flushed spending applies only to that balance. */
+  credits_set_time: number | null;
 }
 
 export interface WorkspaceTable {

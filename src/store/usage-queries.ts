@@ -54,6 +54,7 @@ async function addOne(db: Kysely<Database>, d: UsageDelta): Promise<void> {
       })
       .where("key_id", "=", d.keyId)
       .where("credit_refill_amount", "is not", null)
+      .where("credits_set_time", "is not distinct from", d.creditsSetTime ?? null)
       .where((eb) =>
         eb.or([
           eb("credits_refilled_at", "is", null),
@@ -67,6 +68,7 @@ async function addOne(db: Kysely<Database>, d: UsageDelta): Promise<void> {
       .set({ credits_remaining: sql`credits_remaining - ${d.creditsSpent}` })
       .where("key_id", "=", d.keyId)
       .where("credits_remaining", "is not", null)
+      .where("credits_set_time", "is not distinct from", d.creditsSetTime ?? null)
       .execute();
   }
 }
@@ -78,7 +80,7 @@ export async function readUsage(db: Kysely<Database>, keyId: string, now: number
     monthCounts(db, [keyId], now),
     db
       .selectFrom("api_keys")
-      .select(["last_used_time", "credits_remaining", "credits_refilled_at"])
+      .select(["last_used_time", "credits_remaining", "credits_refilled_at", "credits_set_time"])
       .where("key_id", "=", keyId)
       .executeTakeFirst(),
   ]);
@@ -92,6 +94,7 @@ export async function readUsage(db: Kysely<Database>, keyId: string, now: number
     lastUsedTime: optionalNumber(key?.last_used_time),
     creditsRefilledAt: optionalNumber(key?.credits_refilled_at),
     creditsRemaining: optionalNumber(key?.credits_remaining),
+    creditsSetTime: optionalNumber(key?.credits_set_time),
   };
 }
 

@@ -95,13 +95,14 @@ describe("createLimitBook", () => {
     expect(book.consume("k", limits, 2, NOW).reason).toBe("allowed"); // rate 0 left, quota 1, credits 0
     expect(book.consume("k", limits, 1, NOW).reason).toBe("rate_limited");
     const later = NOW + 2 * MINUTE;
+    // The limits before the refusing one are reported as they stand: the refused request took nothing.
     expect(book.consume("k", limits, 2, later)).toMatchObject({
       reason: "quota_exceeded",
-      rateLimit: { remaining: 0 },
+      rateLimit: { remaining: 2 },
     });
     expect(book.consume("k", limits, 1, later)).toMatchObject({
       reason: "credits_exhausted",
-      quota: { remaining: 0 },
+      quota: { remaining: 1 },
     });
     // None of the denials above took rate-limit room or quota.
     const free = { ...limits, credits: { remaining: 9 } };

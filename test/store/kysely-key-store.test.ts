@@ -115,7 +115,11 @@ describe("migrations", () => {
     await insertV1Row(db, revoked);
     await insertV1Row(db, acmeOld);
 
-    expect(await migrateToLatest(db)).toEqual(["0002-workspaces-and-audit", "0003-key-limits", "0004-key-usage"]);
+    expect(await migrateToLatest(db)).toEqual([
+      "0002-workspaces-and-audit",
+      "0003-key-limits",
+      "0004-key-usage",
+    ]);
 
     const store = createKyselyKeyStore(db, queryOnly);
     const { workspaces, total } = await store.listWorkspaces(undefined, 10);
@@ -136,7 +140,11 @@ describe("migrations", () => {
 
   it("0002 over an empty 0001 database creates no workspace", async () => {
     const { db, queryOnly } = database.track(await openMigratedTo(database.temp.url, "0001-create-api-keys"));
-    expect(await migrateToLatest(db)).toEqual(["0002-workspaces-and-audit", "0003-key-limits", "0004-key-usage"]);
+    expect(await migrateToLatest(db)).toEqual([
+      "0002-workspaces-and-audit",
+      "0003-key-limits",
+      "0004-key-usage",
+    ]);
     expect(await createKyselyKeyStore(db, queryOnly).listWorkspaces(undefined, 10)).toEqual({
       workspaces: [],
       total: 0,
@@ -159,6 +167,7 @@ describe("migration 0003 (key limits)", () => {
       credit_refill_amount,
       credit_refill_interval,
       allowed_cidrs,
+      credits_set_time,
       ...v2Row
     } = rowFromKey(key);
     const { default_tier, default_monthly_quota, ...v2Workspace } = rowFromWorkspace(makeWorkspace("acme"));
@@ -200,7 +209,11 @@ describe("migration 0003 (key limits)", () => {
     expect(found?.terms.allowedFrom?.("192.0.2.1")).toBe(false);
     const noRefill = makeKey({ credits: { remaining: 0, refill: undefined } }).key;
     await seed(store, { keys: [noRefill] });
-    expect((await store.findKeyById(noRefill.keyId))?.credits).toEqual({ remaining: 0, refill: undefined });
+    expect((await store.findKeyById(noRefill.keyId))?.credits).toEqual({
+      remaining: 0,
+      refill: undefined,
+      setTime: noRefill.createTime, // issued with the key
+    });
   });
 });
 
