@@ -208,3 +208,21 @@ export function connectionsHeld(pids: readonly number[], port: number): Map<numb
   }
   return held;
 }
+
+/**
+ * Sends SIGTERM (unless the process has exited already) and resolves with the exit code, or with
+ * "timed out" when it has not exited within `timeoutMs`; the process is then left running, for the
+ * caller's `finally` to kill (killGroup).
+ */
+export async function stopServer(server: ServerProcess, timeoutMs = 30_000): Promise<number | string> {
+  if (!exited(server)) server.child.kill("SIGTERM");
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve("timed out"), timeoutMs);
+  });
+  try {
+    return await Promise.race([server.exited, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
