@@ -115,7 +115,11 @@ describe("migrations", () => {
     await insertV1Row(db, revoked);
     await insertV1Row(db, acmeOld);
 
-    expect(await migrateToLatest(db)).toEqual(["0002-workspaces-and-audit", "0003-key-limits", "0004-key-usage"]);
+    expect(await migrateToLatest(db)).toEqual([
+      "0002-workspaces-and-audit",
+      "0003-key-limits",
+      "0004-key-usage",
+    ]);
 
     const store = createKyselyKeyStore(db, queryOnly);
     const { workspaces, total } = await store.listWorkspaces(undefined, 10);
@@ -136,7 +140,11 @@ describe("migrations", () => {
 
   it("0002 over an empty 0001 database creates no workspace", async () => {
     const { db, queryOnly } = database.track(await openMigratedTo(database.temp.url, "0001-create-api-keys"));
-    expect(await migrateToLatest(db)).toEqual(["0002-workspaces-and-audit", "0003-key-limits", "0004-key-usage"]);
+    expect(await migrateToLatest(db)).toEqual([
+      "0002-workspaces-and-audit",
+      "0003-key-limits",
+      "0004-key-usage",
+    ]);
     expect(await createKyselyKeyStore(db, queryOnly).listWorkspaces(undefined, 10)).toEqual({
       workspaces: [],
       total: 0,
@@ -653,6 +661,7 @@ describe("createKyselyKeyStore: durability and outages", () => {
       ],
       ["listWorkspaces", () => store.listWorkspaces(undefined, 10)],
       ["listAuditEvents", () => eventsOf(store)],
+      ["usageOf", () => store.usageOf([key.keyId], FIXTURE_NOW)],
       ["transaction", () => seed(store, { keys: [makeKey().key] })],
       ["revokeKey", () => revokeKey(store, TEST_ADMIN, TEST_CALLER, key.keyId, "leaked", FIXTURE_NOW)],
     ];
