@@ -11,27 +11,48 @@ import { enumName, formatList, formatMap, formatTime, printFields, printTable } 
 
 // How a key reads on a terminal. The secret never passes through here: only printSecret sees it.
 
+const TABLE_HEADERS = [
+  "KEY ID",
+  "NAME",
+  "PREFIX",
+  "STATUS",
+  "ENV",
+  "SCOPES",
+  "TIER",
+  "REQ/MONTH",
+  "EXPIRES",
+  "CREATED",
+];
+
 /** Keys as a table, one row each. */
 export function printKeyTable(keys: readonly Key[]): void {
-  printTable(
-    ["KEY ID", "NAME", "PREFIX", "STATUS", "ENV", "SCOPES", "TIER", "EXPIRES", "CREATED"],
-    keys.map((key) => [
-      key.keyId,
-      key.name,
-      key.keyPrefix,
-      enumName(KeyStatusSchema, key.status),
-      environmentName(key),
-      formatList(key.scopes),
-      key.tier || "-",
-      formatTime(key.expireTime, "never"),
-      formatTime(key.createTime),
-    ]),
-  );
+  printTable(TABLE_HEADERS, keys.map(keyRow));
+}
+
+/** A key's cells in the table; REQ/MONTH is its allowed requests this month, as of the server's last flush. */
+export function keyRow(key: Key): string[] {
+  return [
+    key.keyId,
+    key.name,
+    key.keyPrefix,
+    enumName(KeyStatusSchema, key.status),
+    environmentName(key),
+    formatList(key.scopes),
+    key.tier || "-",
+    key.usage === undefined ? "-" : String(key.usage.requestsThisMonth),
+    formatTime(key.expireTime, "never"),
+    formatTime(key.createTime),
+  ];
 }
 
 /** One key, `field: value`, with the contract's field names; optional fields only when set. */
 export function printKey(key: Key): void {
-  printFields([
+  printFields(keyFields(key));
+}
+
+/** The fields printKey prints, in order; a value of undefined leaves the field out. */
+export function keyFields(key: Key): [string, string | undefined][] {
+  return [
     ["key_id", key.keyId],
     ["name", key.name],
     ["description", optional(key.description)],
@@ -50,7 +71,6 @@ export function printKey(key: Key): void {
     ["suspend_reason", optional(key.suspendReason)],
     ["revoke_time", key.revokeTime && formatTime(key.revokeTime)],
     ["revoke_reason", optional(key.revokeReason)],
-    ["last_used_time", key.lastUsedTime && formatTime(key.lastUsedTime)],
     ["rotated_from_key_id", optional(key.rotatedFromKeyId)],
     ["rotated_to_key_id", optional(key.rotatedToKeyId)],
     ["tier", optional(key.tier)],
@@ -58,10 +78,21 @@ export function printKey(key: Key): void {
     ["monthly_quota", key.monthlyQuota === 0n ? "unlimited" : String(key.monthlyQuota)],
     ["credits", key.credits && formatCredits(key.credits)],
     ["allowed_cidrs", key.allowedCidrs.length === 0 ? "any" : formatList(key.allowedCidrs)],
-    // Zeros until usage is counted (issue 12); shown so that the operator knows where to look.
-    ["requests_today", String(key.usage?.requestsToday ?? 0n)],
-    ["requests_this_month", String(key.usage?.requestsThisMonth ?? 0n)],
-  ]);
+    ...usageFields(key),
+  ];
+}
+
+// Usage is as of the server's last flush (KEYWARD_USAGE_FLUSH). A response without it (a change whose
+// usage could not be read) shows no counts rather than zeros, and the last use only when set.
+function usageFields(key: Key): [string, string | undefined][] {
+  const usage = key.usage;
+  const lastUsed = key.lastUsedTime ? formatTime(key.lastUsedTime) : usage && "never";
+  return [
+    ["requests_today", usage && String(usage.requestsToday)],
+    ["requests_this_month", usage && String(usage.requestsThisMonth)],
+    ["denied_this_month", usage && String(usage.deniedThisMonth)],
+    ["last_used_time", lastUsed],
+  ];
 }
 
 /** `100/1m`: the form --rate-limit takes. */

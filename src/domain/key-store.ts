@@ -3,6 +3,7 @@ import type { ApiKey, KeyStatus, VerifiedKey } from "./key.js";
 import type { Environment } from "./key-format.js";
 import type { MaybePromise } from "./maybe-promise.js";
 import type { Outcome } from "./outcome.js";
+import type { UsageCounts } from "./usage-delta.js";
 import type { Workspace } from "./workspace.js";
 
 /** A position in a newest-first listing: the last item of the previous page. */
@@ -47,6 +48,11 @@ export interface StoreReader {
     limit: number,
   ): Promise<{ workspaces: Workspace[]; total: number }>;
   listAuditEvents(query: AuditQuery): Promise<AuditEvent[]>;
+  /**
+   * Each key's counts as of `now`, as last flushed (KEYWARD_USAGE_FLUSH): what other processes have
+   * tallied since is not in it yet. Keys never used are absent.
+   */
+  usageOf(keyIds: readonly string[], now: number): Promise<Map<string, UsageCounts>>;
 }
 
 /** Writes; only inside a transaction, so that a change and its audit event stand or fall together. */

@@ -1,7 +1,8 @@
 import { type Admin, listingWorkspace } from "./admin-access.js";
-import type { ApiKey, KeyStatus } from "./key.js";
+import type { KeyStatus } from "./key.js";
 import type { Environment } from "./key-format.js";
 import type { KeyStore } from "./key-store.js";
+import { type KeyView, viewKeys } from "./key-view.js";
 import { type Outcome, ok } from "./outcome.js";
 import { pageOf, pageRequest } from "./page-token.js";
 
@@ -17,17 +18,19 @@ export interface ListKeysInput {
 }
 
 export interface KeyPage {
-  readonly keys: readonly ApiKey[];
+  /** With their usage, read for the whole page at once. */
+  readonly keys: readonly KeyView[];
   /** "" on the last page. */
   readonly nextPageToken: string;
   readonly totalSize: number;
 }
 
-/** Lists a workspace's keys, newest first, one page at a time. */
+/** Lists a workspace's keys, newest first, one page at a time, with their usage as of `now`. */
 export async function listKeys(
   store: KeyStore,
   admin: Admin,
   input: ListKeysInput,
+  now: number,
 ): Promise<Outcome<KeyPage>> {
   const workspace = listingWorkspace(admin, input.workspace);
   if (!workspace.ok) return workspace;
@@ -52,5 +55,5 @@ export async function listKeys(
     time: key.createTime,
     id: key.keyId,
   }));
-  return ok({ keys: page, nextPageToken, totalSize: total });
+  return ok({ keys: await viewKeys(store, page, now), nextPageToken, totalSize: total });
 }

@@ -7,6 +7,7 @@ import { createGroupCommit } from "./group-commit.js";
 import { createHotLookup } from "./hot-lookup.js";
 import { countActiveKeys, findKeyById, insertKey, listKeys, updateKey } from "./key-queries.js";
 import type { Database } from "./schema.js";
+import { usageOf } from "./usage-queries.js";
 import { findWorkspace, insertWorkspace, listWorkspaces, updateWorkspace } from "./workspace-queries.js";
 
 /**
@@ -35,6 +36,7 @@ function reader(db: Kysely<Database>): StoreReader {
     listKeys: (query) => guard("list keys", () => listKeys(db, query)),
     listWorkspaces: (after, limit) => guard("list workspaces", () => listWorkspaces(db, after, limit)),
     listAuditEvents: (query) => guard("list audit events", () => listEvents(db, query)),
+    usageOf: (keyIds, now) => guard("read usage", () => usageOf(db, keyIds, now)),
   };
 }
 

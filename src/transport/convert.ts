@@ -15,13 +15,21 @@ import type { LimitStatus as DomainLimitStatus } from "../domain/limit-decision.
 import { fail, type Outcome, ok } from "../domain/outcome.js";
 import type { Reason as DomainReason } from "../domain/reason.js";
 import { httpStatusOf } from "../domain/reason.js";
+import type { UsageCounts } from "../domain/usage-delta.js";
 import {
   type AuthorizeResponse,
   AuthorizeResponseSchema,
   type LimitStatus,
   LimitStatusSchema,
 } from "../gen/keyward/v1/authorize_service_pb.js";
-import { Environment, type Key, KeySchema, KeyStatus, Reason } from "../gen/keyward/v1/key_pb.js";
+import {
+  Environment,
+  type Key,
+  KeySchema,
+  KeyStatus,
+  KeyUsageSchema,
+  Reason,
+} from "../gen/keyward/v1/key_pb.js";
 import type { IssueKeyRequest } from "../gen/keyward/v1/key_service_pb.js";
 import {
   creditsFromProto,
@@ -34,7 +42,8 @@ import {
 // Wire ↔ domain conversions, in one place. Timestamps beyond year 9999 are refused, like RFC 3339.
 const MAX_SECONDS = 253402300799n;
 
-export function keyToProto(key: ApiKey): Key {
+/** A key and its usage (a KeyView); without usage, Key.usage is left unset: not known, rather than zero. */
+export function keyToProto({ key, usage }: { readonly key: ApiKey; readonly usage?: UsageCounts }): Key {
   return create(KeySchema, {
     keyId: key.keyId,
     workspace: key.workspace,
@@ -62,6 +71,13 @@ export function keyToProto(key: ApiKey): Key {
     monthlyQuota: BigInt(key.monthlyQuota),
     ...(key.credits !== undefined && { credits: creditsToProto(key.credits) }),
     allowedCidrs: [...key.allowedCidrs],
+    ...(usage !== undefined && {
+      usage: create(KeyUsageSchema, {
+        requestsToday: BigInt(usage.requestsToday),
+        requestsThisMonth: BigInt(usage.requestsThisMonth),
+        deniedThisMonth: BigInt(usage.deniedThisMonth),
+      }),
+    }),
   });
 }
 

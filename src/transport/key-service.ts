@@ -2,14 +2,17 @@ import { create } from "@bufbuild/protobuf";
 import type { Clock } from "../domain/clock.js";
 import { getKey } from "../domain/get-key.js";
 import { issueKey } from "../domain/issue-key.js";
+import type { ApiKey } from "../domain/key.js";
 import type { KeyResolver } from "../domain/key-resolver.js";
 import type { KeyStore } from "../domain/key-store.js";
+import { NO_USAGE, viewKey } from "../domain/key-view.js";
 import { listKeys } from "../domain/list-keys.js";
 import { revokeKey } from "../domain/revoke-key.js";
 import { rotateKey } from "../domain/rotate-key.js";
 import { resumeKey, suspendKey } from "../domain/suspend-key.js";
 import type { TierTable } from "../domain/tiers.js";
 import { updateKey } from "../domain/update-key.js";
+import type { Key } from "../gen/keyward/v1/key_pb.js";
 import {
   GetKeyResponseSchema,
   IssueKeyResponseSchema,
@@ -49,6 +52,17 @@ export function keyService({ store, resolver, clock, log, tiers }: KeyServiceDep
   const authenticate = (context: Parameters<typeof adminCall>[2]) => adminCall(resolver, clock, context);
   const logChange = (message: string, keyId: string, workspace: string, actor: string, peer: string) =>
     log.info(message, { key_id: keyId, workspace, actor, peer });
+  // A changed key is shown with its usage, like GetKey's, read once the change is committed. Should that
+  // read fail, the key goes without usage: failing the call would hide a change that took effect (and a
+  // rotation's only copy of the new secret).
+  const shown = async (key: ApiKey): Promise<Key> => {
+    try {
+      return keyToProto(await viewKey(store, key, clock.now()));
+    } catch (error) {
+      log.warn("usage not read for a changed key", { key_id: key.keyId, error });
+      return keyToProto({ key });
+    }
+  };
 
   return served(KeyService, {
     async issueKey(request, context) {
@@ -56,31 +70,39 @@ export function keyService({ store, resolver, clock, log, tiers }: KeyServiceDep
       const input = unwrap(issueInputFromProto(request));
       const issued = unwrap(await issueKey(store, admin, caller, input, clock.now(), tiers));
       logChange("key issued", issued.key.keyId, issued.key.workspace, admin.keyId, caller.peer);
-      return create(IssueKeyResponseSchema, { key: keyToProto(issued.key), secret: issued.secret });
+      return create(IssueKeyResponseSchema, {
+        key: keyToProto({ key: issued.key, usage: NO_USAGE }),
+        secret: issued.secret,
+      });
     },
     async revokeKey(request, context) {
       const { admin, caller } = await authenticate(context);
       const key = unwrap(await revokeKey(store, admin, caller, request.keyId, request.reason, clock.now()));
       logChange("key revoked", key.keyId, key.workspace, admin.keyId, caller.peer);
-      return create(RevokeKeyResponseSchema, { key: keyToProto(key) });
+      return create(RevokeKeyResponseSchema, { key: await shown(key) });
     },
     async getKey(request, context) {
       const { admin } = await authenticate(context);
-      const key = unwrap(await getKey(store, admin, request.keyId));
-      return create(GetKeyResponseSchema, { key: keyToProto(key) });
+      const view = unwrap(await getKey(store, admin, request.keyId, clock.now()));
+      return create(GetKeyResponseSchema, { key: keyToProto(view) });
     },
     async listKeys(request, context) {
       const { admin } = await authenticate(context);
       const page = unwrap(
-        await listKeys(store, admin, {
-          workspace: request.workspace,
-          pageSize: request.pageSize,
-          pageToken: request.pageToken,
-          status: unwrap(statusFromProto(request.status)),
-          environment: unwrap(environmentFromProto(request.environment)),
-          namePrefix: request.namePrefix,
-          ownerId: request.ownerId,
-        }),
+        await listKeys(
+          store,
+          admin,
+          {
+            workspace: request.workspace,
+            pageSize: request.pageSize,
+            pageToken: request.pageToken,
+            status: unwrap(statusFromProto(request.status)),
+            environment: unwrap(environmentFromProto(request.environment)),
+            namePrefix: request.namePrefix,
+            ownerId: request.ownerId,
+          },
+          clock.now(),
+        ),
       );
       return create(ListKeysResponseSchema, {
         keys: page.keys.map(keyToProto),
@@ -96,19 +118,19 @@ export function keyService({ store, resolver, clock, log, tiers }: KeyServiceDep
         await updateKey(store, admin, caller, request.key.keyId, update, clock.now(), tiers),
       );
       logChange("key updated", key.keyId, key.workspace, admin.keyId, caller.peer);
-      return create(UpdateKeyResponseSchema, { key: keyToProto(key) });
+      return create(UpdateKeyResponseSchema, { key: await shown(key) });
     },
     async suspendKey(request, context) {
       const { admin, caller } = await authenticate(context);
       const key = unwrap(await suspendKey(store, admin, caller, request.keyId, request.reason, clock.now()));
       logChange("key suspended", key.keyId, key.workspace, admin.keyId, caller.peer);
-      return create(SuspendKeyResponseSchema, { key: keyToProto(key) });
+      return create(SuspendKeyResponseSchema, { key: await shown(key) });
     },
     async resumeKey(request, context) {
       const { admin, caller } = await authenticate(context);
       const key = unwrap(await resumeKey(store, admin, caller, request.keyId, clock.now()));
       logChange("key resumed", key.keyId, key.workspace, admin.keyId, caller.peer);
-      return create(ResumeKeyResponseSchema, { key: keyToProto(key) });
+      return create(ResumeKeyResponseSchema, { key: await shown(key) });
     },
     async rotateKey(request, context) {
       const { admin, caller } = await authenticate(context);
@@ -116,9 +138,9 @@ export function keyService({ store, resolver, clock, log, tiers }: KeyServiceDep
       const rotation = unwrap(await rotateKey(store, admin, caller, request.keyId, grace, clock.now()));
       logChange("key rotated", rotation.previous.keyId, rotation.key.workspace, admin.keyId, caller.peer);
       return create(RotateKeyResponseSchema, {
-        key: keyToProto(rotation.key),
+        key: keyToProto({ key: rotation.key, usage: NO_USAGE }),
         secret: rotation.secret,
-        previousKey: keyToProto(rotation.previous),
+        previousKey: await shown(rotation.previous),
       });
     },
   });

@@ -129,7 +129,7 @@ describe("keys", SLOW, () => {
     const table = await keyward(["keys", "list"]);
     expect(table.code).toBe(0);
     const [header, ...rows] = table.stdout.trimEnd().split("\n");
-    expect(header).toMatch(/^KEY ID +NAME +PREFIX +STATUS +ENV +SCOPES +TIER +EXPIRES +CREATED$/);
+    expect(header).toMatch(/^KEY ID +NAME +PREFIX +STATUS +ENV +SCOPES +TIER +REQ\/MONTH +EXPIRES +CREATED$/);
     expect(rows.find((row) => row.startsWith(listed.keyId))).toMatch(
       /listed key +kw_live_\w{6} +ACTIVE +live/,
     );

@@ -666,6 +666,7 @@ describe("createKyselyKeyStore: durability and outages", () => {
       ],
       ["listWorkspaces", () => store.listWorkspaces(undefined, 10)],
       ["listAuditEvents", () => eventsOf(store)],
+      ["usageOf", () => store.usageOf([key.keyId], FIXTURE_NOW)],
       ["transaction", () => seed(store, { keys: [makeKey().key] })],
       ["revokeKey", () => revokeKey(store, TEST_ADMIN, TEST_CALLER, key.keyId, "leaked", FIXTURE_NOW)],
     ];

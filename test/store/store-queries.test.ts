@@ -3,11 +3,13 @@ import { type AuditEvent, auditEvent } from "../../src/domain/audit.js";
 import type { ApiKey } from "../../src/domain/key.js";
 import type { AuditQuery, Cursor, KeyQuery, KeyStore } from "../../src/domain/key-store.js";
 import { ok } from "../../src/domain/outcome.js";
+import { emptyDelta } from "../../src/domain/usage-delta.js";
 import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
+import { addUsage } from "../../src/store/usage-queries.js";
 import { perTestDatabase } from "../support/databases.js";
 import { FIXTURE_NOW, makeKey, makeWorkspace, seed, TEST_CALLER, unwrap } from "../support/fixtures.js";
 
-// The listing and counting reads, against a real SQLite file per test.
+// The listing and counting reads (usage included), against a real SQLite file per test.
 const database = perTestDatabase();
 
 async function newStore(): Promise<KeyStore> {
@@ -270,5 +272,42 @@ describe("listWorkspaces", () => {
     expect((await store.listWorkspaces(undefined, 1)).workspaces).toEqual([
       makeWorkspace("alpha", { now: T + 1 }),
     ]);
+  });
+});
+
+describe("usageOf", () => {
+  const DAY = 86_400_000;
+  const today = Date.UTC(2025, 0, 15); // the day of FIXTURE_NOW
+
+  it("sums today and this month's days for each key asked, in one read; keys never used are absent", async () => {
+    const { db, queryOnly } = await database.open();
+    const store = createKyselyKeyStore(db, queryOnly);
+    const used = makeKey({ keyId: "key_used" }).key;
+    const idle = makeKey({ keyId: "key_idle" }).key;
+    await seed(store, { keys: [used, idle] });
+    const delta = (day: number, requests: number, denied: number) => ({
+      ...emptyDelta(used.keyId, day),
+      requests,
+      denied,
+    });
+    await addUsage(db, [
+      { ...delta(today, 5, 1), lastUsedTime: T },
+      delta(today, 2, 0), // a second writer's count for the same day adds up
+      delta(Date.UTC(2025, 0, 1), 10, 2), // earlier this month
+      delta(Date.UTC(2024, 11, 31), 100, 50), // last month: not shown
+    ]);
+
+    const usage = await store.usageOf([used.keyId, idle.keyId, "key_unknown"], T);
+    expect([...usage]).toEqual([
+      [used.keyId, { requestsToday: 7, requestsThisMonth: 17, deniedThisMonth: 3 }],
+    ]);
+    expect((await store.findKeyById(used.keyId))?.lastUsedTime).toBe(T);
+    // The next day: today's counts belong to the month only.
+    expect((await store.usageOf([used.keyId], T + DAY)).get(used.keyId)).toEqual({
+      requestsToday: 0,
+      requestsThisMonth: 17,
+      deniedThisMonth: 3,
+    });
+    expect(await store.usageOf([], T)).toEqual(new Map());
   });
 });
