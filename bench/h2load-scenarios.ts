@@ -47,7 +47,7 @@ const { clients: CLIENTS, streams: STREAMS } = H2LOAD_SHAPE;
 type Servers = Record<Side, PinnedServer>;
 
 /** Starts Keyward, captures its answer to the request, and starts an echo server giving that answer. */
-async function startPair(
+export async function startPair(
   context: BenchContext,
   name: string,
   request: BenchRequest,
@@ -64,12 +64,12 @@ async function startPair(
   }
 }
 
-async function stopPair(servers: Servers): Promise<void> {
+export async function stopPair(servers: Servers): Promise<void> {
   await Promise.all([servers.keyward.stop(), servers.echo.stop()]);
 }
 
 /** Warm-up of both sides, then n sized per side to run about runSeconds, then alternating rounds. */
-async function h2Rounds(
+export async function h2Rounds(
   context: BenchContext,
   id: string,
   servers: Servers,
@@ -110,7 +110,7 @@ async function h2Rounds(
   return alternate(config.rounds, (side, round) => run(side, n[side], `round ${round + 1}`));
 }
 
-const exact = (bytes: Buffer): FrameSize => ({ min: 5 + bytes.length, max: 5 + bytes.length });
+export const exact = (bytes: Buffer): FrameSize => ({ min: 5 + bytes.length, max: 5 + bytes.length });
 
 /**
  * Scenario 1 (Authorize with a cached key, allowed) and scenario 6 (latency at a fixed open-loop

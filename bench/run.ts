@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type BenchContext, FULL, QUICK, type ScenarioResult, signed } from "./context.js";
+import { countedScenario } from "./counted-scenario.js";
 import { requireNghttp2Client } from "./h2load.js";
 import {
   authorizeCachedRequest,
@@ -106,7 +107,10 @@ async function main(): Promise<BenchReport> {
   };
   const scenarios: ScenarioResult[] = [];
   scenarios.push(await rssScenario(context));
-  scenarios.push(...(await authorizeScenarios(context)));
+  const authorize = await authorizeScenarios(context);
+  scenarios.push(...authorize);
+  const uncounted = authorize.find((scenario) => scenario.id === "1")?.keyward?.callsPerSecond ?? 0;
+  scenarios.push(await countedScenario(context, uncounted));
   scenarios.push(await workersScenario(context));
   scenarios.push(await checkScenario(context));
   scenarios.push(await notCachedScenario(context, config.keys));

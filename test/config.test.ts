@@ -26,6 +26,7 @@ describe("loadConfig", () => {
       database: "sqlite:./data/keyward.db",
       cache: { maxKeys: 100_000, ttlMs: 30_000, maxMissing: 10_000, missingTtlMs: 5_000 },
       drainTimeoutMs: 10_000,
+      usageFlushMs: 1_000,
       logLevel: "info",
       workers: availableParallelism(),
       envoy: {
@@ -57,6 +58,7 @@ describe("loadConfig", () => {
     ["KEYWARD_LISTEN", "0.0.0.0:70000"],
     ["KEYWARD_LISTEN", "0.0.0.0:"],
     ["KEYWARD_HTTP_LISTEN", "localhost"],
+    ["KEYWARD_USAGE_FLUSH", "0s"], // a flush every 0 ms would spin
     ["KEYWARD_DATABASE", "postgres://x"], // only SQLite is supported for now
     ["KEYWARD_DATABASE", "sqlite:"],
     ["KEYWARD_CACHE_SIZE", "0"],
@@ -154,7 +156,9 @@ describe("loadConfig", () => {
       KEYWARD_CACHE_TTL: value,
       KEYWARD_NEGATIVE_CACHE_TTL: value,
       KEYWARD_DRAIN_TIMEOUT: value,
+      KEYWARD_USAGE_FLUSH: value,
     });
+    expect(config.usageFlushMs).toBe(ms);
     expect(config.cache.ttlMs).toBe(ms);
     expect(config.cache.missingTtlMs).toBe(ms);
     expect(config.drainTimeoutMs).toBe(ms);
