@@ -37,6 +37,16 @@ async function runBlock(name: string): Promise<string> {
 }
 
 describe("README walkthrough", () => {
+  it("runs the hosted-API example: workspace defaults, a counted answer, a key with its own limits", async () => {
+    const stdout = await runBlock("hosted-api");
+    expect(stdout).toContain('"defaultTier": "basic"');
+    expect(stdout).toMatch(/"rateLimit": \{\s*"limit": "100",\s*"remaining": "99"/);
+    expect(stdout).toMatch(/"quota": \{\s*"limit": "10000",\s*"remaining": "9999"/);
+    expect(stdout).toContain('"tier": "enterprise"');
+    expect(stdout).toContain('"203.0.113.0/24"');
+    expect(stdout).not.toMatch(/kw_live_[0-9A-Za-z]{49}/);
+  });
+
   it("works as written, from bootstrap to a revoked key", async () => {
     const stdout = await runBlock("walkthrough");
     expect(stdout).toContain("keyward.v1.KeyService");
