@@ -2,9 +2,11 @@ import { cachedKeyStore } from "./cache/cached-key-store.js";
 import type { InvalidationBus } from "./cache/invalidation.js";
 import { createKeyCache, type KeyCache } from "./cache/key-cache.js";
 import type { Config } from "./config.js";
+import { ConfigurationError } from "./configuration-error.js";
 import { type Clock, systemClock } from "./domain/clock.js";
 import { createLimitBook } from "./domain/limit-book.js";
 import { bookGate, type LimitGate } from "./domain/limit-gate.js";
+import { missingTiersError } from "./domain/tiers.js";
 import { limitPart } from "./domain/usage-delta.js";
 import { createUsageTally } from "./domain/usage-tally.js";
 import { Authorization } from "./gen/envoy/service/auth/v3/external_auth_pb.js";
@@ -20,6 +22,7 @@ import { startServer } from "./server.js";
 import { openDatabase, type StoreConnections } from "./store/database.js";
 import { createKyselyKeyStore } from "./store/kysely-key-store.js";
 import { migrateToLatest } from "./store/migrate.js";
+import { tiersInUse } from "./store/tier-queries.js";
 import { addUsage, readUsage } from "./store/usage-queries.js";
 import { auditService } from "./transport/audit-service.js";
 import { authorizeService } from "./transport/authorize-service.js";
@@ -57,6 +60,8 @@ export async function startKeyward(
   try {
     const applied = await migrateToLatest(database.db);
     if (applied.length > 0) log.info("migrations applied", { migrations: applied });
+    const tiersMissing = missingTiersError(config.tiers, await tiersInUse(database.db));
+    if (tiersMissing !== undefined) throw new ConfigurationError("KEYWARD_TIERS", tiersMissing);
     return await serve(config, log, clock, database, options);
   } catch (error) {
     await database.close();

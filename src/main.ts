@@ -2,6 +2,7 @@ import cluster from "node:cluster";
 import { pathToFileURL } from "node:url";
 import { clusterWorkerBus } from "./cache/invalidation.js";
 import { loadConfig } from "./config.js";
+import { ConfigurationError } from "./configuration-error.js";
 import { systemClock } from "./domain/clock.js";
 import { startKeyward } from "./keyward.js";
 import { createLogger, type Logger } from "./log.js";
@@ -61,9 +62,15 @@ export async function main(env: Readonly<Record<string, string | undefined>> = p
  * it once for all workers and stops the server.
  */
 async function startupFailed(error: unknown, log: Logger): Promise<never> {
-  const configuration = error instanceof PolicyFileError;
   const message = error instanceof Error ? error.message : String(error);
-  const line = configuration ? `KEYWARD_POLICY: ${message}` : `start-up failed: ${message}`;
+  const variable =
+    error instanceof PolicyFileError
+      ? "KEYWARD_POLICY"
+      : error instanceof ConfigurationError
+        ? error.variable
+        : undefined;
+  const configuration = variable !== undefined;
+  const line = configuration ? `${variable}: ${message}` : `start-up failed: ${message}`;
   const exitCode = configuration ? 2 : 1;
   log.debug("start-up failed", { error });
   if (cluster.isWorker && process.connected) {

@@ -20,8 +20,9 @@ export interface LimitGate {
 
 /**
  * What a key is held to now: its own rate limit, else its tier's, its monthly quota and its credits.
- * Undefined when nothing applies, so that such a key costs the decision nothing. A tier missing from
- * the table (dropped from KEYWARD_TIERS after keys were issued with it) limits nothing.
+ * Undefined when nothing applies, so that such a key costs the decision nothing. Every tier a live key
+ * names is in the table: IssueKey and UpdateKey refuse unknown tiers, and start-up refuses a table that
+ * lacks one in use (missingTiersError).
  */
 export function enforcedLimits(terms: KeyLimits, tiers: TierTable): EnforcedLimits | undefined {
   const rateLimit = terms.rateLimit ?? (terms.tier === "" ? undefined : tiers.get(terms.tier));

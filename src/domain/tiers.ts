@@ -65,3 +65,30 @@ export function parseTiers(text: string): { tiers: TierTable } | { error: string
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
+
+/** Where a tier is in use: keys not revoked that name it, and workspaces that default to it. */
+export interface TierUse {
+  readonly tier: string;
+  readonly keys: number;
+  readonly workspaces: readonly string[];
+}
+
+/**
+ * Why the table cannot serve the stored keys: a tier that keys or workspace defaults name but the
+ * table lacks (removed from KEYWARD_TIERS) would leave those keys with no rate limit at all, so
+ * start-up refuses it, naming the tiers. Undefined when every tier in use is defined.
+ */
+export function missingTiersError(table: TierTable, inUse: readonly TierUse[]): string | undefined {
+  const missing = inUse.filter((use) => !table.has(use.tier));
+  if (missing.length === 0) return undefined;
+  const named = missing.map((use) => {
+    const where = [
+      ...(use.keys > 0 ? [`${use.keys} key${use.keys === 1 ? "" : "s"}`] : []),
+      ...(use.workspaces.length > 0
+        ? [`the default of workspace ${use.workspaces.map((w) => JSON.stringify(w)).join(", ")}`]
+        : []),
+    ];
+    return `"${use.tier}" (${where.join(" and ")})`;
+  });
+  return `tiers in use are not defined: ${named.join("; ")}; define them again, or move those keys and workspaces to another tier first`;
+}
