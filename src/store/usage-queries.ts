@@ -15,7 +15,8 @@ export async function addUsage(db: Kysely<Database>, deltas: readonly UsageDelta
 }
 
 async function addOne(db: Kysely<Database>, d: UsageDelta): Promise<void> {
-  if (d.requests > 0 || d.denied > 0 || d.quotaCost > 0) {
+  // A refund (a lease's unspent units given back) makes quotaCost or creditsSpent negative: added all the same.
+  if (d.requests > 0 || d.denied > 0 || d.quotaCost !== 0) {
     await db
       .insertInto("key_usage")
       .values({
@@ -62,7 +63,7 @@ async function addOne(db: Kysely<Database>, d: UsageDelta): Promise<void> {
         ]),
       )
       .execute();
-  } else if (d.creditsSpent > 0) {
+  } else if (d.creditsSpent !== 0) {
     await db
       .updateTable("api_keys")
       .set({ credits_remaining: sql`credits_remaining - ${d.creditsSpent}` })

@@ -5,7 +5,7 @@ import type { AuditQuery, Cursor, KeyQuery, KeyStore } from "../../src/domain/ke
 import { ok } from "../../src/domain/outcome.js";
 import { emptyDelta } from "../../src/domain/usage-delta.js";
 import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
-import { addUsage } from "../../src/store/usage-queries.js";
+import { addUsage, readUsage } from "../../src/store/usage-queries.js";
 import { perTestDatabase } from "../support/databases.js";
 import { FIXTURE_NOW, makeKey, makeWorkspace, seed, TEST_CALLER, unwrap } from "../support/fixtures.js";
 
@@ -309,5 +309,26 @@ describe("usageOf", () => {
       deniedThisMonth: 3,
     });
     expect(await store.usageOf([], T)).toEqual(new Map());
+  });
+
+  it("adds a refund (a lease's unspent units given back) as negative quota cost and credits spent", async () => {
+    const { db, queryOnly } = await database.open();
+    const store = createKyselyKeyStore(db, queryOnly);
+    const key = makeKey({ keyId: "key_leased", credits: { remaining: 100, refill: undefined } }).key;
+    await seed(store, { keys: [key] });
+    // Spending is applied to the setting of the balance it was made from.
+    const setTime = key.credits?.setTime === undefined ? {} : { creditsSetTime: key.credits.setTime };
+    await addUsage(db, [
+      { ...emptyDelta(key.keyId, today), requests: 3, quotaCost: 40, creditsSpent: 40, ...setTime },
+    ]);
+    // The next flush: 37 of the 40 were a lease that came back unspent, on the next day.
+    await addUsage(db, [
+      { ...emptyDelta(key.keyId, today + DAY), quotaCost: -37, creditsSpent: -37, ...setTime },
+    ]);
+    expect(await readUsage(db, key.keyId, T + DAY)).toMatchObject({
+      requestsThisMonth: 3,
+      quotaUsedThisMonth: 3,
+      creditsRemaining: 97,
+    });
   });
 });
