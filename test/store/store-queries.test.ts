@@ -331,4 +331,32 @@ describe("usageOf", () => {
       creditsRemaining: 97,
     });
   });
+
+  it("writes a flush of thousands of keys in chunks, and never moves a last-used time back", async () => {
+    const { db, queryOnly } = await database.open();
+    const store = createKyselyKeyStore(db, queryOnly);
+    const keys = Array.from({ length: 1_203 }, (_, i) => makeKey({ keyId: `key_${i}` }).key);
+    await seed(store, { keys });
+    const flush = keys.map((key, i) => ({
+      ...emptyDelta(key.keyId, today),
+      requests: i + 1,
+      lastUsedTime: T,
+    }));
+    await addUsage(db, flush);
+    // Another writer's older time for key_0, and a later one for key_1: only the later one moves.
+    await addUsage(db, [
+      { ...emptyDelta("key_0", today), requests: 1, lastUsedTime: T - 1000 },
+      { ...emptyDelta("key_1", today), requests: 1, lastUsedTime: T + 1000 },
+    ]);
+    const usage = await store.usageOf(
+      keys.map((key) => key.keyId),
+      T,
+    );
+    expect(usage.size).toBe(1_203);
+    expect(usage.get("key_1202")?.requestsToday).toBe(1_203);
+    expect(usage.get("key_0")?.requestsToday).toBe(2);
+    expect((await store.findKeyById("key_0"))?.lastUsedTime).toBe(T);
+    expect((await store.findKeyById("key_1"))?.lastUsedTime).toBe(T + 1000);
+    expect((await store.findKeyById("key_1202"))?.lastUsedTime).toBe(T);
+  });
 });
