@@ -158,6 +158,7 @@ async function serve(
         if (policy) policy.close();
         tls?.close();
         await server.drain(config.drainTimeoutMs);
+        await gate.close?.(); // a worker's unspent leases go back to the primary's book before it flushes
         await usage.stop(); // after the last call, before the store closes: SIGTERM loses no count
         await database.close();
         log.info("keyward stopped");

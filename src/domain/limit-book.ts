@@ -1,5 +1,5 @@
 import type { EnforcedLimits, LimitDecision } from "./limit-decision.js";
-import { checkRate, createRateWindow, type RateDecision, type RateWindow } from "./rate-limit.js";
+import { checkRate, createRateWindow, type RateDecision, type RateWindow, uncount } from "./rate-limit.js";
 import {
   emptyDelta,
   hasChanges,
@@ -32,6 +32,19 @@ export interface LimitBookOptions {
 export interface LimitBook {
   /** Decides a request of `cost` and, unless it is denied or a dry run, consumes it from every limit. */
   consume(keyId: string, limits: EnforcedLimits, cost: number, now: number, dryRun?: boolean): LimitDecision;
+  /**
+   * Takes `units` from every limit of the key as `units` requests of cost 1 counted now would (a lease,
+   * limit-lease.ts), without counting them as requests: the process that spends them tallies those.
+   * Takes nothing when a limit has not that much room. Returns the time the units were counted at (the
+   * lease's grantedAt: its rate sub-bucket), or undefined when nothing was taken.
+   */
+  take(keyId: string, limits: EnforcedLimits, units: number, now: number): number | undefined;
+  /**
+   * Gives back `units` that `take` counted at `grantedAt` under `limits` and that were never spent: the
+   * rate sub-bucket of `grantedAt` if the window still holds it, the quota if still in that month, the
+   * credits if still the same setting and refill period of the balance. Its deltas go below zero.
+   */
+  refund(keyId: string, limits: EnforcedLimits, units: number, grantedAt: number, now: number): void;
   /** Counts a request denied for another reason (scope, address) once the key was identified. */
   countDenied(keyId: string, limits: EnforcedLimits, now: number): void;
   /** Whether the book holds the key. */
@@ -224,13 +237,49 @@ export function createLimitBook(options: LimitBookOptions): LimitBook {
       p.requests++;
       p.quotaCost += cost;
       p.lastUsedTime = now;
-      if (credits !== undefined) {
-        entry.credits -= cost;
-        p.creditsSpent += cost;
-        if (entry.creditsSetTime !== undefined) p.creditsSetTime = entry.creditsSetTime;
-      }
+      if (credits !== undefined) spendCredits(entry, cost);
       dirty.add(entry);
       return decision;
+    },
+    take(keyId, limits, units, now) {
+      const entry = entryFor(keyId, limits, now);
+      const { rateLimit, monthlyQuota, credits } = limits;
+      const window = rateLimit === undefined ? undefined : entry.window;
+      if (window !== undefined && !checkRate(window, rateLimit?.limit ?? 0, now, units, true, rate).allowed)
+        return undefined;
+      if (monthlyQuota > 0 && entry.quotaUsedThisMonth + units > monthlyQuota) return undefined;
+      if (credits !== undefined && entry.credits < units) return undefined;
+      if (window !== undefined) checkRate(window, rateLimit?.limit ?? 0, now, units, false, rate);
+      entry.quotaUsedThisMonth += units;
+      entry.pending.quotaCost += units;
+      if (credits !== undefined) spendCredits(entry, units);
+      dirty.add(entry);
+      // A clock that stepped back counts in the newest bucket, which the refund must find again.
+      return window === undefined ? now : Math.max(now, window.newest * window.widthMs);
+    },
+    refund(keyId, limits, units, grantedAt, now) {
+      let entry = entries.get(keyId);
+      if (entry === undefined) {
+        // Evicted since: the negative delta still has to reach the store, and a load replays it.
+        entry = fresh(keyId, limits, now);
+        insert(entry);
+      }
+      // No roll(): `limits` are the lease's terms, maybe no longer the key's, and rolling to them would
+      // start a fresh window over the counts made under the new terms.
+      const window = entry.window;
+      if (window !== undefined && window.windowMs === limits.rateLimit?.windowMs)
+        uncount(window, grantedAt, units);
+      if (monthStart(entry.day) === monthStart(grantedAt)) {
+        entry.quotaUsedThisMonth -= units;
+        entry.pending.quotaCost -= units;
+      }
+      if (
+        limits.credits !== undefined &&
+        entry.creditsSetTime === limits.credits.setTime &&
+        entry.creditsPeriod <= grantedAt
+      )
+        spendCredits(entry, -units);
+      dirty.add(entry);
     },
     countDenied(keyId, limits, now) {
       const entry = entryFor(keyId, limits, now);
@@ -282,6 +331,13 @@ export function createLimitBook(options: LimitBookOptions): LimitBook {
       return counts;
     },
   };
+}
+
+// Spends from the balance (gives back when `cost` is negative) and says so in the pending delta.
+function spendCredits(entry: Entry, cost: number): void {
+  entry.credits -= cost;
+  entry.pending.creditsSpent += cost;
+  if (entry.creditsSetTime !== undefined) entry.pending.creditsSetTime = entry.creditsSetTime;
 }
 
 // Adds a delta the store has not seen to an entry seeded from the store.

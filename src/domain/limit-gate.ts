@@ -2,6 +2,7 @@ import type { Clock } from "./clock.js";
 import type { KeyLimits } from "./key-limits.js";
 import type { LimitBook } from "./limit-book.js";
 import type { EnforcedLimits, LimitDecision } from "./limit-decision.js";
+import { consumeLeasing, type LeasedDecision } from "./limit-lease.js";
 import type { MaybePromise } from "./maybe-promise.js";
 import type { TierTable } from "./tiers.js";
 import { StoreError } from "./unavailable.js";
@@ -16,6 +17,21 @@ import type { PersistedUsage } from "./usage-delta.js";
 export interface LimitGate {
   /** Decides a request of `cost` and, unless it is refused or a dry run, consumes it. */
   consume(keyId: string, limits: EnforcedLimits, cost: number, dryRun: boolean): MaybePromise<LimitDecision>;
+  /** Gives back what the gate holds (a worker's leases) once no more decisions will come. */
+  close?(): Promise<void>;
+}
+
+/** The book's gate as the cluster primary uses it: it also grants and takes back leases (limit-lease.ts). */
+export interface LeasingGate extends LimitGate {
+  /** `consume`, not a dry run, with a lease for one of `workers` workers when the key is far below its limits. */
+  consumeLeasing(
+    keyId: string,
+    limits: EnforcedLimits,
+    cost: number,
+    workers: number,
+  ): MaybePromise<LeasedDecision>;
+  /** Gives back a lease's unspent units (LimitBook.refund). */
+  release(keyId: string, limits: EnforcedLimits, units: number, grantedAt: number): void;
 }
 
 /**
@@ -50,7 +66,12 @@ export interface FlushProgress {
  * no flush was running or started while it ran; otherwise it is read again. Everything else is
  * answered synchronously.
  */
-export function bookGate(book: LimitBook, clock: Clock, read: UsageReader, flush: FlushProgress): LimitGate {
+export function bookGate(
+  book: LimitBook,
+  clock: Clock,
+  read: UsageReader,
+  flush: FlushProgress,
+): LeasingGate {
   const settledRead = async (keyId: string): Promise<PersistedUsage> => {
     // Bounded: flushes come at most every KEYWARD_USAGE_FLUSH, so a second read all but always settles.
     for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
@@ -77,9 +98,15 @@ export function bookGate(book: LimitBook, clock: Clock, read: UsageReader, flush
     }
     return pending;
   };
-  const consume: LimitGate["consume"] = (keyId, limits, cost, dryRun) => {
-    if (!book.needsLoad(keyId, limits)) return book.consume(keyId, limits, cost, clock.now(), dryRun);
-    return load(keyId, limits).then(() => book.consume(keyId, limits, cost, clock.now(), dryRun));
+  // Runs `decide` on the key loaded, in the same turn as the check: nothing can evict it in between.
+  const loaded = <T>(keyId: string, limits: EnforcedLimits, decide: () => T): MaybePromise<T> =>
+    book.needsLoad(keyId, limits) ? load(keyId, limits).then(decide) : decide();
+  return {
+    consume: (keyId, limits, cost, dryRun) =>
+      loaded(keyId, limits, () => book.consume(keyId, limits, cost, clock.now(), dryRun)),
+    consumeLeasing: (keyId, limits, cost, workers) =>
+      loaded(keyId, limits, () => consumeLeasing(book, keyId, limits, cost, clock.now(), workers)),
+    // No load: a refund of a key the book does not hold is a negative delta that a later load replays.
+    release: (keyId, limits, units, grantedAt) => book.refund(keyId, limits, units, grantedAt, clock.now()),
   };
-  return { consume };
 }

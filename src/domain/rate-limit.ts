@@ -116,6 +116,22 @@ export function checkRate(
   return out;
 }
 
+/**
+ * Takes back up to `cost` counted in the bucket holding time `at` (a lease's unspent units, see
+ * limit-lease.ts), if the ring still holds that bucket; what has left the ring needs no refund. Never
+ * takes more than the bucket holds, so a refund cannot free room that other requests were counted in.
+ */
+export function uncount(window: RateWindow, at: number, cost: number): void {
+  const bucket = Math.floor(at / window.widthMs);
+  const size = window.counts.length;
+  if (bucket > window.newest || bucket <= window.newest - size) return;
+  let slot = window.head - (window.newest - bucket);
+  if (slot < 0) slot += size;
+  const taken = Math.min(cost, window.counts[slot] as number);
+  window.counts[slot] = (window.counts[slot] as number) - taken;
+  window.total -= taken;
+}
+
 /** Moves the ring forward to bucket `current`, emptying the buckets it passes. */
 function advance(window: RateWindow, current: number): void {
   const steps = current - window.newest;

@@ -48,8 +48,9 @@ export interface UsageDelta {
   requests: number;
   /** Denied requests (any reason once the key was identified). */
   denied: number;
-  /** Cost of the allowed requests, counted against the monthly quota. */
+  /** Cost of the allowed requests, counted against the monthly quota; below zero when a lease's unspent units came back (limit-lease.ts). */
   quotaCost: number;
+  /** Below zero, like quotaCost, after a refund. */
   creditsSpent: number;
   creditsRefilledAt?: number;
   /** The setting of the balance the credits were spent from (Credits.setTime): spending from a balance since set anew is dropped. */
@@ -68,8 +69,8 @@ export function hasChanges(delta: UsageDelta): boolean {
   return (
     delta.requests > 0 ||
     delta.denied > 0 ||
-    delta.quotaCost > 0 ||
-    delta.creditsSpent > 0 ||
+    delta.quotaCost !== 0 ||
+    delta.creditsSpent !== 0 ||
     delta.creditsRefilledAt !== undefined
   );
 }

@@ -5,9 +5,11 @@
 // to the primary (process/invalidation-relay.ts), as `evict` to every other worker
 // (cache/invalidation.ts), back as their `evicted`, and ends as `invalidated` to the worker that made it.
 // A decision on a key with limits asks the primary, which holds the one limit book, to `consume`, and
-// waits for its `consumed` (process/limit-owner.ts, process/limit-client.ts).
+// waits for its `consumed`, which may carry a lease the worker spends on its own and gives back with
+// `release` (process/limit-owner.ts, process/limit-client.ts, domain/limit-lease.ts).
 
 import type { EnforcedLimits, LimitDecision } from "../domain/limit-decision.js";
+import type { Lease } from "../domain/limit-lease.js";
 
 /** Sent by a worker to the primary. */
 export type WorkerMessage =
@@ -29,6 +31,16 @@ export type WorkerMessage =
       readonly limits: EnforcedLimits;
       readonly cost: number;
       readonly dryRun: boolean;
+      /** Whether the worker would take a lease with the answer (it has none on the way for the key). */
+      readonly lease: boolean;
+    }
+  /** A lease's unspent units, given back (limit-lease.ts); no answer. */
+  | {
+      readonly kw: "release";
+      readonly keyId: string;
+      readonly limits: EnforcedLimits;
+      readonly units: number;
+      readonly grantedAt: number;
     };
 
 /** Sent by the primary to a worker. */
@@ -41,6 +53,8 @@ export type PrimaryMessage =
       readonly kw: "consumed";
       readonly id: number;
       readonly decision?: LimitDecision;
+      /** A slice of the key's budget for the worker to spend on its own until it expires. */
+      readonly lease?: Lease;
       readonly error?: string;
     };
 
@@ -56,6 +70,7 @@ const KINDS: Record<ClusterMessage["kw"], true> = {
   evict: true,
   invalidated: true,
   consume: true,
+  release: true,
   consumed: true,
 };
 

@@ -57,6 +57,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
   });
   const limits = createLimitOwner(
     bookGate(book, systemClock, (keyId, now) => readUsage(database.db, keyId, now), usage),
+    config.workers,
   );
   const served = new WeakSet<Worker>();
   const failures = new WeakMap<Worker, Extract<WorkerMessage, { kw: "failed" }>>();

@@ -1,49 +1,88 @@
-import { type Kysely, sql } from "kysely";
+import { type Insertable, type Kysely, sql } from "kysely";
 import type { PersistedUsage, UsageCounts, UsageDelta } from "../domain/usage-delta.js";
 import { dayStart, monthStart } from "../domain/usage-period.js";
-import type { Database } from "./schema.js";
+import type { Database, KeyUsageTable } from "./schema.js";
 
 // The write-behind usage store (issue 12): flushes add deltas, never read-modify-write, so that the
 // counts of several writers (workers, replicas) add up.
 
-/** Adds the deltas in one transaction: day rows, last-used times and credit balances. */
+/** Rows per statement: 5 parameters a row stays far below SQLite's 32,766 (and PostgreSQL's 65,535). */
+const CHUNK = 500;
+
+/**
+ * Adds the deltas in one transaction: day rows, last-used times and credit balances. A flush may hold
+ * thousands of keys (a flood of distinct keys), and better-sqlite3 runs synchronously on the event loop:
+ * so the counts go in multi-row statements, merged first by key and day, never one statement per key.
+ */
 export async function addUsage(db: Kysely<Database>, deltas: readonly UsageDelta[]): Promise<void> {
   if (deltas.length === 0) return;
+  const days = new Map<
+    string,
+    { key_id: string; day: number; requests: number; denied: number; quota_cost: number }
+  >();
+  const lastUsed = new Map<string, number>();
+  const credits: UsageDelta[] = [];
+  for (const d of deltas) {
+    // A refund (a lease's unspent units given back) makes quotaCost or creditsSpent negative: added all the same.
+    if (d.requests !== 0 || d.denied !== 0 || d.quotaCost !== 0) {
+      const id = `${d.keyId}\0${d.day}`;
+      const row = days.get(id);
+      if (row === undefined)
+        days.set(id, {
+          key_id: d.keyId,
+          day: d.day,
+          requests: d.requests,
+          denied: d.denied,
+          quota_cost: d.quotaCost,
+        });
+      else {
+        row.requests += d.requests;
+        row.denied += d.denied;
+        row.quota_cost += d.quotaCost;
+      }
+    }
+    if (d.lastUsedTime !== undefined && !((lastUsed.get(d.keyId) ?? -1) >= d.lastUsedTime))
+      lastUsed.set(d.keyId, d.lastUsedTime);
+    if (d.creditsSpent !== 0 || d.creditsRefilledAt !== undefined) credits.push(d);
+  }
   await db.transaction().execute(async (tx) => {
-    for (const delta of deltas) await addOne(tx, delta);
+    const rows = [...days.values()];
+    for (let at = 0; at < rows.length; at += CHUNK) await addDays(tx, rows.slice(at, at + CHUNK));
+    const times = [...lastUsed];
+    for (let at = 0; at < times.length; at += CHUNK) await setLastUsed(tx, times.slice(at, at + CHUNK));
+    for (const delta of credits) await addCredits(tx, delta);
   });
 }
 
-async function addOne(db: Kysely<Database>, d: UsageDelta): Promise<void> {
-  if (d.requests > 0 || d.denied > 0 || d.quotaCost > 0) {
-    await db
-      .insertInto("key_usage")
-      .values({
-        key_id: d.keyId,
-        day: d.day,
-        requests: d.requests,
-        denied: d.denied,
-        quota_cost: d.quotaCost,
-      })
-      .onConflict((conflict) =>
-        conflict.columns(["key_id", "day"]).doUpdateSet({
-          requests: sql`key_usage.requests + excluded.requests`,
-          denied: sql`key_usage.denied + excluded.denied`,
-          quota_cost: sql`key_usage.quota_cost + excluded.quota_cost`,
-        }),
-      )
-      .execute();
-  }
-  if (d.lastUsedTime !== undefined) {
-    await db
-      .updateTable("api_keys")
-      .set({ last_used_time: d.lastUsedTime })
-      .where("key_id", "=", d.keyId)
-      .where((eb) =>
-        eb.or([eb("last_used_time", "is", null), eb("last_used_time", "<", d.lastUsedTime as number)]),
-      )
-      .execute();
-  }
+async function addDays(db: Kysely<Database>, rows: Insertable<KeyUsageTable>[]): Promise<void> {
+  await db
+    .insertInto("key_usage")
+    .values(rows)
+    .onConflict((conflict) =>
+      conflict.columns(["key_id", "day"]).doUpdateSet({
+        requests: sql`key_usage.requests + excluded.requests`,
+        denied: sql`key_usage.denied + excluded.denied`,
+        quota_cost: sql`key_usage.quota_cost + excluded.quota_cost`,
+      }),
+    )
+    .execute();
+}
+
+/** Moves each key's last_used_time forward to its time, never back (another writer may hold a later one). */
+async function setLastUsed(
+  db: Kysely<Database>,
+  times: readonly (readonly [string, number])[],
+): Promise<void> {
+  const values = sql.join(times.map(([keyId, time]) => sql`(${keyId}, ${time})`));
+  // UPDATE … FROM joins on the primary key (SQLite ≥ 3.33 and PostgreSQL); VALUES names its columns column1, column2 in both.
+  await sql`update api_keys set last_used_time = v.t
+    from (select column1 as key_id, column2 as t from (values ${values}) as x) as v
+    where api_keys.key_id = v.key_id and (api_keys.last_used_time is null or api_keys.last_used_time < v.t)`.execute(
+    db,
+  );
+}
+
+async function addCredits(db: Kysely<Database>, d: UsageDelta): Promise<void> {
   if (d.creditsRefilledAt !== undefined) {
     // Refilled to the refill amount at the period's start, then spent from.
     await db
@@ -62,7 +101,7 @@ async function addOne(db: Kysely<Database>, d: UsageDelta): Promise<void> {
         ]),
       )
       .execute();
-  } else if (d.creditsSpent > 0) {
+  } else if (d.creditsSpent !== 0) {
     await db
       .updateTable("api_keys")
       .set({ credits_remaining: sql`credits_remaining - ${d.creditsSpent}` })

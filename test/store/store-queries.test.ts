@@ -5,7 +5,7 @@ import type { AuditQuery, Cursor, KeyQuery, KeyStore } from "../../src/domain/ke
 import { ok } from "../../src/domain/outcome.js";
 import { emptyDelta } from "../../src/domain/usage-delta.js";
 import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
-import { addUsage } from "../../src/store/usage-queries.js";
+import { addUsage, readUsage } from "../../src/store/usage-queries.js";
 import { perTestDatabase } from "../support/databases.js";
 import { FIXTURE_NOW, makeKey, makeWorkspace, seed, TEST_CALLER, unwrap } from "../support/fixtures.js";
 
@@ -309,5 +309,54 @@ describe("usageOf", () => {
       deniedThisMonth: 3,
     });
     expect(await store.usageOf([], T)).toEqual(new Map());
+  });
+
+  it("adds a refund (a lease's unspent units given back) as negative quota cost and credits spent", async () => {
+    const { db, queryOnly } = await database.open();
+    const store = createKyselyKeyStore(db, queryOnly);
+    const key = makeKey({ keyId: "key_leased", credits: { remaining: 100, refill: undefined } }).key;
+    await seed(store, { keys: [key] });
+    // Spending is applied to the setting of the balance it was made from.
+    const setTime = key.credits?.setTime === undefined ? {} : { creditsSetTime: key.credits.setTime };
+    await addUsage(db, [
+      { ...emptyDelta(key.keyId, today), requests: 3, quotaCost: 40, creditsSpent: 40, ...setTime },
+    ]);
+    // The next flush: 37 of the 40 were a lease that came back unspent, on the next day.
+    await addUsage(db, [
+      { ...emptyDelta(key.keyId, today + DAY), quotaCost: -37, creditsSpent: -37, ...setTime },
+    ]);
+    expect(await readUsage(db, key.keyId, T + DAY)).toMatchObject({
+      requestsThisMonth: 3,
+      quotaUsedThisMonth: 3,
+      creditsRemaining: 97,
+    });
+  });
+
+  it("writes a flush of thousands of keys in chunks, and never moves a last-used time back", async () => {
+    const { db, queryOnly } = await database.open();
+    const store = createKyselyKeyStore(db, queryOnly);
+    const keys = Array.from({ length: 1_203 }, (_, i) => makeKey({ keyId: `key_${i}` }).key);
+    await seed(store, { keys });
+    const flush = keys.map((key, i) => ({
+      ...emptyDelta(key.keyId, today),
+      requests: i + 1,
+      lastUsedTime: T,
+    }));
+    await addUsage(db, flush);
+    // Another writer's older time for key_0, and a later one for key_1: only the later one moves.
+    await addUsage(db, [
+      { ...emptyDelta("key_0", today), requests: 1, lastUsedTime: T - 1000 },
+      { ...emptyDelta("key_1", today), requests: 1, lastUsedTime: T + 1000 },
+    ]);
+    const usage = await store.usageOf(
+      keys.map((key) => key.keyId),
+      T,
+    );
+    expect(usage.size).toBe(1_203);
+    expect(usage.get("key_1202")?.requestsToday).toBe(1_203);
+    expect(usage.get("key_0")?.requestsToday).toBe(2);
+    expect((await store.findKeyById("key_0"))?.lastUsedTime).toBe(T);
+    expect((await store.findKeyById("key_1"))?.lastUsedTime).toBe(T + 1000);
+    expect((await store.findKeyById("key_1202"))?.lastUsedTime).toBe(T);
   });
 });
