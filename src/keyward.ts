@@ -27,6 +27,7 @@ import { addUsage, readUsage } from "./store/usage-queries.js";
 import { auditService } from "./transport/audit-service.js";
 import { authorizeService } from "./transport/authorize-service.js";
 import { envoyCheckService } from "./transport/envoy-check-service.js";
+import { forwardAuthHandler } from "./transport/forward-auth.js";
 import { healthService } from "./transport/health-service.js";
 import { keyService } from "./transport/key-service.js";
 import { reflectionServices } from "./transport/reflection-service.js";
@@ -99,6 +100,13 @@ async function serve(
   const apis = [AuthorizeService, KeyService, WorkspaceService, AuditService, Authorization];
   const policy =
     config.envoy.policyPath && watchPolicyFile(config.envoy.policyPath, log, config.envoy.policyReloadMs);
+  const checkSettings = {
+    credentialHeaders: config.envoy.credentialHeaders,
+    defaultRoute: config.envoy.defaultRoute,
+    policy: () => (policy ? policy.current() : undefined),
+    headerPrefix: config.envoy.headerPrefix,
+    trustedProxies: config.envoy.trustedProxies,
+  };
   const health = healthService([...apis, Health].map((service) => service.typeName));
   const services = [
     authorizeService({ resolver: cache, clock, limits }),
@@ -106,14 +114,7 @@ async function serve(
       resolver: cache,
       clock,
       limits,
-      options: {
-        credentialHeaders: config.envoy.credentialHeaders,
-        defaultRoute: config.envoy.defaultRoute,
-        policy: () => (policy ? policy.current() : undefined),
-        headerPrefix: config.envoy.headerPrefix,
-        removeCredential: config.envoy.removeCredential,
-        trustedProxies: config.envoy.trustedProxies,
-      },
+      options: { ...checkSettings, removeCredential: config.envoy.removeCredential },
     }),
     keyService({ store: managed, resolver: cache, clock, log, tiers: config.tiers }),
     workspaceService({ store: managed, resolver: cache, clock, log, tiers: config.tiers }),
@@ -131,6 +132,8 @@ async function serve(
     log,
     tls,
     messageLimits: config.messageLimits,
+    // The same decisions as Check, for gateways that ask over plain HTTP.
+    forwardAuth: forwardAuthHandler({ resolver: cache, clock, limits, log, options: checkSettings }),
   }).catch((error: unknown) => {
     tls?.close();
     throw error;

@@ -6,10 +6,15 @@ import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "./log.js";
 import { connectRoutes, peerKey } from "./transport/connect-adapter.js";
 import { toRpcError } from "./transport/errors.js";
+import { isForwardAuthUrl } from "./transport/forwarded-request.js";
 import { shutDownGrpc } from "./transport/grpc-drain.js";
 import { addGrpcService } from "./transport/grpc-js-adapter.js";
 import type { ServedService } from "./transport/handler.js";
-import { continueWithinLimits, limitedConnectHandler } from "./transport/http-body-limits.js";
+import {
+  continueWithinLimits,
+  limitedConnectHandler,
+  type NodeHandler,
+} from "./transport/http-body-limits.js";
 import { type MessageLimits, messageLimitOf } from "./transport/message-limits.js";
 import type { ServedTls } from "./transport/tls.js";
 
@@ -26,6 +31,8 @@ export interface ServerOptions {
   readonly tls?: ServedTls | undefined;
   /** Largest request message per kind of call, on both listeners. */
   readonly messageLimits: MessageLimits;
+  /** Answers `/authz/*` on the HTTP listener (forward auth), ahead of connect-node; 404 there when undefined. */
+  readonly forwardAuth?: NodeHandler | undefined;
 }
 
 export interface RunningServer {
@@ -72,6 +79,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         const serving = options.isServing();
         response.writeHead(serving ? 200 : 503, { "content-type": "text/plain" });
         response.end(serving ? "SERVING\n" : "NOT_SERVING\n");
+        return;
+      }
+      // Forward auth is the gateways' hot path: a plain handler, with connect-node's cost kept out of it.
+      if (options.forwardAuth !== undefined && isForwardAuthUrl(request.url)) {
+        options.forwardAuth(request, response);
         return;
       }
       connect(request, response);

@@ -46,7 +46,24 @@ export interface CheckResult {
 }
 
 const NONE: readonly string[] = Object.freeze([]);
-const EXTENSION_KEYS = ["keyward.scopes", "keyward.class", "keyward.workspace", "keyward.public"] as const;
+/**
+ * The context_extensions a route states its requirements with, by short name (forward auth takes
+ * the same from the auth URL's query parameters). Any of the first four replaces the policy file;
+ * `cost` only sets what the request counts against a key's limits.
+ */
+export const ROUTE_EXTENSIONS = {
+  scopes: "keyward.scopes",
+  class: "keyward.class",
+  workspace: "keyward.workspace",
+  public: "keyward.public",
+  cost: "keyward.cost",
+} as const;
+const EXTENSION_KEYS = [
+  ROUTE_EXTENSIONS.scopes,
+  ROUTE_EXTENSIONS.class,
+  ROUTE_EXTENSIONS.workspace,
+  ROUTE_EXTENSIONS.public,
+] as const;
 const QUERY_KEY_NAMES = new Set(["api_key", "apikey", "api-key", "x-api-key", "access_token"]);
 const AUTHENTICATED: RouteRequirements = { public: false, scopes: NONE, className: "", workspace: "" };
 

@@ -1,4 +1,3 @@
-import type { JsonObject } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
 import { type AllowedAnswers, allowedAnswers } from "../cache/answer-cache.js";
 import type { Limits } from "../domain/authorize.js";
@@ -10,10 +9,8 @@ import {
 } from "../domain/check-request.js";
 import { clientAddress } from "../domain/client-address.js";
 import type { Clock } from "../domain/clock.js";
-import { decisionMessage } from "../domain/decision-message.js";
 import type { KeyResolver } from "../domain/key-resolver.js";
 import type { MaybePromise } from "../domain/maybe-promise.js";
-import { httpStatusOf } from "../domain/reason.js";
 import {
   contextExtensionsError,
   type HeaderTally,
@@ -31,8 +28,9 @@ import {
   CheckResponseSchema,
 } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { invalidArgument } from "./errors.js";
+import { deniedAnswer, identityHeaders } from "./gateway-answers.js";
 import { type ServedService, served } from "./handler.js";
-import { limitDetails, rateLimitHeaders } from "./rate-limit-headers.js";
+import { rateLimitHeaders } from "./rate-limit-headers.js";
 
 export interface EnvoyCheckOptions extends CheckSettings {
   /** Prefix of the identity headers added for the upstream (`x-keyward-`); client headers with it are removed. */
@@ -176,18 +174,10 @@ function okResponse(
   options: EnvoyCheckOptions,
 ): CheckResponse {
   const found = checked.decision.key;
-  const headers: HeaderValueOption[] = [];
-  if (found !== undefined) {
-    const identity: [string, string][] = [
-      ["key-id", found.keyId],
-      ["workspace", found.terms.workspace],
-      ["scopes", found.terms.scopes.granted.join(",")],
-      ["owner-id", found.terms.ownerId],
-    ];
-    for (const [suffix, value] of identity) {
-      if (value !== "") headers.push(overwrite(options.headerPrefix + suffix, value));
-    }
-  }
+  const headers: HeaderValueOption[] =
+    found === undefined
+      ? []
+      : identityHeaders(found, options.headerPrefix).map(([name, value]) => overwrite(name, value));
   // Added headers overwrite spoofed ones; the other client-sent prefixed headers are removed.
   // Never list an added header here: Envoy applies removals after additions.
   const added = new Set(headers.map((h) => h.header?.key));
@@ -214,44 +204,23 @@ function okResponse(
   return response;
 }
 
-function deniedResponse({ decision, requirements }: CheckResult): CheckResponse {
-  const status = httpStatusOf(decision.reason);
-  const message = decisionMessage(decision);
-  const key = decision.key;
-  const details: JsonObject = {};
-  if (requirements.scopes.length > 0) details.required_scopes = [...requirements.scopes];
-  if (key !== undefined) {
-    details.key_id = key.keyId;
-    details.granted_scopes = [...key.terms.scopes.granted];
-    if (decision.missingScopes.length > 0) details.missing_scopes = [...decision.missingScopes];
-    const expireTime = key.terms.expireTime;
-    if (expireTime !== null) details.expire_time = new Date(expireTime).toISOString();
-  }
-  const headers = [overwrite("content-type", "application/json")];
-  if (status === 401)
-    headers.push(overwrite("www-authenticate", 'Bearer realm="keyward", error="invalid_token"'));
-  const limits = decision.limits;
-  if (limits !== undefined) {
-    for (const [name, value] of rateLimitHeaders(limits)) headers.push(overwrite(name, value));
-    if (status === 429) Object.assign(details, limitDetails(decision.reason, limits));
-  }
+function deniedResponse(checked: CheckResult): CheckResponse {
+  const { status, message, headers, body } = deniedAnswer(checked);
   return create(CheckResponseSchema, {
     status: { code: grpcCodeOf(status), message },
     httpResponse: {
       case: "deniedResponse",
       value: {
         status: { code: status },
-        headers,
-        body: JSON.stringify({ error: { code: decision.reason, message, details } }),
+        headers: headers.map(([name, value]) => overwrite(name, value)),
+        body,
       },
     },
   });
 }
 
-function grpcCodeOf(status: 200 | 401 | 403 | 429): number {
+function grpcCodeOf(status: 401 | 403 | 429): number {
   switch (status) {
-    case 200:
-      return GRPC_OK;
     case 401:
       return GRPC_UNAUTHENTICATED;
     case 403:

@@ -102,7 +102,7 @@ function closeIfAnsweredEarly(request: IncomingMessage, response: ServerResponse
  * still sending may lose the answer before reading it (EPIPE). Instead our side is ended,
  * what still comes is discarded or left unread, and the socket is cut a moment later.
  */
-function lingerOnClose(socket: Socket): void {
+export function lingerOnClose(socket: Socket): void {
   socket.destroySoon = () => {
     socket.end();
     setTimeout(() => socket.destroy(), LINGER_MS).unref();
