@@ -1,7 +1,6 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { systemClock } from "../src/domain/clock.js";
 import { prepareKey } from "../src/domain/issue-key.js";
-import { DEFAULT_WORKSPACE } from "../src/domain/workspace.js";
 import {
   AuthorizeRequestSchema,
   type AuthorizeResponse,
@@ -20,7 +19,7 @@ import {
 import { H2LOAD_SHAPE } from "./h2load.js";
 import { exact, h2Rounds, startPair, stopPair } from "./h2load-scenarios.js";
 import { summarize } from "./measure.js";
-import { REQUIRED_SCOPE, SEED_SCOPES } from "./seed.js";
+import { REQUIRED_SCOPE, SEED_KEY } from "./seed.js";
 
 const AUTHORIZE = "/keyward.v1.AuthorizeService/Authorize";
 // Limits the run never reaches, so every call is counted against all three and allowed.
@@ -96,17 +95,8 @@ function usedQuota(answer: AuthorizeResponse): number | undefined {
 async function seedCountedKey(context: BenchContext): Promise<string> {
   const prepared = prepareKey(
     {
-      workspace: DEFAULT_WORKSPACE,
+      ...SEED_KEY,
       name: "bench counted key",
-      description: "",
-      scopes: SEED_SCOPES,
-      classes: [],
-      environment: "live",
-      prefix: "",
-      expireTime: undefined,
-      ttlMs: undefined,
-      ownerId: "bench-owner",
-      metadata: {},
       rateLimit: { limit: RATE_LIMIT, windowMs: 60_000 },
       monthlyQuota: QUOTA,
       credits: { remaining: CREDITS, refill: undefined },

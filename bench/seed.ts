@@ -16,6 +16,21 @@ import { insertWorkspace } from "../src/store/workspace-queries.js";
 export const SEED_SCOPES = ["orders:read", "orders:write"] as const;
 export const REQUIRED_SCOPE = SEED_SCOPES[0];
 
+/** What every seeded key is issued with (scenario 8 adds limits to it). */
+export const SEED_KEY: IssueKeyInput = {
+  workspace: DEFAULT_WORKSPACE,
+  name: "bench key",
+  description: "",
+  scopes: SEED_SCOPES,
+  classes: [],
+  environment: "live",
+  prefix: "",
+  expireTime: undefined,
+  ttlMs: undefined,
+  ownerId: "bench-owner",
+  metadata: {},
+};
+
 /** Rows per transaction. */
 const TRANSACTION_ROWS = 20_000;
 // Rows per multi-row INSERT: SQLite binds at most 32,766 parameters per statement, 22 per row here.
@@ -49,19 +64,7 @@ export async function seedDatabase(options: SeedOptions): Promise<Seeded> {
     await migrateToLatest(db);
     const now = systemClock.now();
     await insertWorkspace(db, newWorkspace(DEFAULT_WORKSPACE, now));
-    const input: IssueKeyInput = {
-      workspace: DEFAULT_WORKSPACE,
-      name: "bench key",
-      description: "",
-      scopes: SEED_SCOPES,
-      classes: [],
-      environment: "live",
-      prefix: "",
-      expireTime: undefined,
-      ttlMs: undefined,
-      ownerId: "bench-owner",
-      metadata: {},
-    };
+    const input = SEED_KEY;
     for (let done = 0; done < options.keys; done += TRANSACTION_ROWS) {
       const rows: Insertable<ApiKeyTable>[] = [];
       const lines: string[] = [];

@@ -72,7 +72,9 @@ export function createLeaseLedger(options: LeaseLedgerOptions): LeaseLedger {
     spend(keyId, limits, cost, now) {
       const held = leases.get(keyId);
       if (held === undefined) return undefined;
-      if (!(now < held.expiresAt) || held.fingerprint !== limitsFingerprint(limits)) {
+      // The same terms give the same limits object (enforcedLimits): the fingerprint only when they differ.
+      const changed = held.limits !== limits && held.fingerprint !== limitsFingerprint(limits);
+      if (!(now < held.expiresAt) || changed) {
         drop(keyId, held);
         return undefined;
       }

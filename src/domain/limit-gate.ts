@@ -41,10 +41,26 @@ export interface LeasingGate extends LimitGate {
  * lacks one in use (missingTiersError).
  */
 export function enforcedLimits(terms: KeyLimits, tiers: TierTable): EnforcedLimits | undefined {
-  const rateLimit = terms.rateLimit ?? (terms.tier === "" ? undefined : tiers.get(terms.tier));
-  if (rateLimit === undefined && terms.monthlyQuota === 0 && terms.credits === undefined) return undefined;
-  return { rateLimit, monthlyQuota: terms.monthlyQuota, credits: terms.credits };
+  // Kept per terms object: terms are shared by keys and replaced when they change (store/hot-lookup.ts),
+  // so a counted decision allocates nothing here, and a worker's lease recognises its limits by identity.
+  let byTerms = enforcedByTiers.get(tiers);
+  if (byTerms === undefined) {
+    byTerms = new WeakMap();
+    enforcedByTiers.set(tiers, byTerms);
+  }
+  let enforced = byTerms.get(terms);
+  if (enforced === undefined) {
+    const rateLimit = terms.rateLimit ?? (terms.tier === "" ? undefined : tiers.get(terms.tier));
+    enforced =
+      rateLimit === undefined && terms.monthlyQuota === 0 && terms.credits === undefined
+        ? null
+        : { rateLimit, monthlyQuota: terms.monthlyQuota, credits: terms.credits };
+    byTerms.set(terms, enforced);
+  }
+  return enforced ?? undefined;
 }
+
+const enforcedByTiers = new WeakMap<TierTable, WeakMap<KeyLimits, EnforcedLimits | null>>();
 
 const READ_ATTEMPTS = 5;
 

@@ -1,7 +1,9 @@
 import { expect, it } from "vitest";
+import { NO_LIMITS } from "../../src/domain/key-limits.js";
 import { createLimitBook } from "../../src/domain/limit-book.js";
 import type { EnforcedLimits } from "../../src/domain/limit-decision.js";
-import { bookGate, type FlushProgress } from "../../src/domain/limit-gate.js";
+import { bookGate, enforcedLimits, type FlushProgress } from "../../src/domain/limit-gate.js";
+import { DEFAULT_TIERS } from "../../src/domain/tiers.js";
 import type { PersistedUsage } from "../../src/domain/usage-delta.js";
 
 const NOW = Date.UTC(2026, 2, 14, 12);
@@ -90,4 +92,14 @@ it("never reads for a key with only a rate limit", () => {
     false,
   );
   expect(decision).toMatchObject({ reason: "allowed", rateLimit: { remaining: 1 } });
+});
+
+it("gives the same limits object for the same terms, so a counted decision allocates none", () => {
+  const terms = { ...NO_LIMITS, tier: "free" };
+  const first = enforcedLimits(terms, DEFAULT_TIERS);
+  expect(first).toEqual({ rateLimit: DEFAULT_TIERS.get("free"), monthlyQuota: 0, credits: undefined });
+  expect(enforcedLimits(terms, DEFAULT_TIERS)).toBe(first);
+  // Changed terms are a new object (store/hot-lookup.ts): their limits are worked out anew.
+  expect(enforcedLimits({ ...terms, monthlyQuota: 5 }, DEFAULT_TIERS)).toMatchObject({ monthlyQuota: 5 });
+  expect(enforcedLimits(NO_LIMITS, DEFAULT_TIERS)).toBeUndefined();
 });

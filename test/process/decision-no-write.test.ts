@@ -4,11 +4,10 @@ import { join } from "node:path";
 import Sqlite from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
-import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
 import { readUsage } from "../../src/store/usage-queries.js";
 import { type GrpcClients, grpcClients } from "../support/clients.js";
-import { openMigrated } from "../support/databases.js";
-import { makeKey, makeWorkspace, seed } from "../support/fixtures.js";
+import { openMigrated, seedDatabase } from "../support/databases.js";
+import { makeKey } from "../support/fixtures.js";
 import {
   connectionsHeld,
   killGroup,
@@ -53,15 +52,7 @@ describe.each([1, 2])("with KEYWARD_WORKERS=%i", (workers) => {
     });
     const unlimited = makeKey({ keyId: "key_unlimited", now });
     expect(unlimited.key.tier).toBe("");
-    const store = await openMigrated(database);
-    try {
-      await seed(createKyselyKeyStore(store.db, store.queryOnly), {
-        workspaces: [makeWorkspace("default")],
-        keys: [limited.key, unlimited.key],
-      });
-    } finally {
-      await store.close();
-    }
+    await seedDatabase(database, { keys: [limited.key, unlimited.key] });
 
     const server = spawnServer(
       {

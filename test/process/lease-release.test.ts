@@ -3,11 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
-import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
 import { readUsage } from "../../src/store/usage-queries.js";
 import { type GrpcClients, grpcClients } from "../support/clients.js";
-import { openMigrated } from "../support/databases.js";
-import { makeKey, makeWorkspace, seed } from "../support/fixtures.js";
+import { openMigrated, seedDatabase } from "../support/databases.js";
+import { makeKey } from "../support/fixtures.js";
 import {
   connectionsHeld,
   killGroup,
@@ -41,15 +40,7 @@ it("stores exactly the quota and credits spent over 2 workers holding leases, af
     credits: { remaining: 50_000, refill: undefined },
     now: Date.now(),
   });
-  const store = await openMigrated(database);
-  try {
-    await seed(createKyselyKeyStore(store.db, store.queryOnly), {
-      workspaces: [makeWorkspace("default")],
-      keys: [key],
-    });
-  } finally {
-    await store.close();
-  }
+  await seedDatabase(database, { keys: [key] });
   const server = spawnServer(
     {
       KEYWARD_WORKERS: "2",

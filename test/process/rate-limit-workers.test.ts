@@ -3,10 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
-import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
 import { grpcClients } from "../support/clients.js";
-import { openMigrated } from "../support/databases.js";
-import { makeKey, makeWorkspace, seed } from "../support/fixtures.js";
+import { seedDatabase } from "../support/databases.js";
+import { makeKey } from "../support/fixtures.js";
 import { connectionsHeld, servingPort, spawnServer, waitForServing } from "../support/spawn-server.js";
 
 // Issue 12: a rate limit holds for the key as a whole, not per worker. With KEYWARD_WORKERS=2 and the
@@ -30,15 +29,7 @@ it("lets exactly 10 of 40 calls on a free-tier key through, over 8 connections t
   // The key is stored before the server starts: no change (and so no cross-worker eviction) happens
   // during the test, which measures the limit alone.
   const { key, secret } = makeKey({ tier: "free", now: Date.now() });
-  const store = await openMigrated(database);
-  try {
-    await seed(createKyselyKeyStore(store.db, store.queryOnly), {
-      workspaces: [makeWorkspace("default")],
-      keys: [key],
-    });
-  } finally {
-    await store.close();
-  }
+  await seedDatabase(database, { keys: [key] });
   const server = spawnServer({
     KEYWARD_WORKERS: "2",
     KEYWARD_LISTEN: "127.0.0.1:0",

@@ -2,9 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
-import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
-import { openMigrated } from "../support/databases.js";
-import { makeKey, makeWorkspace, seed } from "../support/fixtures.js";
+import { seedDatabase } from "../support/databases.js";
+import { makeKey, makeWorkspace } from "../support/fixtures.js";
 import { spawnServer } from "../support/spawn-server.js";
 
 // A tier removed from KEYWARD_TIERS while keys use it would leave those keys with no rate limit at
@@ -24,20 +23,15 @@ it("refuses to start when a key or a workspace default names a tier KEYWARD_TIER
   timeout: 60_000,
 }, async () => {
   const database = `sqlite:${join(dir, "keyward.db")}`;
-  const store = await openMigrated(database);
-  try {
-    await seed(createKyselyKeyStore(store.db, store.queryOnly), {
-      workspaces: [makeWorkspace("default"), { ...makeWorkspace("shop"), defaultTier: "gold" }],
-      // Stored as a former tier table allowed; IssueKey would refuse "gold" under the defaults.
-      keys: [
-        { ...makeKey().key, tier: "gold" },
-        { ...makeKey().key, tier: "gold" },
-        makeKey({ tier: "free" }).key,
-      ],
-    });
-  } finally {
-    await store.close();
-  }
+  await seedDatabase(database, {
+    workspaces: [makeWorkspace("default"), { ...makeWorkspace("shop"), defaultTier: "gold" }],
+    // Stored as a former tier table allowed; IssueKey would refuse "gold" under the defaults.
+    keys: [
+      { ...makeKey().key, tier: "gold" },
+      { ...makeKey().key, tier: "gold" },
+      makeKey({ tier: "free" }).key,
+    ],
+  });
   const tiers = join(dir, "tiers.yaml");
   writeFileSync(tiers, "tiers:\n  free: { limit: 10, window: 1m }\n");
   const server = spawnServer({

@@ -5,11 +5,10 @@ import { afterEach, beforeEach, expect, it } from "vitest";
 import type { ApiKey } from "../../src/domain/key.js";
 import type { PersistedUsage } from "../../src/domain/usage-delta.js";
 import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
-import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
 import { readUsage } from "../../src/store/usage-queries.js";
 import { type GrpcClients, grpcClients } from "../support/clients.js";
-import { openMigrated } from "../support/databases.js";
-import { makeKey, makeWorkspace, seed } from "../support/fixtures.js";
+import { openMigrated, seedDatabase } from "../support/databases.js";
+import { makeKey } from "../support/fixtures.js";
 import {
   connectionsHeld,
   killGroup,
@@ -40,15 +39,7 @@ afterEach(() => {
 
 /** Stores the key before any server starts, so that no change (and no eviction) happens during a test. */
 async function seedKey(key: ApiKey): Promise<void> {
-  const store = await openMigrated(database);
-  try {
-    await seed(createKyselyKeyStore(store.db, store.queryOnly), {
-      workspaces: [makeWorkspace("default")],
-      keys: [key],
-    });
-  } finally {
-    await store.close();
-  }
+  await seedDatabase(database, { keys: [key] });
 }
 
 /** What the store holds of the key's usage this month, read with the query the limit book loads with. */

@@ -3,9 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Migrator } from "kysely";
 import { afterEach, beforeEach } from "vitest";
+import type { ApiKey } from "../../src/domain/key.js";
+import type { Workspace } from "../../src/domain/workspace.js";
 import { openDatabase, type StoreConnections } from "../../src/store/database.js";
+import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
 import { migrateToLatest } from "../../src/store/migrate.js";
 import { migrationProvider } from "../../src/store/migrations/index.js";
+import { makeWorkspace, seed } from "./fixtures.js";
 
 /** A database URL in a directory of its own; cleanup removes the directory (close the database first). */
 export interface TempDatabase {
@@ -87,4 +91,24 @@ export function perTestDatabase(): PerTestDatabase {
     open: async () => track(await openMigrated(current().url)),
     track,
   };
+}
+
+/**
+ * Migrates the database at `url` and stores the records in it, then closes it: the setup of a test
+ * that starts a server process on a database holding its keys already. Workspace "default" unless
+ * `workspaces` says otherwise.
+ */
+export async function seedDatabase(
+  url: string,
+  records: { readonly keys: readonly ApiKey[]; readonly workspaces?: readonly Workspace[] },
+): Promise<void> {
+  const store = await openMigrated(url);
+  try {
+    await seed(createKyselyKeyStore(store.db, store.queryOnly), {
+      workspaces: records.workspaces ?? [makeWorkspace("default")],
+      keys: records.keys,
+    });
+  } finally {
+    await store.close();
+  }
 }
