@@ -124,16 +124,26 @@ function answer(
   const denied = deniedAnswer(checked);
   const headers: OutgoingHttpHeaders = Object.fromEntries(denied.headers);
   let status: number = denied.status;
-  // nginx's auth_request turns any status but 2xx, 401 and 403 into 500: a 429 goes as 403 with
-  // the real status beside it, which the example config's error_page turns back into 429.
-  if (original.flavour === "auth-request" && status === 429) {
-    status = 403;
-    headers[`${options.headerPrefix}status`] = "429";
+  if (original.flavour === "auth-request") {
+    // nginx's auth_request turns any status but 2xx, 401 and 403 into 500: a 429 goes as 403 with
+    // the real status beside it, which the example config's error_page turns back into 429.
+    if (status === 429) {
+      status = 403;
+      headers[`${options.headerPrefix}status`] = "429";
+    }
+    // nginx answers a denial with its own error page, never the auth answer's body: the body goes
+    // in a header too, for the example config's error_page to send.
+    headers[`${options.headerPrefix}body`] = asciiJson(denied.body);
   }
   const body = Buffer.from(denied.body);
   headers["content-length"] = body.byteLength;
   response.writeHead(status, headers);
   response.end(body);
+}
+
+/** The same JSON with every character outside printable ASCII escaped, so that it is a valid header value. */
+function asciiJson(json: string): string {
+  return json.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 function allowedHeaders(checked: CheckResult, options: ForwardAuthOptions): OutgoingHttpHeaders {

@@ -62,6 +62,8 @@ describe("rate limits", () => {
     expect(denied.headers["x-keyward-status"]).toBe("429");
     expect(Number(denied.headers["retry-after"])).toBeGreaterThan(0);
     expect(errorOf(denied).code).toBe("rate_limited");
+    // nginx drops an auth answer's body: it comes in a header as well, for error_page to send.
+    expect(denied.headers["x-keyward-body"]).toBe(denied.body);
     // A real 403 carries no such header.
     const scope = await client.ask("auth-request", {
       method: "GET",

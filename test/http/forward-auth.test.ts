@@ -78,6 +78,8 @@ describe.each(FLAVOURS)("%s", (flavour) => {
       code: "missing_credential",
       details: { required_scopes: ["orders:read"] },
     });
+    // Only nginx drops the body of an auth answer: auth-request repeats it in a header.
+    expect(answer.headers["x-keyward-body"]).toBe(flavour === "auth-request" ? answer.body : undefined);
   });
 
   it("takes the method from where the gateway puts it: the policy asks more of POST /v1/orders", async () => {
