@@ -97,6 +97,7 @@ describe.each(installed)("%s with its example configuration", (name) => {
     expect(seen.headers["x-api-key"]).toBeUndefined();
     expect(seen.headers["x-keyward-status"]).toBeUndefined();
     expect(seen.headers["x-keyward-body"]).toBeUndefined();
+    expect(seen.headers["x-ratelimit-limit"]).toBeUndefined();
   });
 
   it("takes a bearer token and does not pass it on; an identity header Keyward leaves out stays out", async () => {
@@ -174,6 +175,8 @@ describe.each(installed)("%s with its example configuration", (name) => {
     const ask = () => get("/v1/orders", { "x-api-key": limited.secret });
     const first = await ask();
     expect(first.status).toBe(200);
+    expect(first.headers.get("x-ratelimit-limit")).toBe("2");
+    expect(first.headers.get("x-ratelimit-remaining")).toBe("1");
     expect((await first.json()) as Echoed).toMatchObject({
       headers: { "x-keyward-key-id": limited.key?.keyId },
     });
