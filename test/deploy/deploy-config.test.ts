@@ -1,19 +1,28 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
 import { DEFAULTS, loadConfig } from "../../src/config.js";
 import { sqlitePath } from "../../src/database-url.js";
 import { compilePolicy } from "../../src/domain/route-policy.js";
 import { scopeError } from "../../src/domain/scope.js";
+import {
+  at,
+  DEPLOY,
+  documents,
+  documentsUnder,
+  listAt,
+  parseYaml,
+  portOf,
+  ROOT,
+  resource,
+  yamlFiles,
+} from "./deploy-files.js";
 
 // The deployment files cannot be run here (no Docker, Envoy or cluster), so this checks what can
 // be checked without them: every YAML document parses, and the files agree with Keyward's
-// defaults (src/config.ts), its scope syntax and each other. See deploy/README.md.
+// defaults (src/config.ts), its scope syntax and each other. See deploy/README.md. The gateways
+// that ask Keyward over HTTP are checked in gateway-config.test.ts.
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const DEPLOY = join(ROOT, "deploy");
 const GRPC_PORT = portOf(DEFAULTS.KEYWARD_LISTEN);
 const HTTP_PORT = portOf(DEFAULTS.KEYWARD_HTTP_LISTEN);
 /** The context_extensions Keyward reads (src/domain/check-request.ts). */
@@ -21,53 +30,6 @@ const EXTENSION_KEYS = ["keyward.scopes", "keyward.class", "keyward.workspace", 
 const EXT_AUTHZ = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
 const EXT_AUTHZ_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute";
 const HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
-
-function portOf(address: string): number {
-  return Number(address.slice(address.lastIndexOf(":") + 1));
-}
-
-/** The value at a path of keys and indexes, or undefined where the path leaves the tree. */
-function at(value: unknown, ...path: (string | number)[]): unknown {
-  let node = value;
-  for (const key of path) {
-    if (node === null || typeof node !== "object") return undefined;
-    node = (node as Record<string | number, unknown>)[key];
-  }
-  return node;
-}
-
-function listAt(value: unknown, ...path: (string | number)[]): unknown[] {
-  const list = at(value, ...path);
-  if (!Array.isArray(list)) throw new Error(`expected a list at ${path.join(".")}`);
-  return list;
-}
-
-/** Every document of a YAML text, failing on any error or warning (duplicate keys included). */
-function parseYaml(text: string, where: string): unknown[] {
-  return Array.from(parseAllDocuments(text), (document) => {
-    const problems = [...document.errors, ...document.warnings].map((problem) => problem.message);
-    if (problems.length > 0) throw new Error(`${where}: ${problems.join("; ")}`);
-    return document.toJS() as unknown;
-  });
-}
-
-const yamlFiles = readdirSync(DEPLOY, { recursive: true, encoding: "utf8" })
-  .filter((file) => /\.ya?ml$/.test(file))
-  .sort();
-const documents = new Map(
-  yamlFiles.map((file) => [file, parseYaml(readFileSync(join(DEPLOY, file), "utf8"), `deploy/${file}`)]),
-);
-
-function documentsUnder(folder: string): unknown[] {
-  return [...documents].filter(([file]) => file.startsWith(`${folder}/`)).flatMap(([, docs]) => docs);
-}
-
-/** The one resource of a kind under a folder of deploy/. */
-function resource(folder: string, kind: string): unknown {
-  const found = documentsUnder(folder).filter((doc) => at(doc, "kind") === kind);
-  expect(found, `one ${kind} under deploy/${folder}`).toHaveLength(1);
-  return found[0];
-}
 
 describe("deploy/*.yaml", () => {
   it("has the expected files, and every document of every file parses", () => {
@@ -166,9 +128,11 @@ describe("k8s/", () => {
   const env = Object.fromEntries(listAt(container, "env").map((v) => [at(v, "name"), at(v, "value")]));
   const configMap = resource("k8s", "ConfigMap");
 
-  it("puts everything in the namespace it declares", () => {
+  it("puts everything of Keyward's in the namespace it declares", () => {
     for (const doc of documentsUnder("k8s")) {
-      if (at(doc, "kind") !== "Namespace") expect(at(doc, "metadata", "namespace")).toBe(namespace);
+      // The example Ingress belongs to the application it routes to (gateway-config.test.ts).
+      if (at(doc, "kind") === "Namespace" || at(doc, "kind") === "Ingress") continue;
+      expect(at(doc, "metadata", "namespace")).toBe(namespace);
     }
   });
 
