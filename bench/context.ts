@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { callOnce, grpcFrame, unframe } from "./grpc-frame.js";
-import { type H2Request, nghttpCheck } from "./h2load.js";
+import { type GrpcH2Request, nghttpCheck } from "./h2load.js";
 import { GENERATOR_BOUND, type RunResult, type Side, type Summary } from "./measure.js";
 import type { PinnedServer } from "./processes.js";
 
@@ -128,7 +128,7 @@ export function benchRequest(
 }
 
 /** The request as h2load and nghttp send it to a server. */
-export function h2Request(server: PinnedServer, request: BenchRequest): H2Request {
+export function h2Request(server: PinnedServer, request: BenchRequest): GrpcH2Request {
   return {
     url: `http://${server.address}${request.path}`,
     bodyFile: request.bodyFile,

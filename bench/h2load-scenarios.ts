@@ -14,6 +14,7 @@ import { IssueKeyRequestSchema, IssueKeyResponseSchema } from "../src/gen/keywar
 import { openDatabase } from "../src/store/database.js";
 import { CHECK, envoyCheckRequest } from "../test/support/envoy-check-request.js";
 import {
+  type BenchConfig,
   type BenchContext,
   type BenchRequest,
   benchRequest,
@@ -78,7 +79,6 @@ export async function h2Rounds(
   warmRequests: number,
   check: (side: Side, result: RunResult) => Promise<RunResult> = async (_side, result) => result,
 ): Promise<Record<Side, RunResult[]>> {
-  const { config } = context;
   const run = async (side: Side, requests: number, label: string) => {
     const server = servers[side];
     const result = await check(
@@ -99,6 +99,18 @@ export async function h2Rounds(
     context.progress(describe(id, side, label, result));
     return result;
   };
+  return sizedRounds(context.config, warmRequests, run);
+}
+
+/**
+ * A warm-up run of each side, then n sized per side (from its warm-up) to run about runSeconds,
+ * then alternating rounds of n requests each.
+ */
+export async function sizedRounds(
+  config: BenchConfig,
+  warmRequests: number,
+  run: (side: Side, requests: number, label: string) => Promise<RunResult>,
+): Promise<Record<Side, RunResult[]>> {
   const sized = (warm: RunResult) =>
     Math.round(
       Math.min(config.maxRequests, Math.max(config.minRequests, warm.callsPerSecond * config.runSeconds)),
@@ -161,21 +173,33 @@ export function issueKeyRequest(context: BenchContext): BenchRequest {
   });
 }
 
-/** Scenario 2: Envoy's Check with a realistic request and a cached key, allowed. */
-export async function checkScenario(context: BenchContext): Promise<ScenarioResult> {
-  // The key in x-api-key and the route's scope in its context extensions, as deploy/envoy/envoy.yaml
-  // sets them per route.
+/**
+ * Scenario 2's request (also scenario 9's gRPC side): Envoy's Check with a realistic request, the
+ * key in x-api-key and the route's scope in its context extensions, as deploy/envoy/envoy.yaml sets
+ * them per route.
+ */
+export function checkCachedRequest(context: BenchContext): BenchRequest {
   const check = envoyCheckRequest({
     headers: { "x-api-key": context.secrets.first },
     contextExtensions: { "keyward.scopes": REQUIRED_SCOPE },
   });
   const message = toBinary(CheckRequestSchema, create(CheckRequestSchema, check));
-  const request = benchRequest(context, "check-cached", CHECK, message);
+  return benchRequest(context, "check-cached", CHECK, message);
+}
+
+/** Throws unless a captured Check answer allows (status 0 and an ok_response). */
+export function requireCheckAllowed(scenario: string, answer: Buffer): void {
+  const response = fromBinary(CheckResponseSchema, answer);
+  if (response.status?.code !== 0 || response.httpResponse.case !== "okResponse")
+    throw new Error(`scenario ${scenario}: Keyward did not allow: ${response.status?.message}`);
+}
+
+/** Scenario 2: Envoy's Check with a realistic request and a cached key, allowed. */
+export async function checkScenario(context: BenchContext): Promise<ScenarioResult> {
+  const request = checkCachedRequest(context);
   const { servers, answer } = await startPair(context, "check", request);
   try {
-    const response = fromBinary(CheckResponseSchema, answer);
-    if (response.status?.code !== 0 || response.httpResponse.case !== "okResponse")
-      throw new Error(`scenario 2: Keyward did not allow: ${response.status?.message}`);
+    requireCheckAllowed("2", answer);
     const frames = { keyward: exact(answer), echo: exact(answer) };
     const runs = await h2Rounds(context, "2", servers, request, frames, context.config.warmRequests);
     const keyward = summarize(runs.keyward);

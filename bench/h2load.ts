@@ -16,24 +16,31 @@ export function requireNghttp2Client(): void {
   }
 }
 
-/** A request as h2load and nghttp send it: POST of a pre-built gRPC body. */
+/**
+ * A request as h2load and nghttp send it: POST of a pre-built gRPC body, or, without a body file,
+ * a plain GET with only the given headers (scenario 9's forward auth).
+ */
 export interface H2Request {
   readonly url: string;
-  /** File holding the gRPC frame (flag, length, protobuf bytes). */
-  readonly bodyFile: string;
-  /** Extra headers, e.g. authorization; content-type and te are always sent. */
+  /** File holding the gRPC frame (flag, length, protobuf bytes); absent for a plain GET. */
+  readonly bodyFile?: string;
+  /** Extra headers, e.g. authorization; with a body, content-type and te are always sent. */
   readonly headers: readonly string[];
 }
 
 const GRPC_H = ["-H", "content-type: application/grpc", "-H", "te: trailers"];
 
-function headerArgs(request: H2Request): string[] {
-  return [...GRPC_H, ...request.headers.flatMap((header) => ["-H", header])];
+function requestArgs(request: H2Request): string[] {
+  const headers = request.headers.flatMap((header) => ["-H", header]);
+  return request.bodyFile === undefined ? headers : [...GRPC_H, ...headers, "-d", request.bodyFile];
 }
 
+/** A gRPC call as h2load and nghttp send it: a POST of the frame in bodyFile. */
+export type GrpcH2Request = H2Request & { readonly bodyFile: string };
+
 /** One call with `nghttp -v`: throws with its output unless the trailers say `grpc-status: 0`. */
-export function nghttpCheck(request: H2Request): void {
-  const result = spawnSync("nghttp", ["-v", ...headerArgs(request), "-d", request.bodyFile, request.url], {
+export function nghttpCheck(request: GrpcH2Request): void {
+  const result = spawnSync("nghttp", ["-v", ...requestArgs(request), request.url], {
     encoding: "latin1",
     timeout: 10_000,
   });
@@ -50,6 +57,8 @@ export interface H2loadOptions {
   readonly requests: number;
   readonly clients: number;
   readonly streams: number;
+  /** HTTP/1.1 with keep-alive (`--h1`): one request in flight per connection, so streams must be 1. */
+  readonly h1?: boolean;
   /** The CPUs h2load may use (`taskset -c`); LOAD_CPU unless told otherwise. */
   readonly cpus?: string;
   readonly logFile: string;
@@ -64,6 +73,8 @@ export interface H2loadResult {
   readonly status2xx: number;
   readonly succeeded: number;
   readonly dataBytes: number;
+  /** Every byte h2load read: with --h1, the status lines, header blocks and bodies of the answers. */
+  readonly totalBytes: number;
   /** Per-request latency from --log-file (third column), µs. */
   readonly latencyUs: HistogramPercentiles;
   /** CPU time h2load itself used (user + system), s. */
@@ -89,12 +100,11 @@ export async function runH2load(request: H2Request, options: H2loadOptions): Pro
     String(options.clients),
     "-m",
     String(options.streams),
+    ...(options.h1 === true ? ["--h1"] : []),
     "-n",
     String(options.requests),
     `--log-file=${options.logFile}`,
-    ...headerArgs(request),
-    "-d",
-    request.bodyFile,
+    ...requestArgs(request),
     request.url,
   ];
   rmSync(options.logFile, { force: true });
@@ -115,6 +125,7 @@ export async function runH2load(request: H2Request, options: H2loadOptions): Pro
     status2xx: Number(match(stdout, /status codes: (\d+) 2xx/)[1]),
     succeeded: Number(match(stdout, /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded/)[1]),
     dataBytes: Number(match(stdout, /\((\d+)\) data/)[1]),
+    totalBytes: Number(match(stdout, /traffic: \S+ \((\d+)\) total/)[1]),
     latencyUs: histogramPercentiles(latencies),
     cpuSeconds: minutes(children[1], children[2]) + minutes(children[3], children[4]),
   };

@@ -65,12 +65,15 @@ export interface FrameSize {
 /**
  * An h2load run, valid only if every request got a 2xx and the DATA bytes are n × the
  * expected frame: h2load does not read trailers, so a gRPC error would count as a success.
+ * With `answerBytes` (HTTP/1.1, whose answers h2load counts byte for byte), every byte read must
+ * also be n × that: status line, headers and body of the expected answer.
  */
 export async function measureH2(
   server: PinnedServer,
   request: H2Request,
   options: H2loadOptions,
   frame: FrameSize,
+  answerBytes?: number,
 ): Promise<RunResult> {
   const watch = watchServerCpu(server);
   const result = await runH2load(request, options);
@@ -85,6 +88,8 @@ export async function measureH2(
     const expected = frame.min === frame.max ? `${n * frame.min}` : `${n * frame.min}–${n * frame.max}`;
     problems.push(`DATA ${result.dataBytes} bytes, expected ${expected} (n × answer frame)`);
   }
+  if (answerBytes !== undefined && result.totalBytes !== n * answerBytes)
+    problems.push(`${result.totalBytes} bytes read, expected ${n * answerBytes} (n × answer)`);
   return {
     requests: n,
     callsPerSecond: result.callsPerSecond,

@@ -3,7 +3,7 @@ import { join, relative } from "node:path";
 import { type BenchContext, type BenchRequest, checkAndCapture, h2Request } from "./context.js";
 import { runH2load } from "./h2load.js";
 import type { PinnedServer } from "./processes.js";
-import { startKeyward } from "./servers.js";
+import { type KeywardServer, startKeyward } from "./servers.js";
 
 /** A function's share of the samples in which it was on top of the stack. */
 export interface SelfTime {
@@ -33,7 +33,8 @@ interface CpuProfile {
 export async function profileKeyward(
   context: BenchContext,
   name: string,
-  load: (keyward: PinnedServer) => Promise<unknown>,
+  load: (keyward: KeywardServer) => Promise<unknown>,
+  options: { readonly http?: boolean } = {},
 ): Promise<Profile> {
   const dir = join(context.tempDir, `profile-${name}`);
   const keyward = await startKeyward({
@@ -41,6 +42,7 @@ export async function profileKeyward(
     database: context.database,
     name: `profile-${name}`,
     nodeOptions: ["--cpu-prof", `--cpu-prof-dir=${dir}`],
+    ...options,
   });
   try {
     await load(keyward);

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type BenchContext, FULL, QUICK, type ScenarioResult, signed } from "./context.js";
 import { countedScenario } from "./counted-scenario.js";
+import { forwardAuthLoad, forwardAuthNotes, forwardAuthScenario } from "./forward-auth-scenario.js";
 import { requireNghttp2Client } from "./h2load.js";
 import {
   authorizeCachedRequest,
@@ -24,7 +25,7 @@ import { seedDatabase } from "./seed.js";
 import { LOAD_CPU, SERVER_CPU } from "./servers.js";
 import { workersScenario } from "./workers-scenario.js";
 
-// npm run bench [-- --quick] [-- --profile] [-- --keep-temp]
+// npm run bench [-- --quick] [-- --profile] [-- --keep-temp] [-- --only 9,2]
 // Keyward against an echo server on the same grpc-js stack, both pinned to CPU 0, the load
 // generators (h2load, bench/loadgen.ts) on CPU 1; see bench/README.md for the method.
 
@@ -33,8 +34,19 @@ const { values } = parseArgs({
     quick: { type: "boolean", default: false },
     profile: { type: "boolean", default: false },
     "keep-temp": { type: "boolean", default: false },
+    only: { type: "string" },
   },
 });
+// What --only can pick: scenario 1 brings 6 and its sweep (6 runs at half of 1's maximum, on its
+// servers); 8 compares itself with 1 only when 1 ran too.
+const SELECTABLE = ["1", "1w", "2", "3", "4", "5", "7", "8", "9"];
+const only = values.only?.split(",").map((id) => id.trim());
+const unknown = only?.filter((id) => !SELECTABLE.includes(id)) ?? [];
+if (only?.length === 0 || unknown.length > 0) {
+  process.stderr.write(`bench: --only takes scenario ids among ${SELECTABLE.join(", ")}, comma-separated\n`);
+  process.exit(2);
+}
+const selected = (id: string) => only === undefined || only.includes(id);
 requireNghttp2Client();
 if (spawnSync("taskset", ["-V"]).status !== 0) {
   process.stderr.write("bench: taskset not found; install it with: apt-get install util-linux\n");
@@ -87,6 +99,13 @@ async function rssScenario(context: BenchContext): Promise<ScenarioResult> {
   };
 }
 
+// The flags that shape the report, as the command line gave them.
+const flags = [
+  ...(values.quick ? ["--quick"] : []),
+  ...(values.profile ? ["--profile"] : []),
+  ...(only === undefined ? [] : ["--only", only.join(",")]),
+];
+
 async function main(): Promise<BenchReport> {
   const machine = machineInfo([SERVER_CPU, LOAD_CPU]);
   progress(`${machine.cpuModel}, ${machine.nproc} CPUs, node ${machine.node}; temp dir ${tempDir}`);
@@ -106,18 +125,20 @@ async function main(): Promise<BenchReport> {
     progress,
   };
   const scenarios: ScenarioResult[] = [];
-  scenarios.push(await rssScenario(context));
-  const authorize = await authorizeScenarios(context);
+  if (selected("7")) scenarios.push(await rssScenario(context));
+  const authorize = selected("1") ? await authorizeScenarios(context) : [];
   scenarios.push(...authorize);
   const uncounted = authorize.find((scenario) => scenario.id === "1")?.keyward?.callsPerSecond ?? 0;
-  scenarios.push(await countedScenario(context, uncounted));
-  scenarios.push(await workersScenario(context));
-  scenarios.push(await checkScenario(context));
-  scenarios.push(await notCachedScenario(context, config.keys));
-  scenarios.push(await bogusScenario(context));
-  scenarios.push(await issueKeyScenario(context));
+  if (selected("8")) scenarios.push(await countedScenario(context, uncounted));
+  if (selected("1w")) scenarios.push(await workersScenario(context));
+  if (selected("2")) scenarios.push(await checkScenario(context));
+  if (selected("3")) scenarios.push(await notCachedScenario(context, config.keys));
+  if (selected("4")) scenarios.push(await bogusScenario(context));
+  if (selected("5")) scenarios.push(await issueKeyScenario(context));
+  if (selected("9")) scenarios.push(await forwardAuthScenario(context));
   scenarios.sort((a, b) => a.id.localeCompare(b.id));
   const notes = [
+    ...forwardAuthNotes(scenarios),
     ...generatorNotes(scenarios),
     ...latencyNotes(scenarios),
     ...latencySweepNotes(scenarios),
@@ -126,21 +147,31 @@ async function main(): Promise<BenchReport> {
   ];
   const profiles: Record<string, Profile> = {};
   if (values.profile) {
-    progress("profiling Keyward under the loads of scenarios 1, 3 and 5 (--cpu-prof)");
-    const authorize = h2Load(context, authorizeCachedRequest(context), 100_000);
-    profiles.authorizeCached = await profileKeyward(context, "authorize", authorize);
-    // A fresh process has cached nothing: every key of the slice is a store lookup.
-    const notCached = ["--keys", secretsFile, "--from", "1", "--count", "60000", "--seconds", "10"];
-    profiles.authorizeNotCached = await profileKeyward(context, "not-cached", (keyward) =>
-      measureLoadgen(keyward, [...notCached, "--expect", "ALLOWED"]),
-    );
-    const issue = h2Load(context, issueKeyRequest(context), 5_000);
-    profiles.issueKey = await profileKeyward(context, "issue-key", issue);
+    progress("profiling Keyward under the loads of scenarios 1, 3, 5 and 9 (--cpu-prof), those selected");
+    if (selected("1")) {
+      const authorize = h2Load(context, authorizeCachedRequest(context), 100_000);
+      profiles.authorizeCached = await profileKeyward(context, "authorize", authorize);
+    }
+    if (selected("3")) {
+      // A fresh process has cached nothing: every key of the slice is a store lookup.
+      const notCached = ["--keys", secretsFile, "--from", "1", "--count", "60000", "--seconds", "10"];
+      profiles.authorizeNotCached = await profileKeyward(context, "not-cached", (keyward) =>
+        measureLoadgen(keyward, [...notCached, "--expect", "ALLOWED"]),
+      );
+    }
+    if (selected("5")) {
+      const issue = h2Load(context, issueKeyRequest(context), 5_000);
+      profiles.issueKey = await profileKeyward(context, "issue-key", issue);
+    }
+    if (selected("9")) {
+      const forwardAuth = forwardAuthLoad(context, 200_000);
+      profiles.forwardAuth = await profileKeyward(context, "forward-auth", forwardAuth, { http: true });
+    }
   }
   return {
     machine,
     config,
-    command: `npm run bench${values.quick ? " -- --quick" : ""}`,
+    command: `npm run bench${flags.length > 0 ? ` -- ${flags.join(" ")}` : ""}`,
     durationSeconds: (performance.now() - started) / 1000,
     scenarios,
     notes,
@@ -232,7 +263,9 @@ function disturbanceNotes(scenarios: readonly ScenarioResult[]): string[] {
 
 try {
   const report = await main();
-  const output = values.quick ? "bench/results/quick.json" : "bench/results/latest.json";
+  // latest.json is the last full run of every scenario; a quick or partial run does not replace it.
+  const output =
+    values.quick || only !== undefined ? "bench/results/quick.json" : "bench/results/latest.json";
   writeReport(output, report);
   process.stdout.write(`${table(report)}\n\n`);
   for (const note of report.notes) process.stdout.write(`note: ${note}\n`);

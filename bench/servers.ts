@@ -15,10 +15,16 @@ function startCommand(): string[] {
   return [command === "node" ? process.execPath : (command as string), ...args];
 }
 
+/** Keyward's process; `httpAddress` is its HTTP listener's when it was started with one. */
+export interface KeywardServer extends PinnedServer {
+  readonly httpAddress: string | undefined;
+}
+
 /**
- * Starts Keyward as `npm start` does, on 127.0.0.1 with the Connect listener off, one
- * worker unless told otherwise (KEYWARD_WORKERS), pinned to SERVER_CPU unless told otherwise,
- * and its log in the temp dir. `nodeOptions` go before the entry point (e.g. --cpu-prof).
+ * Starts Keyward as `npm start` does, on 127.0.0.1 with the HTTP listener (Connect, forward auth)
+ * off unless `http` is set, one worker unless told otherwise (KEYWARD_WORKERS), pinned to
+ * SERVER_CPU unless told otherwise, and its log in the temp dir. `nodeOptions` go before the
+ * entry point (e.g. --cpu-prof).
  */
 export async function startKeyward(options: {
   readonly tempDir: string;
@@ -27,25 +33,29 @@ export async function startKeyward(options: {
   readonly nodeOptions?: readonly string[];
   readonly workers?: number;
   readonly cpus?: string;
-}): Promise<PinnedServer> {
+  readonly http?: boolean;
+}): Promise<KeywardServer> {
   const port = await freePort();
+  const httpAddress = options.http === true ? `127.0.0.1:${await freePort()}` : undefined;
   const [node, ...args] = startCommand();
   const workers = options.workers ?? 1;
-  return startPinned({
+  const server = await startPinned({
     name: `keyward (${options.name})`,
     cpus: options.cpus ?? String(SERVER_CPU),
     command: [node as string, ...(options.nodeOptions ?? []), ...args],
     env: {
       KEYWARD_LISTEN: `127.0.0.1:${port}`,
-      KEYWARD_HTTP_LISTEN: "off",
+      KEYWARD_HTTP_LISTEN: httpAddress ?? "off",
       KEYWARD_DATABASE: options.database,
       KEYWARD_WORKERS: String(workers),
     },
     port,
     logFile: join(options.tempDir, `keyward-${options.name}.log`),
-    // The port accepts once the first worker listens: wait for every worker (one log line each).
+    // The port accepts once the first worker listens: wait for every worker (one log line each),
+    // which logs after both of its listeners are up.
     ready: (log) => log.split('"msg":"keyward serving"').length - 1 >= workers,
   });
+  return { ...server, httpAddress };
 }
 
 /** Starts bench/echo-server.ts answering each path with the given message bytes. */
@@ -76,5 +86,33 @@ export async function startEcho(options: {
     env: {},
     port,
     logFile: join(options.tempDir, `echo-${options.name}.log`),
+  });
+}
+
+/** Starts bench/http-echo-server.ts answering every request 200 with the given headers and no body. */
+export async function startHttpEcho(options: {
+  readonly tempDir: string;
+  readonly name: string;
+  readonly headers: readonly (readonly [string, string])[];
+}): Promise<PinnedServer> {
+  const port = await freePort();
+  const headersFile = join(options.tempDir, `http-echo-${options.name}.json`);
+  writeFileSync(headersFile, JSON.stringify(options.headers));
+  return startPinned({
+    name: `http echo (${options.name})`,
+    cpus: String(SERVER_CPU),
+    command: [
+      process.execPath,
+      "--import",
+      "tsx",
+      "bench/http-echo-server.ts",
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--headers",
+      headersFile,
+    ],
+    env: {},
+    port,
+    logFile: join(options.tempDir, `http-echo-${options.name}.log`),
   });
 }

@@ -19,6 +19,7 @@ import { type ForwardedRequest, forwardedRequest } from "./forwarded-request.js"
 import { deniedAnswer, identityHeaders } from "./gateway-answers.js";
 import { lingerOnClose, type NodeHandler } from "./http-body-limits.js";
 import { rateLimitHeaders } from "./rate-limit-headers.js";
+import { routeQueries } from "./route-query.js";
 
 export interface ForwardAuthOptions extends CheckSettings {
   /** Prefix of the identity headers (`x-keyward-`), as for Check. */
@@ -50,6 +51,8 @@ const MAX_DRAINED_BODY_BYTES = 8 * 1024;
 export function forwardAuthHandler({ resolver, clock, options, log, limits }: ForwardAuthDeps): NodeHandler {
   // Allowed answers of hot keys, built once: they depend on the key and nothing else when uncounted.
   const allowed: AllowedAnswers<OutgoingHttpHeaders> = allowedAnswers();
+  // Route requirements of the auth URLs seen last, parsed once each (src/cache/README.md).
+  const routes = routeQueries();
   return (request, response) => {
     ignoreBody(request, response);
     // Node caps the header block's bytes (maxHeaderSize); the count is capped as Check's is.
@@ -62,7 +65,7 @@ export function forwardAuthHandler({ resolver, clock, options, log, limits }: Fo
         `at most ${REQUEST_LIMITS.headers} headers (got ${entries})`,
       );
     }
-    const original = forwardedRequest(request.url ?? "", request.method ?? "", request.headers);
+    const original = forwardedRequest(request.url ?? "", request.method ?? "", request.headers, routes);
     if ("error" in original) {
       return sendError(
         response,

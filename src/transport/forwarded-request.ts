@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { routeQuery } from "./route-query.js";
+import { type RouteQuery, routeQuery } from "./route-query.js";
 
 /** The gateway flavours served under `/authz/`, each passing the original request its own way. */
 export type AuthFlavour =
@@ -36,11 +36,15 @@ export function isForwardAuthUrl(url: string | undefined): boolean {
   return url?.startsWith(PREFIX) === true;
 }
 
-/** The original request, from where each flavour puts it. `url` is the auth request's own. */
+/**
+ * The original request, from where each flavour puts it. `url` is the auth request's own;
+ * `parseQuery` reads its query (routeQuery, or a routeQueries() that keeps what it parsed).
+ */
 export function forwardedRequest(
   url: string,
   method: string,
   headers: IncomingHttpHeaders,
+  parseQuery: (query: string) => RouteQuery = routeQuery,
 ): ForwardedRequest | ForwardedRequestError {
   if (url === EXT_AUTHZ || url.startsWith(`${EXT_AUTHZ}/`) || url.startsWith(`${EXT_AUTHZ}?`)) {
     const rest = url.slice(EXT_AUTHZ.length);
@@ -72,7 +76,7 @@ export function forwardedRequest(
     return missing(methodHeader, "the original request's method, such as GET");
   if (typeof original.uri !== "string" || !original.uri.startsWith("/"))
     return missing(uriHeader, "the original request's path and query, starting with /");
-  const extensions = routeQuery(query === -1 ? "" : url.slice(query + 1));
+  const extensions = parseQuery(query === -1 ? "" : url.slice(query + 1));
   if ("error" in extensions) return { status: 400, error: extensions.error };
   return {
     flavour,

@@ -43,6 +43,33 @@ export function routeQuery(query: string): Record<string, string> | { readonly e
   return extensions;
 }
 
+/** What routeQuery makes of a query string. */
+export type RouteQuery = Readonly<Record<string, string>> | { readonly error: string };
+
+/** Distinct query strings kept parsed: a gateway's auth URLs are a few, one per route at most. */
+const KEPT_QUERIES = 64;
+/** Longer queries are parsed every time, so that the kept ones stay small. */
+const MAX_KEPT_QUERY_CHARS = 512;
+
+/**
+ * routeQuery with its answers kept for the last KEPT_QUERIES distinct query strings (the oldest
+ * forgotten first), so that the same auth URL is not parsed and validated on every request. What
+ * it keeps is the query's own text and what it means, frozen: never a key or a decision.
+ */
+export function routeQueries(): (query: string) => RouteQuery {
+  const kept = new Map<string, RouteQuery>();
+  return (query) => {
+    let parsed = kept.get(query);
+    if (parsed !== undefined) return parsed;
+    parsed = Object.freeze(routeQuery(query));
+    if (query.length <= MAX_KEPT_QUERY_CHARS) {
+      if (kept.size >= KEPT_QUERIES) kept.delete(kept.keys().next().value as string);
+      kept.set(query, parsed);
+    }
+    return parsed;
+  };
+}
+
 function valueError(name: RouteParameter, value: string): string | undefined {
   const max = name === "scopes" ? MAX_SCOPES_CHARS : MAX_VALUE_CHARS;
   if (value.length > max) return `query parameter ${name}: at most ${max} characters`;
