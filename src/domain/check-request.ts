@@ -96,8 +96,7 @@ export function decideCheck(
   }
   if (credentialInQuery(input.path)) return denied("credential_in_query", requirements);
   const [credential, credentialHeader] = findCredential(input, settings.credentialHeaders);
-  const cost = requestCost("context_extensions keyward.cost", input.contextExtensions["keyward.cost"] ?? "");
-  if (typeof cost !== "number") throw new RouteConfigError(cost.error);
+  const cost = costOf(input.contextExtensions);
   const decision = authorize(
     {
       credential,
@@ -133,8 +132,57 @@ function denied(
   };
 }
 
+// A frozen extensions object (forward auth keeps one per auth URL, transport/route-query.ts) is
+// read once: its requirements and cost, or the error they make, are kept with it.
+const readExtensions = new WeakMap<object, ExtensionTerms>();
+
+interface ExtensionTerms {
+  readonly requirements: RouteRequirements | undefined | RouteConfigError;
+  readonly cost: number | RouteConfigError;
+}
+
+function extensionTerms(extensions: Readonly<Record<string, string>>): ExtensionTerms {
+  const frozen = Object.isFrozen(extensions);
+  const kept = frozen ? readExtensions.get(extensions) : undefined;
+  if (kept !== undefined) return kept;
+  let requirements: ExtensionTerms["requirements"];
+  try {
+    requirements = extensionRequirements(extensions);
+  } catch (error) {
+    if (!(error instanceof RouteConfigError)) throw error;
+    requirements = error;
+  }
+  const parsed = requestCost(
+    `context_extensions ${ROUTE_EXTENSIONS.cost}`,
+    extensions[ROUTE_EXTENSIONS.cost] ?? "",
+  );
+  const cost = typeof parsed === "number" ? parsed : new RouteConfigError(parsed.error);
+  const terms = { requirements, cost };
+  if (frozen) readExtensions.set(extensions, terms);
+  return terms;
+}
+
+function costOf(extensions: Readonly<Record<string, string>>): number {
+  const { cost } = extensionTerms(extensions);
+  if (cost instanceof RouteConfigError) throw cost;
+  return cost;
+}
+
 function routeRequirements(input: CheckInput, settings: CheckSettings): RouteRequirements | undefined {
-  const extensions = input.contextExtensions;
+  const { requirements } = extensionTerms(input.contextExtensions);
+  if (requirements instanceof RouteConfigError) throw requirements;
+  if (requirements !== undefined) return requirements;
+  const policy = settings.policy();
+  // Denied rather than left to the default route: an allowing default must not apply to a path
+  // that a stricter rule might have matched.
+  if (policy !== undefined && input.path.length > MAX_ROUTE_PATH_LENGTH) return undefined;
+  const rule = policy && matchRoute(policy, input.method, input.path);
+  if (rule !== undefined) return rule;
+  return settings.defaultRoute === "allow-authenticated" ? AUTHENTICATED : undefined;
+}
+
+/** The requirements a route's extensions state, or undefined when they state none (the policy decides). */
+function extensionRequirements(extensions: Readonly<Record<string, string>>): RouteRequirements | undefined {
   if (EXTENSION_KEYS.some((key) => extensions[key] !== undefined)) {
     const scopes = (extensions["keyward.scopes"] ?? "")
       .split(",")
@@ -149,13 +197,7 @@ function routeRequirements(input: CheckInput, settings: CheckSettings): RouteReq
       workspace: extensions["keyward.workspace"] ?? "",
     };
   }
-  const policy = settings.policy();
-  // Denied rather than left to the default route: an allowing default must not apply to a path
-  // that a stricter rule might have matched.
-  if (policy !== undefined && input.path.length > MAX_ROUTE_PATH_LENGTH) return undefined;
-  const rule = policy && matchRoute(policy, input.method, input.path);
-  if (rule !== undefined) return rule;
-  return settings.defaultRoute === "allow-authenticated" ? AUTHENTICATED : undefined;
+  return undefined;
 }
 
 function findCredential(

@@ -160,6 +160,40 @@ describe("decideCheck", () => {
     ).toThrow(RouteConfigError);
   });
 
+  it("reads a frozen extensions object once and answers the same on every call, errors included", async () => {
+    const resolver = memoryResolver();
+    const reader = resolver.add({ scopes: ["orders:read"] });
+    const writer = resolver.add({ scopes: ["orders:write"] });
+    const route = Object.freeze({ "keyward.scopes": "orders:write", "keyward.cost": "2" });
+    const ask = async (key: string) =>
+      (
+        await decideCheck(
+          input({ headers: { "x-api-key": key }, contextExtensions: route }),
+          settings(),
+          resolver,
+          FIXTURE_NOW,
+        )
+      ).decision;
+    for (let i = 0; i < 2; i++) {
+      expect(await ask(writer)).toMatchObject({ reason: "allowed" });
+      expect(await ask(reader)).toMatchObject({
+        reason: "insufficient_scope",
+        missingScopes: ["orders:write"],
+      });
+    }
+    const broken = Object.freeze({ "keyward.scopes": "orders:read", "keyward.cost": "0.5" });
+    for (let i = 0; i < 2; i++) {
+      expect(() =>
+        decideCheck(
+          input({ headers: { "x-api-key": reader }, contextExtensions: broken }),
+          settings(),
+          resolver,
+          FIXTURE_NOW,
+        ),
+      ).toThrow(/keyward.cost/);
+    }
+  });
+
   it("throws RouteConfigError for more scopes in context_extensions than a key may hold", () => {
     const scopes = (n: number) => Array.from({ length: n }, (_, i) => `orders:read${i}`).join(",");
     const resolver = memoryResolver();
