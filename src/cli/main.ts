@@ -42,7 +42,7 @@ program
     const url = await databaseUrl(options.database);
     const { openDatabase } = await import("../store/database.js");
     const { migrateToLatest } = await import("../store/migrate.js");
-    const database = openDatabase(url);
+    const database = await openDatabase(url);
     try {
       const applied = await migrateToLatest(database.db);
       process.stdout.write(applied.length > 0 ? `applied: ${applied.join(", ")}\n` : "already up to date\n");

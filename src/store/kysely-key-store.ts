@@ -43,6 +43,9 @@ function reader(db: Kysely<Database>): StoreReader {
 function writer(db: Kysely<Database>): StoreTransaction {
   return {
     ...reader(db),
+    // What a transaction reads it may write (or, for a workspace, count the keys of): held until it commits.
+    findKeyById: (keyId) => guard("find key", () => findKeyById(db, keyId, true)),
+    findWorkspace: (workspaceId) => guard("find workspace", () => findWorkspace(db, workspaceId, true)),
     insertKey: (key) => guard("insert key", () => insertKey(db, key)),
     updateKey: (key) => guard("update key", () => updateKey(db, key)),
     insertWorkspace: (workspace) => guard("insert workspace", () => insertWorkspace(db, workspace)),
