@@ -724,6 +724,43 @@ describe("createKyselyKeyStore: durability and outages", () => {
     }
   });
 
+  it.skipIf(notPostgres)(
+    "on PostgreSQL, answers a StoreError when its connections are cut, without ending the process, then reconnects",
+    async () => {
+      // Named in the URL (it wins over the pool's own application_name), so that only its connections are cut.
+      const name = `kw_cut_${process.pid}_${Date.now()}`;
+      const url = `${database.temp.url}&application_name=${name}`;
+      const { db, queryOnly } = database.track(await openDatabase(url));
+      await migrateToLatest(db);
+      const store = createKyselyKeyStore(db, queryOnly);
+      const { key } = makeKey();
+      await seed(store, { keys: [key] });
+      expect(await store.findKeyByHash(key.keyHash)).toBeDefined();
+      const cut = async () => {
+        const admin = database.track(await openDatabase(database.temp.url));
+        await sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${name}`.execute(
+          admin.db,
+        );
+        await admin.close();
+      };
+
+      await cut();
+      // The pooled connections were idle: pg-pool drops them, and the next calls connect anew.
+      expect(await store.findKeyByHash(key.keyHash)).toBeDefined();
+      // A connection ended while a transaction holds it: the transaction fails as an outage.
+      const failed = await store
+        .transaction(async (tx) => {
+          await tx.findKeyById(key.keyId);
+          await cut();
+          await tx.findKeyById(key.keyId);
+          return ok(undefined);
+        })
+        .catch((e: unknown) => e);
+      expect(failed).toBeInstanceOf(StoreError);
+      expect(await store.findKeyById(key.keyId)).toEqual(key);
+    },
+  );
+
   it("refuses to open a PostgreSQL server that does not answer, in one line naming it without its password", async () => {
     // Port 1 on the loopback: nothing listens, the connection is refused at once.
     const error = await openDatabase("postgres://keyward:hunter2@127.0.0.1:1/keyward").catch(
