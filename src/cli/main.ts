@@ -14,7 +14,10 @@ const program = new Command("keyward")
   .showHelpAfterError();
 
 const databaseOption = () =>
-  new Option("--database <url>", "store URL, e.g. sqlite:./data/keyward.db").env("KEYWARD_DATABASE");
+  new Option(
+    "--database <url>",
+    "store URL, e.g. sqlite:./data/keyward.db or postgres://user@host:5432/db",
+  ).env("KEYWARD_DATABASE");
 
 async function databaseUrl(flag: string | undefined): Promise<string> {
   const { loadConfig } = await import("../config.js");
