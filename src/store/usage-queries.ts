@@ -76,7 +76,7 @@ async function setLastUsed(
   // The casts type the VALUES for PostgreSQL, which would otherwise take untyped parameters as text
   // (and refuse bigint < text); on SQLite they change nothing (an integer cast to bigint stays one).
   const values = sql.join(
-    times.map(([keyId, time]) => sql`(cast(${keyId} as varchar(64)), cast(${time} as bigint))`),
+    times.map(([keyId, time]) => sql`(cast(${keyId} as text), cast(${time} as bigint))`),
   );
   // UPDATE … FROM joins on the primary key (SQLite ≥ 3.33 and PostgreSQL); VALUES names its columns column1, column2 in both.
   await sql`update api_keys set last_used_time = v.t
