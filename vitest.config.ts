@@ -1,5 +1,5 @@
 import { defineConfig } from "vitest/config";
-import { postgresReachable, TEST_POSTGRES_URL } from "./test/support/postgres-server.js";
+import { postgresReachableOnce, TEST_POSTGRES_URL } from "./test/support/postgres-server.js";
 
 /**
  * The suites that run once per database engine (issue 14): the store's, the cache's, and those
@@ -34,7 +34,7 @@ const EVERY_DATABASE = [
 
 // Without a server the PostgreSQL project is left out, and postgresReachable says so in one line
 // (under CI=true it throws instead: CI never skips it).
-const postgres = await postgresReachable();
+const postgres = await postgresReachableOnce();
 
 export default defineConfig({
   test: {

@@ -33,6 +33,21 @@ export async function postgresReachable(url = TEST_POSTGRES_URL): Promise<boolea
   }
 }
 
+/**
+ * postgresReachable, asked once per test run: vitest evaluates its configuration more than once
+ * (the root and each project that extends it), and the skip line is to be said once. The answer is
+ * kept in the environment, which those evaluations share.
+ */
+export async function postgresReachableOnce(): Promise<boolean> {
+  const known = process.env[PROBED];
+  if (known !== undefined) return known === "reachable";
+  const reachable = await postgresReachable();
+  process.env[PROBED] = reachable ? "reachable" : "unreachable";
+  return reachable;
+}
+
+const PROBED = "KEYWARD_TEST_POSTGRES_PROBED";
+
 /** A schema of its own on the test server, named through the URL's search_path so the server code needs no schema knowledge. */
 export interface TestSchema {
   /** The test server's URL with `options=-c search_path=<schema>`. */
