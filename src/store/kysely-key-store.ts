@@ -40,6 +40,9 @@ function reader(db: Kysely<Database>): StoreReader {
   };
 }
 
+// Every write of a change goes through here, inside its unit's transaction (a savepoint of the group
+// commit's): the place for a change to tell other replicas (PostgreSQL's NOTIFY, which is delivered
+// only if the transaction commits, and dropped with a savepoint rolled back to).
 function writer(db: Kysely<Database>): StoreTransaction {
   return {
     ...reader(db),
