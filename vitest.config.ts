@@ -1,13 +1,63 @@
 import { defineConfig } from "vitest/config";
+import { postgresReachableOnce, TEST_POSTGRES_URL } from "./test/support/postgres-server.js";
+
+/**
+ * The suites that run once per database engine (issue 14): the store's, the cache's, and those
+ * whose answers come from the store through a server; the rest (transport, processes, deploy) run
+ * on SQLite only. A suite gets the run's engine from test/support/databases.ts (perTestDatabase,
+ * tempDatabase; useServer uses it), reaches the database behind a server through
+ * test/support/raw-sql.ts, and skips what only one engine has with `it.skipIf(TEST_DIALECT …)`.
+ */
+const EVERY_DATABASE = [
+  "test/store/**/*.test.ts",
+  "test/cache/key-cache.test.ts",
+  "test/envoy/{check-allowed,check-denials,check-outage,route-requirements}.test.ts",
+  "test/http/{forward-auth,forward-auth-limits}.test.ts",
+  `test/rpc/{${[
+    "allowed-cidrs",
+    "audit-trail",
+    "bad-input",
+    "key-lifecycle",
+    "key-limits",
+    "key-management",
+    "key-paging",
+    "key-usage",
+    "management-auth",
+    "quotas-and-credits",
+    "rate-limits",
+    "restart",
+    "secret-input",
+    "store-outage",
+    "workspaces",
+  ].join(",")}}.test.ts`,
+];
+
+// Without a server the PostgreSQL project is left out, and postgresReachable says so in one line
+// (under CI=true it throws instead: CI never skips it).
+const postgres = await postgresReachableOnce();
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
     // Processes started by tests run the compiled server and CLI: build them first.
     globalSetup: ["test/support/build-dist.ts"],
     // Integration tests start real servers and child processes; give them room on a 2-core machine.
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks",
+    projects: [
+      { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts"] } },
+      ...(postgres
+        ? [
+            {
+              extends: true as const,
+              test: {
+                name: "postgres",
+                include: EVERY_DATABASE,
+                env: { KEYWARD_TEST_DATABASE: "postgres", KEYWARD_TEST_POSTGRES_URL: TEST_POSTGRES_URL },
+              },
+            },
+          ]
+        : []),
+    ],
   },
 });

@@ -104,7 +104,7 @@ async function seedCountedKey(context: BenchContext): Promise<string> {
     systemClock.now(),
   );
   if (!prepared.ok) throw new Error(`scenario 8: prepareKey refused: ${prepared.error.message}`);
-  const { db, close } = openDatabase(context.database);
+  const { db, close } = await openDatabase(context.database);
   try {
     await db.insertInto("api_keys").values(rowFromKey(prepared.value.key)).execute();
   } finally {

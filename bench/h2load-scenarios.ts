@@ -227,7 +227,7 @@ export async function checkScenario(context: BenchContext): Promise<ScenarioResu
 export async function issueKeyScenario(context: BenchContext): Promise<ScenarioResult> {
   const request = issueKeyRequest(context);
   const { servers, answer } = await startPair(context, "issue-key", request);
-  const { db, close } = openDatabase(context.database);
+  const { db, close } = await openDatabase(context.database);
   const countKeys = async () =>
     Number((await sql<{ n: number }>`select count(*) as n from api_keys`.execute(db)).rows[0]?.n);
   try {

@@ -50,7 +50,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const maxKeys = Number(values["max-keys"]);
-  const { db, queryOnly, close } = openDatabase(values.database);
+  const { db, queryOnly, close } = await openDatabase(values.database);
   const store = createKyselyKeyStore(db, queryOnly);
   const cache = createKeyCache({
     load: store.findKeyByHash,

@@ -58,7 +58,7 @@ export interface Seeded {
  */
 export async function seedDatabase(options: SeedOptions): Promise<Seeded> {
   const started = performance.now();
-  const { db, close } = openDatabase(options.database);
+  const { db, close } = await openDatabase(options.database);
   const secrets = openSync(options.secretsFile, "w");
   try {
     await migrateToLatest(db);

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { sqlitePath } from "./database-url.js";
+import { isPostgresUrl, sqlitePath } from "./database-url.js";
 import type { DefaultRoute } from "./domain/check-request.js";
 import { MAX_TRUSTED_PROXIES } from "./domain/client-address.js";
 import { parseDurationMs } from "./domain/duration-text.js";
@@ -14,8 +14,10 @@ export interface Config {
   readonly listen: string;
   /** Connect/gRPC-Web/JSON listener, `host:port`; undefined when turned off. */
   readonly httpListen: string | undefined;
-  /** `sqlite:<path>`. */
+  /** `sqlite:<path>` or `postgres://…` (store/database.ts). */
   readonly database: string;
+  /** Connections in the PostgreSQL pool (unused with SQLite, which has one writer). */
+  readonly databasePool: number;
   readonly cache: {
     readonly maxKeys: number;
     readonly ttlMs: number;
@@ -62,6 +64,7 @@ export const DEFAULTS = {
   KEYWARD_LISTEN: "0.0.0.0:50051",
   KEYWARD_HTTP_LISTEN: "0.0.0.0:8080",
   KEYWARD_DATABASE: "sqlite:./data/keyward.db",
+  KEYWARD_DATABASE_POOL: "10",
   KEYWARD_CACHE_SIZE: "100000",
   KEYWARD_CACHE_TTL: "30s",
   KEYWARD_NEGATIVE_CACHE_SIZE: "10000",
@@ -104,6 +107,7 @@ export function loadConfig(
           ? undefined
           : address("KEYWARD_HTTP_LISTEN", read("KEYWARD_HTTP_LISTEN")),
       database: database("KEYWARD_DATABASE", read("KEYWARD_DATABASE")),
+      databasePool: poolSize("KEYWARD_DATABASE_POOL", read("KEYWARD_DATABASE_POOL")),
       cache: {
         maxKeys: count("KEYWARD_CACHE_SIZE", read("KEYWARD_CACHE_SIZE")),
         ttlMs: duration("KEYWARD_CACHE_TTL", read("KEYWARD_CACHE_TTL"), 1),
@@ -202,8 +206,24 @@ function address(name: Variable, value: string): string {
 }
 
 function database(name: Variable, value: string): string {
-  if (sqlitePath(value) === undefined) invalid(name, value, "sqlite:<path>, e.g. sqlite:./data/keyward.db");
+  if (sqlitePath(value) === undefined && !isPostgresUrl(value)) {
+    // A URL's user information may hold a password: never shown.
+    const shown = value.replace(/\/\/[^@/]*@/, "//***@");
+    return invalid(
+      name,
+      shown,
+      "sqlite:<path> (e.g. sqlite:./data/keyward.db) or postgres://user@host:port/db",
+    );
+  }
   return value;
+}
+
+const MAX_POOL = 100;
+
+function poolSize(name: Variable, value: string): number {
+  const n = count(name, value);
+  if (n > MAX_POOL) return invalid(name, value, `a whole number from 1 to ${MAX_POOL}`);
+  return n;
 }
 
 function count(name: Variable, value: string): number {

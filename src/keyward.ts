@@ -3,6 +3,7 @@ import type { InvalidationBus } from "./cache/invalidation.js";
 import { createKeyCache, type KeyCache } from "./cache/key-cache.js";
 import type { Config } from "./config.js";
 import { ConfigurationError } from "./configuration-error.js";
+import { redactedUrl } from "./database-url.js";
 import { type Clock, systemClock } from "./domain/clock.js";
 import { createLimitBook } from "./domain/limit-book.js";
 import { bookGate, type LimitGate } from "./domain/limit-gate.js";
@@ -57,7 +58,7 @@ export async function startKeyward(
   clock: Clock = systemClock,
   options: KeywardOptions = {},
 ): Promise<Keyward> {
-  const database = openDatabase(config.database);
+  const database = await openDatabase(config.database, { poolSize: config.databasePool });
   try {
     const applied = await migrateToLatest(database.db);
     if (applied.length > 0) log.info("migrations applied", { migrations: applied });
@@ -141,7 +142,7 @@ async function serve(
   log.info("keyward serving", {
     grpc: config.listen.replace(/:\d+$/, `:${server.grpcPort}`),
     http: config.httpListen?.replace(/:\d+$/, `:${server.httpPort}`) ?? "off",
-    database: config.database,
+    database: redactedUrl(config.database),
     pid: process.pid,
     tls: tls ? (tls.mutual ? "client certificates required" : "on") : "off",
   });

@@ -24,6 +24,7 @@ describe("loadConfig", () => {
       listen: "0.0.0.0:50051",
       httpListen: "0.0.0.0:8080",
       database: "sqlite:./data/keyward.db",
+      databasePool: 10,
       cache: { maxKeys: 100_000, ttlMs: 30_000, maxMissing: 10_000, missingTtlMs: 5_000 },
       drainTimeoutMs: 10_000,
       usageFlushMs: 1_000,
@@ -59,8 +60,11 @@ describe("loadConfig", () => {
     ["KEYWARD_LISTEN", "0.0.0.0:"],
     ["KEYWARD_HTTP_LISTEN", "localhost"],
     ["KEYWARD_USAGE_FLUSH", "0s"], // a flush every 0 ms would spin
-    ["KEYWARD_DATABASE", "postgres://x"], // only SQLite is supported for now
+    ["KEYWARD_DATABASE", "postgres://"],
+    ["KEYWARD_DATABASE", "mysql://db/keyward"],
     ["KEYWARD_DATABASE", "sqlite:"],
+    ["KEYWARD_DATABASE_POOL", "0"],
+    ["KEYWARD_DATABASE_POOL", "101"],
     ["KEYWARD_CACHE_SIZE", "0"],
     ["KEYWARD_CACHE_SIZE", "abc"],
     ["KEYWARD_CACHE_SIZE", "-5"],
@@ -187,6 +191,21 @@ describe("loadConfig", () => {
     expect(config.cache.maxMissing).toBe(7);
     expect(config.database).toBe("sqlite::memory:");
     expect(config.logLevel).toBe("warn");
+  });
+
+  it.each([
+    "postgres://keyward@db.internal:5432/keyward",
+    "postgresql://keyward:secret@127.0.0.1/keyward?sslmode=require",
+  ])("accepts the PostgreSQL URL %s, with a pool size", (url) => {
+    const config = configOf({ KEYWARD_DATABASE: url, KEYWARD_DATABASE_POOL: "25" });
+    expect(config.database).toBe(url);
+    expect(config.databasePool).toBe(25);
+  });
+
+  it("never shows the password of a PostgreSQL URL it refuses", () => {
+    const error = errorOf({ KEYWARD_DATABASE: "postgres://keyward:hunter2@/" });
+    expect(error).toContain("KEYWARD_DATABASE=");
+    expect(error).not.toContain("hunter2");
   });
 });
 

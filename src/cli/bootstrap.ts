@@ -32,7 +32,7 @@ export async function bootstrapAdmin(options: BootstrapOptions, clock: Clock): P
       `workspace "${SYSTEM_WORKSPACE}" is reserved for global admins: use --global`,
     );
   }
-  const { db, queryOnly, close } = openDatabase(options.database);
+  const { db, queryOnly, close } = await openDatabase(options.database);
   try {
     await migrateToLatest(db);
     // "" is the default workspace, as in IssueKey.

@@ -14,7 +14,10 @@ const program = new Command("keyward")
   .showHelpAfterError();
 
 const databaseOption = () =>
-  new Option("--database <url>", "store URL, e.g. sqlite:./data/keyward.db").env("KEYWARD_DATABASE");
+  new Option(
+    "--database <url>",
+    "store URL, e.g. sqlite:./data/keyward.db or postgres://user@host:5432/db",
+  ).env("KEYWARD_DATABASE");
 
 async function databaseUrl(flag: string | undefined): Promise<string> {
   const { loadConfig } = await import("../config.js");
@@ -42,7 +45,7 @@ program
     const url = await databaseUrl(options.database);
     const { openDatabase } = await import("../store/database.js");
     const { migrateToLatest } = await import("../store/migrate.js");
-    const database = openDatabase(url);
+    const database = await openDatabase(url);
     try {
       const applied = await migrateToLatest(database.db);
       process.stdout.write(applied.length > 0 ? `applied: ${applied.join(", ")}\n` : "already up to date\n");

@@ -38,7 +38,7 @@ const STOP_GRACE_MS = 5000;
  */
 export async function runPrimary(config: Config, log: Logger): Promise<void> {
   // Kept open: the primary holds the cluster's limit book, reads keys' usage into it and flushes it.
-  const database = openDatabase(config.database);
+  const database = await openDatabase(config.database, { poolSize: config.databasePool });
   try {
     const applied = await migrateToLatest(database.db);
     if (applied.length > 0) log.info("migrations applied", { migrations: applied });

@@ -1,8 +1,10 @@
 import { mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
-import { Kysely, SqliteDialect, sql } from "kysely";
-import { sqlitePath } from "../database-url.js";
+import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from "kysely";
+import pg from "pg";
+import { isPostgresUrl, redactedUrl, sqlitePath } from "../database-url.js";
+import type { MaybePromise } from "../domain/maybe-promise.js";
 import type { Database } from "./schema.js";
 
 /**
@@ -19,26 +21,35 @@ export interface StoreConnections {
 }
 
 /**
- * A second, query-only connection of the same database, for the Authorize hot path
- * (store/hot-lookup.ts): a prepared statement run synchronously skips Kysely's per-call work
- * and its connection queue, and a separate connection sees only committed data (never a
- * transaction still open on the read-write one).
+ * The Authorize hot path's reads (store/hot-lookup.ts), beside Kysely: a prepared statement that
+ * skips Kysely's per-call work and sees only committed data (never a transaction still open on
+ * the read-write connection). On SQLite a second, query-only connection of the same file, run
+ * synchronously; on PostgreSQL a named prepared statement on a pooled connection, one round trip.
  */
 export interface QueryOnlyConnection {
-  /** Prepares a single-row read; the returned function runs it synchronously. */
+  /** Prepares a single-row read (SQL compiled by this database's Kysely). */
   prepare(sql: string): PreparedRead;
 }
 
-/** A single-row read, prepared once, run synchronously. */
-export type PreparedRead = (parameters: readonly unknown[]) => unknown;
+/** A single-row read, prepared once: synchronous on SQLite, a promise on PostgreSQL. */
+export type PreparedRead = (parameters: readonly unknown[]) => MaybePromise<unknown>;
+
+export interface DatabaseOptions {
+  /** Connections in the PostgreSQL pool (KEYWARD_DATABASE_POOL); SQLite has one writer. */
+  readonly poolSize?: number;
+}
 
 /**
  * The only file that knows which database engine is behind Kysely.
- * `sqlite:<path>` opens (and creates) an SQLite file in WAL mode.
+ * `sqlite:<path>` opens (and creates) an SQLite file in WAL mode; `postgres://…` a pool of
+ * connections to PostgreSQL. Either is tried before this returns, so that a database that cannot
+ * be used stops start-up with one line naming it.
  */
-export function openDatabase(url: string): StoreConnections {
+export async function openDatabase(url: string, options: DatabaseOptions = {}): Promise<StoreConnections> {
+  if (isPostgresUrl(url)) return openPostgres(url, options.poolSize ?? DEFAULT_POOL_SIZE);
   const path = sqlitePath(url);
-  if (path === undefined) throw new Error(`unsupported database URL (expected sqlite:<path>)`);
+  if (path === undefined)
+    throw new Error(`unsupported database URL (expected sqlite:<path> or postgres://…)`);
   let sqlite: SQLite.Database | undefined;
   let reader: SQLite.Database | undefined;
   try {
@@ -139,7 +150,110 @@ function openReader(path: string): SQLite.Database {
  * processes on one file a read-then-write such as the workspace key limit cannot
  * interleave with another process's writes; a plain BEGIN would take the lock only
  * at the first write, and fail with SQLITE_BUSY if another process wrote meanwhile.
+ * PostgreSQL has no file lock: its transactions lock the rows they read for a write
+ * instead (see lockedForWrite).
  */
 export async function beginWrite(connection: Kysely<Database>): Promise<void> {
-  await sql`begin immediate`.execute(connection);
+  await (isPostgres(connection) ? sql`begin` : sql`begin immediate`).execute(connection);
+}
+
+/**
+ * A transaction's read of a row it may then write. On PostgreSQL (READ COMMITTED) it takes the
+ * row's lock (FOR UPDATE) until the commit, so that no other transaction or usage flush writes
+ * it between this read and the write (a flush's `credits_remaining - ?` would otherwise be
+ * overwritten by the value read before it), and concurrent IssueKeys of one workspace take turns
+ * on its key limit. SQLite needs nothing: BEGIN IMMEDIATE already holds the whole file.
+ */
+export function lockedForWrite<Q extends { forUpdate(): Q }>(db: Kysely<Database>, query: Q): Q {
+  return isPostgres(db) ? query.forUpdate() : query;
+}
+
+/**
+ * The schema Kysely's migrator keeps its tables in: PostgreSQL's current schema (the first of the
+ * search_path), named so that the migrator never takes another schema's tables for its own;
+ * undefined on SQLite, which has one.
+ */
+export async function migrationSchema(db: Kysely<Database>): Promise<string | undefined> {
+  if (!isPostgres(db)) return undefined;
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
+  const schema = rows[0]?.schema;
+  if (schema === undefined || schema === null) throw new Error("no current schema (an empty search_path)");
+  return schema;
+}
+
+function isPostgres(db: Kysely<Database>): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
+}
+
+const DEFAULT_POOL_SIZE = 10;
+/** How long a connection may take to open, or a caller may wait for a free one in the pool. */
+const CONNECT_TIMEOUT_MS = 5_000;
+/** How long the server may run one statement, lock waits included (statement_timeout). */
+const STATEMENT_TIMEOUT_MS = 10_000;
+/** How long the client waits for an answer: a backstop for a connection that died silently. */
+const QUERY_TIMEOUT_MS = 15_000;
+const PG_INT8 = 20;
+const PG_NUMERIC = 1700;
+
+async function openPostgres(url: string, poolSize: number): Promise<StoreConnections> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    statement_timeout: STATEMENT_TIMEOUT_MS,
+    query_timeout: QUERY_TIMEOUT_MS,
+    keepAlive: true,
+    application_name: "keyward",
+    // This pool's only: counts and millisecond times are int8, sums numeric; both within 2^53, read
+    // as numbers (pg's global pg.types stays untouched for any other user of pg in the process).
+    types: {
+      getTypeParser: ((oid: number, format?: "text" | "binary") =>
+        (oid === PG_INT8 || oid === PG_NUMERIC) && format !== "binary"
+          ? Number
+          : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  });
+  // A connection that breaks (the server restarts, the network drops) emits "error": unheard, that
+  // would end the process. pg-pool listens while a connection is idle; this listens while one is in
+  // use. The query that was running, or the next, fails instead, as a StoreError.
+  pool.on("error", () => undefined);
+  pool.on("connect", (client) => client.on("error", () => undefined));
+  try {
+    const { rows } = await pool.query<{ read_only: string }>(
+      "select current_setting('transaction_read_only') as read_only",
+    );
+    // A standby, or default_transaction_read_only: fail now, not at the first IssueKey.
+    if (rows[0]?.read_only === "on") throw new Error("the database is read-only");
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    throw new Error(`database ${redactedUrl(url)}: ${reasonOf(error)}`, { cause: error });
+  }
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  let closing: Promise<void> | undefined;
+  return {
+    db,
+    queryOnly: postgresQueryOnly(pool),
+    close() {
+      closing ??= db.destroy(); // ends the pool
+      return closing;
+    },
+  };
+}
+
+/** The hot path's reads as named prepared statements: parsed once per connection, then one round trip. */
+function postgresQueryOnly(pool: pg.Pool): QueryOnlyConnection {
+  let prepared = 0;
+  return {
+    prepare(text) {
+      const name = `keyward_read_${++prepared}`;
+      return async (values) => (await pool.query({ name, text, values: [...values] })).rows[0];
+    },
+  };
+}
+
+/** One line: a refused connection (an AggregateError over IPv4 and IPv6) has no message, only a code. */
+function reasonOf(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as NodeJS.ErrnoException).code;
+  return error.message !== "" ? error.message : (code ?? error.name);
 }

@@ -33,6 +33,9 @@ const DEFAULT_MAX_BATCH = 64;
  * nothing of the batch is kept and every unit that was ok gets a StoreError. A call
  * on an idle store starts at once. A unit must not await another call of the same
  * store: that call waits for the next batch, which waits for this one.
+ * On PostgreSQL the same batching holds (one BEGIN, savepoints, one COMMIT); a batch's
+ * row locks (lockedForWrite) are held until that COMMIT, and a unit whose statement
+ * fails (a deadlock with another process, say) is rolled back to its savepoint alone.
  */
 export function createGroupCommit(db: Kysely<Database>, options: GroupCommitOptions = {}): GroupCommit {
   const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;

@@ -5,6 +5,7 @@ import { compileClasses, type KeyStatus, type KeyTerms, type VerifiedKey } from 
 import type { Environment } from "../domain/key-format.js";
 import { sameHash } from "../domain/key-hash.js";
 import type { KeyStore } from "../domain/key-store.js";
+import type { MaybePromise } from "../domain/maybe-promise.js";
 import { compileScopes, type ScopeSet } from "../domain/scope.js";
 import { StoreError } from "../domain/unavailable.js";
 import type { PreparedRead, QueryOnlyConnection } from "./database.js";
@@ -53,8 +54,8 @@ const INTERNED = 10_000;
 const EMPTY_METADATA: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
- * KeyStore.findKeyByHash: a prepared statement on the query-only connection, run synchronously,
- * when there is one, Kysely otherwise. Keys with the same terms (most keys of a workspace) share
+ * KeyStore.findKeyByHash: a prepared statement on the query-only connection when there is one
+ * (run synchronously on SQLite), Kysely otherwise. Keys with the same terms (most keys of a workspace) share
  * one KeyTerms object, and keys with the same scopes one ScopeSet, recognised by the stored text, so
  * a load usually parses no JSON and a million cached keys stay small (bench scenario 7).
  * That sharing is interning, not a cache: every call reads the row, and an interned object is
@@ -125,15 +126,21 @@ export function createHotLookup(
     }
   }
 
+  const failed = (cause: unknown): never => {
+    throw new StoreError("find key by hash", cause);
+  };
   return (keyHash) => {
     if (queryOnly === undefined) return viaKysely(keyHash);
-    let row: VerifiedKeyRow | undefined;
+    let row: MaybePromise<unknown>;
     try {
       prepared ??= queryOnly.prepare(verifiedKeyQuery(db, "").compile().sql);
-      row = prepared([keyHash]) as VerifiedKeyRow | undefined;
+      row = prepared([keyHash]);
     } catch (cause) {
-      throw new StoreError("find key by hash", cause);
+      return failed(cause);
     }
-    return verified(row, keyHash);
+    // A promise on PostgreSQL: one round trip on a pooled connection; a row at once on SQLite.
+    if (row instanceof Promise)
+      return row.then((found) => verified(found as VerifiedKeyRow | undefined, keyHash), failed);
+    return verified(row as VerifiedKeyRow | undefined, keyHash);
   };
 }

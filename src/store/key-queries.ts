@@ -1,13 +1,20 @@
 import { type Kysely, sql } from "kysely";
 import type { ApiKey } from "../domain/key.js";
 import type { KeyQuery } from "../domain/key-store.js";
+import { lockedForWrite } from "./database.js";
 import { keyFromRow, rowFromKey } from "./rows.js";
 import type { Database } from "./schema.js";
 
 // Each query takes the handle first, so the caller decides whether it runs in a transaction.
 
-export async function findKeyById(db: Kysely<Database>, keyId: string): Promise<ApiKey | undefined> {
-  const row = await db.selectFrom("api_keys").selectAll().where("key_id", "=", keyId).executeTakeFirst();
+/** `forWrite`: a transaction's read of the key it may then write (see lockedForWrite). */
+export async function findKeyById(
+  db: Kysely<Database>,
+  keyId: string,
+  forWrite = false,
+): Promise<ApiKey | undefined> {
+  const query = db.selectFrom("api_keys").selectAll().where("key_id", "=", keyId);
+  const row = await (forWrite ? lockedForWrite(db, query) : query).executeTakeFirst();
   return row && keyFromRow(row);
 }
 

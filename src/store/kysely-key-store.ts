@@ -40,9 +40,15 @@ function reader(db: Kysely<Database>): StoreReader {
   };
 }
 
+// Every write of a change goes through here, inside its unit's transaction (a savepoint of the group
+// commit's): the place for a change to tell other replicas (PostgreSQL's NOTIFY, which is delivered
+// only if the transaction commits, and dropped with a savepoint rolled back to).
 function writer(db: Kysely<Database>): StoreTransaction {
   return {
     ...reader(db),
+    // What a transaction reads it may write (or, for a workspace, count the keys of): held until it commits.
+    findKeyById: (keyId) => guard("find key", () => findKeyById(db, keyId, true)),
+    findWorkspace: (workspaceId) => guard("find workspace", () => findWorkspace(db, workspaceId, true)),
     insertKey: (key) => guard("insert key", () => insertKey(db, key)),
     updateKey: (key) => guard("update key", () => updateKey(db, key)),
     insertWorkspace: (workspace) => guard("insert workspace", () => insertWorkspace(db, workspace)),

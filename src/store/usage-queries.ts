@@ -73,7 +73,11 @@ async function setLastUsed(
   db: Kysely<Database>,
   times: readonly (readonly [string, number])[],
 ): Promise<void> {
-  const values = sql.join(times.map(([keyId, time]) => sql`(${keyId}, ${time})`));
+  // The casts type the VALUES for PostgreSQL, which would otherwise take untyped parameters as text
+  // (and refuse bigint < text); on SQLite they change nothing (an integer cast to bigint stays one).
+  const values = sql.join(
+    times.map(([keyId, time]) => sql`(cast(${keyId} as text), cast(${time} as bigint))`),
+  );
   // UPDATE … FROM joins on the primary key (SQLite ≥ 3.33 and PostgreSQL); VALUES names its columns column1, column2 in both.
   await sql`update api_keys set last_used_time = v.t
     from (select column1 as key_id, column2 as t from (values ${values}) as x) as v

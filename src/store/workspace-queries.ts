@@ -1,17 +1,17 @@
 import type { Kysely } from "kysely";
 import type { Workspace } from "../domain/workspace.js";
+import { lockedForWrite } from "./database.js";
 import { rowFromWorkspace, workspaceFromRow } from "./rows.js";
 import type { Database } from "./schema.js";
 
+/** `forWrite`: a transaction's read of the workspace it may then write or count keys of (see lockedForWrite). */
 export async function findWorkspace(
   db: Kysely<Database>,
   workspaceId: string,
+  forWrite = false,
 ): Promise<Workspace | undefined> {
-  const row = await db
-    .selectFrom("workspaces")
-    .selectAll()
-    .where("workspace_id", "=", workspaceId)
-    .executeTakeFirst();
+  const query = db.selectFrom("workspaces").selectAll().where("workspace_id", "=", workspaceId);
+  const row = await (forWrite ? lockedForWrite(db, query) : query).executeTakeFirst();
   return row && workspaceFromRow(row);
 }
 

@@ -1,9 +1,8 @@
 import * as grpc from "@grpc/grpc-js";
-import SQLite from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sqlitePath } from "../../src/database-url.js";
 import { generateKey } from "../../src/domain/key-format.js";
 import type { KeyClient } from "../support/clients.js";
+import { openRaw, type RawDatabase } from "../support/raw-sql.js";
 import { useServer } from "../support/use-server.js";
 import { envoyCheckRequest, envoyClient, expectAllowed, expectDenied } from "./envoy-request.js";
 
@@ -13,16 +12,16 @@ import { envoyCheckRequest, envoyClient, expectAllowed, expectDenied } from "./e
 const server = useServer();
 let keys: KeyClient;
 let envoy: ReturnType<typeof envoyClient>;
-let sqlite: SQLite.Database;
+let raw: RawDatabase;
 
-beforeAll(() => {
+beforeAll(async () => {
   keys = server.clients(server.admin).keys;
   envoy = server.own(envoyClient(server.grpcAddress));
-  sqlite = new SQLite(sqlitePath(server.database) as string);
+  raw = await openRaw(server.database);
 });
 
-afterAll(() => {
-  sqlite.close();
+afterAll(async () => {
+  await raw.close();
 });
 
 const ROUTE = { "keyward.scopes": "orders:read" };
@@ -35,7 +34,7 @@ describe("store outage", () => {
     const uncached = await keys.issueKey({ name: "never checked", scopes: ["orders:read"] });
     expectAllowed(await envoy.check(request(cached.secret)));
 
-    sqlite.exec("ALTER TABLE api_keys RENAME TO api_keys_away");
+    await raw.exec("ALTER TABLE api_keys RENAME TO api_keys_away");
     try {
       for (const secret of [uncached.secret, generateKey("kw", "live")]) {
         for (const rawHeaders of [false, true]) {
@@ -58,7 +57,7 @@ describe("store outage", () => {
       expect(server.logs.some((line) => line.includes('"msg":"store unavailable"'))).toBe(true);
       expect(server.logs.join("\n")).not.toContain(uncached.secret);
     } finally {
-      sqlite.exec("ALTER TABLE api_keys_away RENAME TO api_keys");
+      await raw.exec("ALTER TABLE api_keys_away RENAME TO api_keys");
     }
 
     // The failure was not remembered as "not found".

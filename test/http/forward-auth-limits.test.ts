@@ -1,6 +1,5 @@
-import SQLite from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sqlitePath } from "../../src/database-url.js";
+import { openRaw, type RawDatabase } from "../support/raw-sql.js";
 import { useServer } from "../support/use-server.js";
 import { authClient, errorOf, rawExchange } from "./forward-auth-client.js";
 
@@ -117,13 +116,13 @@ describe.each([
 
 describe("store outage", () => {
   const server = useServer();
-  let sqlite: SQLite.Database;
+  let raw: RawDatabase;
   let client: ReturnType<typeof authClient>;
-  beforeAll(() => {
-    sqlite = new SQLite(sqlitePath(server.database) as string);
+  beforeAll(async () => {
+    raw = await openRaw(server.database);
     client = server.own(authClient(server.httpUrl));
   });
-  afterAll(() => sqlite.close());
+  afterAll(() => raw.close());
 
   it("answers 503 with a JSON body for an uncached key, so that the gateway fails closed, and recovers", async () => {
     const { keys } = server.clients(server.admin);
@@ -135,7 +134,7 @@ describe("store outage", () => {
         query: ROUTE,
         headers: { "x-api-key": uncached },
       });
-    sqlite.exec("ALTER TABLE api_keys RENAME TO api_keys_away");
+    await raw.exec("ALTER TABLE api_keys RENAME TO api_keys_away");
     try {
       const answer = await ask();
       expect(answer.status).toBe(503);
@@ -145,7 +144,7 @@ describe("store outage", () => {
       });
       expect(answer.body).not.toContain("at ");
     } finally {
-      sqlite.exec("ALTER TABLE api_keys_away RENAME TO api_keys");
+      await raw.exec("ALTER TABLE api_keys_away RENAME TO api_keys");
     }
     expect((await ask()).status).toBe(200);
   });

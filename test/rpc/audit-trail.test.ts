@@ -1,25 +1,24 @@
 import { Code } from "@connectrpc/connect";
-import SQLite from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sqlitePath } from "../../src/database-url.js";
 import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
 import type { GrpcClients } from "../support/clients.js";
+import { openRaw, type RawDatabase } from "../support/raw-sql.js";
 import { useServer } from "../support/use-server.js";
 
 // Every state-changing management call writes an audit event in the same transaction as the change.
 
 const server = useServer({ workspace: "audited" });
-let sqlite: SQLite.Database;
+let raw: RawDatabase;
 /** The audit trail, read with the workspace admin key. */
 let audit: GrpcClients["audit"];
 
-beforeAll(() => {
-  sqlite = new SQLite(sqlitePath(server.database) as string);
+beforeAll(async () => {
+  raw = await openRaw(server.database);
   audit = server.clients(server.admin).audit;
 });
 
-afterAll(() => {
-  sqlite.close();
+afterAll(async () => {
+  await raw.close();
 });
 
 describe("audit trail", () => {
@@ -83,29 +82,25 @@ describe("audit trail", () => {
   it("rolls the change back when its audit event cannot be written, and the event when the change fails", async () => {
     const { keys, authorize } = server.clients(server.admin);
     const before = (await keys.listKeys({})).totalSize;
-    sqlite.exec(
-      "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit down'); END",
-    );
+    await raw.failWrites("fail_audit", "audit_events", "insert", "audit down");
     try {
       await expect(keys.issueKey({ workspace: "audited", name: "never" })).rejects.toMatchObject({
         code: Code.Unavailable,
       });
     } finally {
-      sqlite.exec("DROP TRIGGER fail_audit");
+      await raw.passWrites("fail_audit", "audit_events");
     }
     expect((await keys.listKeys({})).totalSize).toBe(before);
 
     const target = await keys.issueKey({ workspace: "audited", name: "stays active" });
     const eventsBefore = (await audit.listAuditEvents({ pageSize: 1000 })).events.length;
-    sqlite.exec(
-      "CREATE TRIGGER fail_revoke BEFORE UPDATE ON api_keys BEGIN SELECT RAISE(ABORT, 'keys down'); END",
-    );
+    await raw.failWrites("fail_revoke", "api_keys", "update", "keys down");
     try {
       await expect(keys.revokeKey({ keyId: target.key?.keyId ?? "" })).rejects.toMatchObject({
         code: Code.Unavailable,
       });
     } finally {
-      sqlite.exec("DROP TRIGGER fail_revoke");
+      await raw.passWrites("fail_revoke", "api_keys");
     }
     expect((await audit.listAuditEvents({ pageSize: 1000 })).events.length).toBe(eventsBefore);
     expect((await authorize.authorize({ apiKey: target.secret })).reason).toBe(Reason.ALLOWED);

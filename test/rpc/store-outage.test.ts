@@ -1,23 +1,22 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import SQLite from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sqlitePath } from "../../src/database-url.js";
 import { generateKey } from "../../src/domain/key-format.js";
 import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
+import { openRaw, type RawDatabase } from "../support/raw-sql.js";
 import { useServer } from "../support/use-server.js";
 
 // A store that fails is an outage: UNAVAILABLE with a short message (the cause goes to the log),
 // never an answer the store did not give, and service resumes when the store does.
 
 const server = useServer();
-let sqlite: SQLite.Database;
+let raw: RawDatabase;
 
-beforeAll(() => {
-  sqlite = new SQLite(sqlitePath(server.database) as string);
+beforeAll(async () => {
+  raw = await openRaw(server.database);
 });
 
-afterAll(() => {
-  sqlite.close();
+afterAll(async () => {
+  await raw.close();
 });
 
 describe("store outage", () => {
@@ -29,7 +28,7 @@ describe("store outage", () => {
     expect((await authorize.authorize({ apiKey: cached.secret })).allowed).toBe(true);
     const remembered = server.keyward.cache.size;
 
-    sqlite.exec("ALTER TABLE api_keys RENAME TO api_keys_away");
+    await raw.exec("ALTER TABLE api_keys RENAME TO api_keys_away");
     try {
       for (const apiKey of [uncached.secret, unknown]) {
         const error = await authorize.authorize({ apiKey }).catch((e: unknown) => e);
@@ -46,7 +45,7 @@ describe("store outage", () => {
       // The failed lookups left nothing behind: neither key is remembered, found or absent.
       expect(server.keyward.cache.size).toEqual(remembered);
     } finally {
-      sqlite.exec("ALTER TABLE api_keys_away RENAME TO api_keys");
+      await raw.exec("ALTER TABLE api_keys_away RENAME TO api_keys");
     }
 
     // The same keys, asked again, get the store's answers: the failures were not remembered as "not found".

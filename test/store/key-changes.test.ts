@@ -6,8 +6,9 @@ import { hashKey } from "../../src/domain/key-hash.js";
 import type { KeyStore } from "../../src/domain/key-store.js";
 import type { FailureCode, Outcome } from "../../src/domain/outcome.js";
 import { updateKey } from "../../src/domain/update-key.js";
+import { openDatabase } from "../../src/store/database.js";
 import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
-import { perTestDatabase } from "../support/databases.js";
+import { perTestDatabase, TEST_DIALECT } from "../support/databases.js";
 import {
   FIXTURE_NOW,
   makeKey,
@@ -19,7 +20,8 @@ import {
   verifiedKey,
 } from "../support/fixtures.js";
 
-// Domain operations whose rules live in their transaction: run against a real SQLite store.
+// Domain operations whose rules live in their transaction: run against a real store (SQLite, and
+// PostgreSQL in its project).
 const database = perTestDatabase();
 const LATER = FIXTURE_NOW + 60_000;
 
@@ -288,4 +290,27 @@ describe("issueKey", () => {
     expect(outcomes.map(codeOf).sort()).toEqual(["ok", "resource_exhausted"]);
     expect(await store.countActiveKeys("default", FIXTURE_NOW)).toBe(1);
   });
+
+  // PostgreSQL only: each store a pool of its own, as replicas have; SQLite's writers are processes,
+  // and better-sqlite3 would wait for the file's lock on this process's event loop.
+  it.skipIf(TEST_DIALECT !== "postgres")(
+    "lets only one of several replicas issuing at once take the last free place",
+    async () => {
+      const store = await newStore();
+      await seed(store, { workspaces: [makeWorkspace("default", { maxKeys: 1 })] });
+      const replicas = await Promise.all(
+        [1, 2, 3].map(async () => {
+          const { db, queryOnly } = database.track(await openDatabase(database.temp.url));
+          return createKyselyKeyStore(db, queryOnly);
+        }),
+      );
+
+      const outcomes = await Promise.all(
+        replicas.map((replica) => issueKey(replica, TEST_ADMIN, TEST_CALLER, input(), FIXTURE_NOW)),
+      );
+
+      expect(outcomes.map(codeOf).sort()).toEqual(["ok", "resource_exhausted", "resource_exhausted"]);
+      expect(await store.countActiveKeys("default", FIXTURE_NOW)).toBe(1);
+    },
+  );
 });

@@ -13,7 +13,7 @@ import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
 import { migrateToLatest } from "../../src/store/migrate.js";
 import { rowFromKey, rowFromWorkspace } from "../../src/store/rows.js";
 import type { Database } from "../../src/store/schema.js";
-import { openMigratedTo, perTestDatabase } from "../support/databases.js";
+import { openMigratedTo, perTestDatabase, TEST_DIALECT } from "../support/databases.js";
 import {
   FIXTURE_NOW,
   makeKey,
@@ -26,8 +26,29 @@ import {
   withoutMatcher,
 } from "../support/fixtures.js";
 
-// Every test runs against a real SQLite file; only its directory is per-test.
+// Every test runs against a real database of its own: an SQLite file, or a PostgreSQL schema (the
+// postgres project of vitest.config.ts). Tests of one engine's files or settings say so.
 const database = perTestDatabase();
+const notSqlite = TEST_DIALECT !== "sqlite";
+const notPostgres = TEST_DIALECT !== "postgres";
+/** What each engine says when a second key has the same hash. */
+const DUPLICATE_HASH =
+  /UNIQUE constraint failed: api_keys\.key_hash|unique constraint "api_keys_key_hash_key"/;
+
+/** The tables and indexes of the current database (SQLite) or schema (PostgreSQL), Kysely's own left out. */
+async function schemaObjects(db: Kysely<Database>): Promise<{ type: string; name: string }[]> {
+  const { rows } =
+    TEST_DIALECT === "sqlite"
+      ? await sql<{ type: string; name: string }>`
+          SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'kysely_%'`.execute(
+          db,
+        )
+      : await sql<{ type: string; name: string }>`
+          SELECT 'table' AS type, tablename AS name FROM pg_tables WHERE schemaname = current_schema()
+          UNION ALL
+          SELECT 'index', indexname FROM pg_indexes WHERE schemaname = current_schema()`.execute(db);
+  return rows.filter((row) => !row.name.startsWith("kysely_"));
+}
 
 async function newStore(): Promise<KeyStore> {
   const { db, queryOnly } = await database.open();
@@ -61,7 +82,7 @@ async function insertV1Row(db: Kysely<Database>, key: ApiKey): Promise<void> {
 
 describe("migrations", () => {
   it("create the tables and their indexes, and a second run applies nothing", async () => {
-    const { db } = database.track(openDatabase(database.temp.url));
+    const { db } = database.track(await openDatabase(database.temp.url));
 
     expect(await migrateToLatest(db)).toEqual([
       "0001-create-api-keys",
@@ -69,10 +90,7 @@ describe("migrations", () => {
       "0003-key-limits",
       "0004-key-usage",
     ]);
-    const objects = await sql<{ type: string; name: string }>`
-      SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'kysely_%'
-      ORDER BY name`.execute(db);
-    expect(objects.rows).toEqual(
+    expect(await schemaObjects(db)).toEqual(
       expect.arrayContaining([
         { type: "table", name: "api_keys" },
         { type: "index", name: "api_keys_workspace_create_time" },
@@ -82,16 +100,44 @@ describe("migrations", () => {
         { type: "index", name: "audit_events_workspace_time" },
       ]),
     );
-    // key_hash UNIQUE becomes an automatic index; its existence is what makes lookups by hash cheap.
-    const hashIndexes = await sql<{ unique: number }>`
-      SELECT il."unique" AS "unique" FROM pragma_index_list('api_keys') AS il
-      JOIN pragma_index_info(il.name) AS ii WHERE ii.name = 'key_hash'`.execute(db);
+    // key_hash UNIQUE becomes an index; its existence is what makes lookups by hash cheap.
+    const hashIndexes =
+      TEST_DIALECT === "sqlite"
+        ? await sql<{ unique: number }>`
+            SELECT il."unique" AS "unique" FROM pragma_index_list('api_keys') AS il
+            JOIN pragma_index_info(il.name) AS ii WHERE ii.name = 'key_hash'`.execute(db)
+        : await sql<{ unique: number }>`
+            SELECT 1 AS "unique" FROM pg_indexes WHERE schemaname = current_schema()
+            AND tablename = 'api_keys' AND indexdef LIKE 'CREATE UNIQUE INDEX % (key_hash)'`.execute(db);
     expect(hashIndexes.rows).toEqual([{ unique: 1 }]);
 
     expect(await migrateToLatest(db)).toEqual([]);
   });
 
-  it("open the file in WAL mode with synchronous FULL", async () => {
+  it.skipIf(notPostgres)(
+    "on PostgreSQL, run once when several replicas migrate a fresh database at the same moment",
+    async () => {
+      const replicas = await Promise.all(
+        Array.from({ length: 4 }, async () => database.track(await openDatabase(database.temp.url))),
+      );
+
+      const applied = await Promise.all(replicas.map(({ db }) => migrateToLatest(db)));
+
+      expect(applied.flat().sort()).toEqual([
+        "0001-create-api-keys",
+        "0002-workspaces-and-audit",
+        "0003-key-limits",
+        "0004-key-usage",
+      ]);
+      const [first] = replicas as [(typeof replicas)[0]];
+      const recorded = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(
+        first.db,
+      );
+      expect(recorded.rows.map((row) => row.name)).toEqual(applied.flat().sort());
+    },
+  );
+
+  it.skipIf(notSqlite)("open the file in WAL mode with synchronous FULL", async () => {
     const { db } = await database.open();
     const journal = await sql<{ journal_mode: string }>`PRAGMA journal_mode`.execute(db);
     expect(journal.rows).toEqual([{ journal_mode: "wal" }]);
@@ -343,7 +389,7 @@ describe("createKyselyKeyStore: records", () => {
     const error = await seed(store, { keys: [clash] }).catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(StoreError);
-    expect(String((error as StoreError).cause)).toMatch(/UNIQUE constraint failed: api_keys\.key_hash/);
+    expect(String((error as StoreError).cause)).toMatch(DUPLICATE_HASH);
     expect(await store.findKeyById(clash.keyId)).toBeUndefined();
   });
 });
@@ -488,7 +534,7 @@ describe("createKyselyKeyStore: transaction", () => {
       .catch((e: unknown) => e);
 
     expect(thrown).toBeInstanceOf(StoreError);
-    expect(String((thrown as StoreError).cause)).toMatch(/UNIQUE constraint failed/);
+    expect(String((thrown as StoreError).cause)).toMatch(DUPLICATE_HASH);
     expect(await store.findKeyById(first.keyId)).toBeUndefined();
   });
 
@@ -616,7 +662,7 @@ describe("createKyselyKeyStore: durability and outages", () => {
     expect(await eventsOf(store)).toHaveLength(1);
   });
 
-  it("never writes the secret to the database file or its WAL", async () => {
+  it.skipIf(notSqlite)("never writes the secret to the database file or its WAL", async () => {
     const store = await newStore();
     const issued = [makeKey(), makeKey({ metadata: { note: "x" } }), makeKey({ environment: "test" })];
     await seed(store, { keys: issued.map(({ key }) => key) });
@@ -625,7 +671,7 @@ describe("createKyselyKeyStore: durability and outages", () => {
     }
 
     // Read while open: committed rows are still in the -wal file until a checkpoint.
-    const path = database.temp.path;
+    const path = database.temp.path as string;
     const bytes = Buffer.concat([readFileSync(path), readFileSync(`${path}-wal`)]);
 
     for (const { key, secret } of issued) {
@@ -676,5 +722,63 @@ describe("createKyselyKeyStore: durability and outages", () => {
       expect(error, name).toBeInstanceOf(StoreError);
       expect((error as StoreError).cause, name).toBeInstanceOf(Error);
     }
+  });
+
+  it.skipIf(notPostgres)(
+    "on PostgreSQL, answers a StoreError when its connections are cut, without ending the process, then reconnects",
+    async () => {
+      // Named in the URL (it wins over the pool's own application_name), so that only its connections are cut.
+      const name = `kw_cut_${process.pid}_${Date.now()}`;
+      const url = `${database.temp.url}&application_name=${name}`;
+      const { db, queryOnly } = database.track(await openDatabase(url));
+      await migrateToLatest(db);
+      const store = createKyselyKeyStore(db, queryOnly);
+      const { key } = makeKey();
+      await seed(store, { keys: [key] });
+      expect(await store.findKeyByHash(key.keyHash)).toBeDefined();
+      const cut = async () => {
+        const admin = database.track(await openDatabase(database.temp.url));
+        await sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${name}`.execute(
+          admin.db,
+        );
+        await admin.close();
+      };
+
+      await cut();
+      // The pooled connections were idle: pg-pool drops each once it hears of its end, or once a
+      // call on it has failed with a StoreError (fail closed); the calls after that connect anew.
+      let found: unknown;
+      for (let attempt = 0; attempt <= 10 && found === undefined; attempt++) {
+        found = await (async () => store.findKeyByHash(key.keyHash))().catch((error: unknown) => {
+          expect(error).toBeInstanceOf(StoreError);
+          return undefined;
+        });
+      }
+      expect(found).toBeDefined();
+      // A connection ended while a transaction holds it: the transaction fails as an outage.
+      const failed = await store
+        .transaction(async (tx) => {
+          await tx.findKeyById(key.keyId);
+          await cut();
+          await tx.findKeyById(key.keyId);
+          return ok(undefined);
+        })
+        .catch((e: unknown) => e);
+      expect(failed).toBeInstanceOf(StoreError);
+      expect(await store.findKeyById(key.keyId)).toEqual(key);
+    },
+  );
+
+  it("refuses to open a PostgreSQL server that does not answer, in one line naming it without its password", async () => {
+    // Port 1 on the loopback: nothing listens, the connection is refused at once.
+    const error = await openDatabase("postgres://keyward:hunter2@127.0.0.1:1/keyward").catch(
+      (e: unknown) => e,
+    );
+
+    expect(error).toBeInstanceOf(Error);
+    const message = (error as Error).message;
+    expect(message).toMatch(/^database postgres:\/\/keyward:\*\*\*@127\.0\.0\.1:1\/keyward: .*ECONNREFUSED/);
+    expect(message).not.toContain("hunter2");
+    expect(message).not.toContain("\n");
   });
 });

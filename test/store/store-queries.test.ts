@@ -1,15 +1,18 @@
+import { sql } from "kysely";
 import { describe, expect, it } from "vitest";
 import { type AuditEvent, auditEvent } from "../../src/domain/audit.js";
 import type { ApiKey } from "../../src/domain/key.js";
 import type { AuditQuery, Cursor, KeyQuery, KeyStore } from "../../src/domain/key-store.js";
 import { ok } from "../../src/domain/outcome.js";
 import { emptyDelta } from "../../src/domain/usage-delta.js";
+import { openDatabase } from "../../src/store/database.js";
 import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
 import { addUsage, readUsage } from "../../src/store/usage-queries.js";
-import { perTestDatabase } from "../support/databases.js";
+import { perTestDatabase, TEST_DIALECT } from "../support/databases.js";
 import { FIXTURE_NOW, makeKey, makeWorkspace, seed, TEST_CALLER, unwrap } from "../support/fixtures.js";
 
-// The listing and counting reads (usage included), against a real SQLite file per test.
+// The listing and counting reads (usage included), against a real database per test (an SQLite
+// file, or a PostgreSQL schema).
 const database = perTestDatabase();
 
 async function newStore(): Promise<KeyStore> {
@@ -359,4 +362,76 @@ describe("usageOf", () => {
     expect((await store.findKeyById("key_1"))?.lastUsedTime).toBe(T + 1000);
     expect((await store.findKeyById("key_1202"))?.lastUsedTime).toBe(T);
   });
+
+  // PostgreSQL only: better-sqlite3 waits for a lock synchronously, so several SQLite connections in
+  // one process would block the very event loop the holder needs (SQLite's writers are processes:
+  // test/process/usage-durability.test.ts).
+  it.skipIf(TEST_DIALECT !== "postgres")(
+    "adds up exactly the counts of several writers flushing the same key at once",
+    async () => {
+      const { db, queryOnly } = await database.open();
+      const store = createKyselyKeyStore(db, queryOnly);
+      const key = makeKey({ keyId: "key_shared", credits: { remaining: 1_000, refill: undefined } }).key;
+      await seed(store, { keys: [key] });
+      const setTime = key.credits?.setTime === undefined ? {} : { creditsSetTime: key.credits.setTime };
+      // Each writer a pool of its own, as a replica has.
+      const writers = [
+        db,
+        ...(await Promise.all(
+          [1, 2, 3].map(async () => database.track(await openDatabase(database.temp.url)).db),
+        )),
+      ];
+
+      await Promise.all(
+        writers.map(async (writer) => {
+          for (let flush = 0; flush < 10; flush++) {
+            await addUsage(writer, [
+              { ...emptyDelta(key.keyId, today), requests: 1, quotaCost: 2, creditsSpent: 3, ...setTime },
+            ]);
+          }
+        }),
+      );
+
+      expect(await readUsage(db, key.keyId, T)).toMatchObject({
+        requestsToday: 40,
+        quotaUsedThisMonth: 80,
+        creditsRemaining: 1_000 - 120,
+      });
+    },
+  );
+
+  it.skipIf(TEST_DIALECT !== "postgres")(
+    "on PostgreSQL, keeps a flush's spending that comes while an UpdateKey holds the key: the flush waits for it",
+    async () => {
+      const { db, queryOnly } = await database.open();
+      const store = createKyselyKeyStore(db, queryOnly);
+      const key = makeKey({ keyId: "key_busy", credits: { remaining: 100, refill: undefined } }).key;
+      await seed(store, { keys: [key] });
+      const setTime = key.credits?.setTime === undefined ? {} : { creditsSetTime: key.credits.setTime };
+      let flush: Promise<void> | undefined;
+
+      unwrap(
+        await store.transaction(async (tx) => {
+          const read = await tx.findKeyById(key.keyId);
+          flush = addUsage(db, [{ ...emptyDelta(key.keyId, today), creditsSpent: 5, ...setTime }]);
+          // Until the flush waits on the key's lock (or, were the key not locked, has committed).
+          const settled = flush.then(() => true);
+          for (let i = 0; i < 200 && !(await Promise.race([settled, Promise.resolve(false)])); i++) {
+            const waiting = await sql<{ n: number }>`
+              select count(*) as n from pg_stat_activity
+              where wait_event_type = 'Lock' and query like '%credits_remaining - %'`.execute(db);
+            if ((waiting.rows[0]?.n ?? 0) > 0) break;
+            await new Promise((resolve) => setTimeout(resolve, 10));
+          }
+          await tx.updateKey({ ...(read as ApiKey), name: "renamed" });
+          return ok(undefined);
+        }),
+      );
+      await flush;
+
+      const after = await store.findKeyById(key.keyId);
+      expect(after?.name).toBe("renamed");
+      expect(after?.credits?.remaining).toBe(95);
+    },
+  );
 });

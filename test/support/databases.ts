@@ -1,26 +1,34 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Migrator } from "kysely";
 import { afterEach, beforeEach } from "vitest";
 import type { ApiKey } from "../../src/domain/key.js";
 import type { Workspace } from "../../src/domain/workspace.js";
 import { openDatabase, type StoreConnections } from "../../src/store/database.js";
 import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
-import { migrateToLatest } from "../../src/store/migrate.js";
-import { migrationProvider } from "../../src/store/migrations/index.js";
+import { migrateToLatest, migratorOf } from "../../src/store/migrate.js";
 import { makeWorkspace, seed } from "./fixtures.js";
+import { createTestSchema } from "./postgres-server.js";
 
-/** A database URL in a directory of its own; cleanup removes the directory (close the database first). */
+/**
+ * The database engine this test run is for: the vitest project's (vitest.config.ts runs the store
+ * suites and the RPC suites listed there once per engine, KEYWARD_TEST_DATABASE naming it).
+ */
+export type TestDialect = "sqlite" | "postgres";
+
+export const TEST_DIALECT: TestDialect =
+  process.env.KEYWARD_TEST_DATABASE === "postgres" ? "postgres" : "sqlite";
+
+/** A database of the run's engine that no other test uses; cleanup removes it (close it first). */
 export interface TempDatabase {
   readonly url: string;
-  /** The SQLite file the URL names; its -wal and -shm companions sit next to it. */
-  readonly path: string;
-  cleanup(): void;
+  /** The SQLite file the URL names (its -wal and -shm companions sit next to it); undefined on PostgreSQL. */
+  readonly path: string | undefined;
+  cleanup(): void | Promise<void>;
 }
 
 /** A fresh `sqlite:` URL under the system temp directory; nothing is created until it is opened. */
-export function tempSqliteUrl(): TempDatabase {
+export function tempSqliteUrl(): TempDatabase & { readonly path: string } {
   const dir = mkdtempSync(join(tmpdir(), "keyward-test-"));
   const path = join(dir, "keyward.db");
   return {
@@ -30,9 +38,19 @@ export function tempSqliteUrl(): TempDatabase {
   };
 }
 
+/**
+ * A fresh database of the run's engine: an SQLite file (see tempSqliteUrl), or a schema of its own
+ * on the PostgreSQL test server, named in the URL's search_path and dropped by cleanup.
+ */
+export async function tempDatabase(): Promise<TempDatabase> {
+  if (TEST_DIALECT === "sqlite") return tempSqliteUrl();
+  const schema = await createTestSchema();
+  return { url: schema.url, path: undefined, cleanup: schema.drop };
+}
+
 /** Opens the database and applies every migration, as the server does at startup. */
 export async function openMigrated(url: string): Promise<StoreConnections> {
-  const database = openDatabase(url);
+  const database = await openDatabase(url);
   try {
     await migrateToLatest(database.db);
     return database;
@@ -44,9 +62,9 @@ export async function openMigrated(url: string): Promise<StoreConnections> {
 
 /** Opens the database and applies migrations up to and including `migration`, as an older release left it. */
 export async function openMigratedTo(url: string, migration: string): Promise<StoreConnections> {
-  const database = openDatabase(url);
+  const database = await openDatabase(url);
   const { db } = database;
-  const { error } = await new Migrator({ db, provider: migrationProvider }).migrateTo(migration);
+  const { error } = await (await migratorOf(db)).migrateTo(migration);
   if (error !== undefined) {
     await database.close();
     throw new Error(`migration to ${migration} failed`, { cause: error });
@@ -54,7 +72,7 @@ export async function openMigratedTo(url: string, migration: string): Promise<St
   return database;
 }
 
-/** A database per test: a fresh file before each, every opened handle closed and the file removed after. */
+/** A database per test: a fresh one before each, every opened handle closed and the database removed after. */
 export interface PerTestDatabase {
   /** The current test's database location. */
   readonly temp: TempDatabase;
@@ -68,12 +86,12 @@ export interface PerTestDatabase {
 export function perTestDatabase(): PerTestDatabase {
   let temp: TempDatabase | undefined;
   const opened: StoreConnections[] = [];
-  beforeEach(() => {
-    temp = tempSqliteUrl();
+  beforeEach(async () => {
+    temp = await tempDatabase();
   });
   afterEach(async () => {
     for (const database of opened.splice(0)) await database.close();
-    temp?.cleanup();
+    await temp?.cleanup();
     temp = undefined;
   });
   const current = (): TempDatabase => {

@@ -1,11 +1,9 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { bootstrapAdmin } from "../../src/cli/bootstrap.js";
 import { loadConfig } from "../../src/config.js";
 import type { Clock } from "../../src/domain/clock.js";
 import { type Keyward, startKeyward } from "../../src/keyward.js";
 import { createLogger } from "../../src/log.js";
+import { type TempDatabase, tempDatabase } from "./databases.js";
 
 /** A clock the test moves forward by hand: expiry is tested without sleeping. */
 export interface TestClock extends Clock {
@@ -36,16 +34,16 @@ export interface TestServer {
 }
 
 export interface TestServerOptions {
-  /** Reuse a database (restart tests); a fresh temporary SQLite file otherwise. */
+  /** Reuse a database (restart tests); a fresh temporary one otherwise (databases.ts, tempDatabase). */
   readonly database?: string;
   readonly env?: Record<string, string>;
   readonly clock?: TestClock;
 }
 
-/** Starts the real server in-process on ephemeral loopback ports with a real SQLite file. */
+/** Starts the real server in-process on ephemeral loopback ports with a real database of the run's engine. */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const dir = options.database === undefined ? mkdtempSync(join(tmpdir(), "keyward-test-")) : undefined;
-  const database = options.database ?? `sqlite:${join(dir as string, "keyward.db")}`;
+  const temp = options.database === undefined ? await tempDatabase() : undefined;
+  const database = options.database ?? (temp as TempDatabase).url;
   const loaded = loadConfig({
     KEYWARD_LISTEN: "127.0.0.1:0",
     KEYWARD_HTTP_LISTEN: "127.0.0.1:0",
@@ -61,7 +59,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     loaded.config,
     createLogger("debug", (line) => logs.push(line)),
     clock,
-  );
+  ).catch(async (error: unknown) => {
+    await temp?.cleanup();
+    throw error;
+  });
   return {
     keyward,
     grpcAddress: `127.0.0.1:${keyward.grpcPort}`,
@@ -71,7 +72,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     logs,
     async stop() {
       await keyward.stop();
-      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+      await temp?.cleanup();
     },
   };
 }

@@ -1,8 +1,6 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach } from "vitest";
 import { connectClients, type GrpcClients, grpcClients } from "./clients.js";
+import { type TempDatabase, tempDatabase } from "./databases.js";
 import {
   bootstrap,
   bootstrapGlobal,
@@ -13,7 +11,8 @@ import {
 
 // One fixture for the in-process server, after connect-es's useNodeServer
 // (packages/connect-node/src/use-node-server-helper.spec.ts): started before the tests on ephemeral
-// ports with a temporary SQLite file and an admin key, and on teardown its clients are closed and the
+// ports with a temporary database of the run's engine (an SQLite file, or a PostgreSQL schema: see
+// databases.ts) and an admin key, and on teardown its clients are closed and the
 // server stopped, failing when the drain had to cut a call that was still open.
 
 export interface UseServerOptions {
@@ -57,7 +56,7 @@ export interface ServerFixture extends TestServer {
 export function useServer(options: UseServerOptions = {}): ServerFixture {
   let running: TestServer | undefined;
   let admin: string | undefined;
-  let dir: string | undefined;
+  let temp: TempDatabase | undefined;
   let owned: Closeable[] = [];
 
   const current = (): TestServer => {
@@ -85,8 +84,8 @@ export function useServer(options: UseServerOptions = {}): ServerFixture {
   };
 
   const setUp = async () => {
-    dir = mkdtempSync(join(tmpdir(), "keyward-test-"));
-    running = await start(`sqlite:${join(dir, "keyward.db")}`, options.clock);
+    temp = await tempDatabase();
+    running = await start(temp.url, options.clock);
     admin = await bootstrap(running, options.workspace);
   };
   const tearDown = async () => {
@@ -95,8 +94,8 @@ export function useServer(options: UseServerOptions = {}): ServerFixture {
     try {
       if (server !== undefined) await stopCleanly(server);
     } finally {
-      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-      dir = undefined;
+      await temp?.cleanup();
+      temp = undefined;
     }
   };
   if (options.each) {
