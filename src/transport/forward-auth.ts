@@ -1,4 +1,4 @@
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { Code } from "@connectrpc/connect";
 import { type AllowedAnswers, allowedAnswers } from "../cache/answer-cache.js";
 import type { Limits } from "../domain/authorize.js";
@@ -15,11 +15,12 @@ import type { MaybePromise } from "../domain/maybe-promise.js";
 import { REQUEST_LIMITS } from "../domain/request-limits.js";
 import type { Logger } from "../log.js";
 import { toRpcError } from "./errors.js";
-import { type ForwardedRequest, forwardedRequest } from "./forwarded-request.js";
+import { type ForwardedRequest, forwardedRequest, ORIGINAL_REQUEST_HEADERS } from "./forwarded-request.js";
 import { deniedAnswer, identityHeaders } from "./gateway-answers.js";
 import { lingerOnClose, type NodeHandler } from "./http-body-limits.js";
 import { rateLimitHeaders } from "./rate-limit-headers.js";
 import { routeQueries } from "./route-query.js";
+import { wantedHeaders } from "./wanted-headers.js";
 
 export interface ForwardAuthOptions extends CheckSettings {
   /** Prefix of the identity headers (`x-keyward-`), as for Check. */
@@ -53,8 +54,16 @@ export function forwardAuthHandler({ resolver, clock, options, log, limits }: Fo
   const allowed: AllowedAnswers<OutgoingHttpHeaders> = allowedAnswers();
   // Route requirements of the auth URLs seen last, parsed once each (src/cache/README.md).
   const routes = routeQueries();
+  const readHeaders = wantedHeaders([
+    ...options.credentialHeaders,
+    ...ORIGINAL_REQUEST_HEADERS,
+    "x-forwarded-for",
+    "content-length",
+    "transfer-encoding",
+  ]);
   return (request, response) => {
-    ignoreBody(request, response);
+    const headers = readHeaders(request.rawHeaders);
+    ignoreBody(request, headers, response);
     // Node caps the header block's bytes (maxHeaderSize); the count is capped as Check's is.
     const entries = request.rawHeaders.length / 2;
     if (entries > REQUEST_LIMITS.headers) {
@@ -65,7 +74,7 @@ export function forwardAuthHandler({ resolver, clock, options, log, limits }: Fo
         `at most ${REQUEST_LIMITS.headers} headers (got ${entries})`,
       );
     }
-    const original = forwardedRequest(request.url ?? "", request.method ?? "", request.headers, routes);
+    const original = forwardedRequest(request.url ?? "", request.method ?? "", headers, routes);
     if ("error" in original) {
       return sendError(
         response,
@@ -77,7 +86,13 @@ export function forwardAuthHandler({ resolver, clock, options, log, limits }: Fo
     const fail = (error: unknown) => failed(response, error, log, original.flavour);
     let result: MaybePromise<CheckResult>;
     try {
-      result = decideCheck(checkInput(request, original, options), options, resolver, clock.now(), limits);
+      result = decideCheck(
+        checkInput(request, headers, original, options),
+        options,
+        resolver,
+        clock.now(),
+        limits,
+      );
     } catch (error) {
       return fail(error);
     }
@@ -87,8 +102,12 @@ export function forwardAuthHandler({ resolver, clock, options, log, limits }: Fo
   };
 }
 
-function checkInput(request: IncomingMessage, original: ForwardedRequest, options: ForwardAuthOptions) {
-  const headers = request.headers;
+function checkInput(
+  request: IncomingMessage,
+  headers: IncomingHttpHeaders,
+  original: ForwardedRequest,
+  options: ForwardAuthOptions,
+) {
   const header = (name: string): string | undefined => {
     const value = headers[name];
     return typeof value === "string" ? value : value?.[0];
@@ -178,9 +197,9 @@ function sendError(response: ServerResponse, status: number, code: string, messa
   response.end(body);
 }
 
-function ignoreBody(request: IncomingMessage, response: ServerResponse): void {
-  const length = request.headers["content-length"];
-  if (request.headers["transfer-encoding"] === undefined && !(Number(length) > MAX_DRAINED_BODY_BYTES)) {
+function ignoreBody(request: IncomingMessage, headers: IncomingHttpHeaders, response: ServerResponse): void {
+  const length = headers["content-length"];
+  if (headers["transfer-encoding"] === undefined && !(Number(length) > MAX_DRAINED_BODY_BYTES)) {
     request.resume();
     return;
   }

@@ -26,6 +26,14 @@ export interface ForwardedRequestError {
   readonly error: string;
 }
 
+/** The headers that name the original request, for every flavour that sends them as headers. */
+export const ORIGINAL_REQUEST_HEADERS = [
+  "x-forwarded-method",
+  "x-forwarded-uri",
+  "x-original-method",
+  "x-original-uri",
+] as const;
+
 const PREFIX = "/authz/";
 const EXT_AUTHZ = "/authz/ext-authz";
 // An HTTP method is a token (RFC 9110 section 9.1); Node checks the request's own, not a header's.
