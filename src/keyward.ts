@@ -167,8 +167,8 @@ async function serve(
         health.close();
         if (policy) policy.close();
         tls?.close();
-        await replica?.close();
         await server.drain(config.drainTimeoutMs);
+        await replica?.close(); // after the last call: until then other replicas' changes still evict
         await gate.close?.(); // a worker's unspent leases go back to the primary's book before it flushes
         await usage.stop(); // after the last call, before the store closes: SIGTERM loses no count
         await database.close();

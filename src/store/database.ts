@@ -251,7 +251,12 @@ export async function openChangeListener(
     return {
       schema: rows[0]?.schema ?? "",
       async ping() {
-        await client.query("select 1");
+        try {
+          await client.query("select 1");
+        } catch (error) {
+          lose(error); // a query timeout leaves the socket open: a connection that does not answer is lost
+          throw error;
+        }
       },
       close() {
         closed = true;

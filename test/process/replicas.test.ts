@@ -4,6 +4,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
 import { grpcClients } from "../support/clients.js";
+import { type ListenBlockingProxy, listenBlockingProxy } from "../support/listen-blocking-proxy.js";
 import { createTestSchema, TEST_POSTGRES_URL, type TestSchema } from "../support/postgres-server.js";
 import {
   killGroup,
@@ -24,19 +25,23 @@ type Clients = ReturnType<typeof grpcClients>;
 
 const STALE_BOUND_MS = 1000;
 let schema: TestSchema;
+/** B reaches PostgreSQL through it, so that a test can keep B's LISTEN connection down. */
+let proxy: ListenBlockingProxy;
 let a: ServerProcess;
 let b: ServerProcess;
+/** B's HTTP listener, for /healthz. */
+let bHttp: string;
 let onA: Clients;
 /** Several connections: node:cluster hands them to B's two workers in turn, so both caches are warm. */
 let onB: Clients[];
 
-async function start(): Promise<{ server: ServerProcess; address: string }> {
+async function start(database: string): Promise<{ server: ServerProcess; address: string }> {
   const server = spawnServer(
     {
       KEYWARD_WORKERS: "2",
       KEYWARD_LISTEN: "127.0.0.1:0",
-      KEYWARD_HTTP_LISTEN: "off",
-      KEYWARD_DATABASE: schema.url,
+      KEYWARD_HTTP_LISTEN: "127.0.0.1:0",
+      KEYWARD_DATABASE: database,
       KEYWARD_STALE_BOUND: `${STALE_BOUND_MS}ms`,
     },
     { processGroup: true },
@@ -48,10 +53,12 @@ async function start(): Promise<{ server: ServerProcess; address: string }> {
 
 beforeAll(async () => {
   schema = await createTestSchema();
-  const first = await start(); // migrates the schema
+  proxy = await listenBlockingProxy(schema.url);
+  const first = await start(schema.url); // migrates the schema
   a = first.server;
-  const second = await start();
+  const second = await start(proxy.url);
   b = second.server;
+  bHttp = `http://${/"msg":"keyward serving".*?"http":"([^"]+)"/.exec(b.output())?.[1]}`;
   const { stdout } = await run(process.execPath, ["bin/keyward.js", "bootstrap", "--global"], {
     env: { ...process.env, KEYWARD_DATABASE: schema.url },
   });
@@ -67,8 +74,27 @@ afterAll(async () => {
     if (server === undefined) continue;
     if ((await stopServer(server, 15_000)) === "timed out") await killGroup(server);
   }
+  await proxy?.close();
   await schema?.drop();
 });
+
+/** What B's /healthz says (one of its workers answers). */
+async function healthOfB(): Promise<string> {
+  const response = await fetch(`${bHttp}/healthz`);
+  expect(response.status).toBe(200);
+  return response.text();
+}
+
+/** Waits (bounded) until B's output contains `text` `count` times. */
+async function logged(text: string, count = 1): Promise<void> {
+  for (let i = 0; i < 200 && b.output().split(text).length - 1 < count; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  expect(b.output().split(text).length - 1).toBeGreaterThanOrEqual(count);
+}
+
+const LOST = "lost the connection that hears other replicas' changes";
+const BACK = "listening for other replicas' changes again";
 
 /** Issues a key in acme on A and has every B connection (both workers) allow it, twice: it is cached there. */
 async function cachedOnB(name: string) {
@@ -171,14 +197,41 @@ describe("two replicas on one PostgreSQL database", () => {
       `replicas: with B's LISTEN connection terminated, revoke on A denied by B ${delay.toFixed(1)} ms after the termination (bound ${STALE_BOUND_MS} ms)`,
     );
     expect(delay).toBeLessThan(3000);
-    // B said so, and listened again (a new backend).
-    for (let i = 0; i < 100 && !b.output().includes("listening for other replicas' changes again"); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    expect(b.output()).toContain("lost the connection that hears other replicas' changes");
-    expect(b.output()).toContain("listening for other replicas' changes again");
+    // B said so, and listened again (a new backend), which emptied its caches.
+    await logged(LOST);
+    await logged(BACK);
     const again = await listenerPid(b);
     expect(again).toBeDefined();
     expect(again).not.toBe(backend);
+  });
+
+  it("while B cannot listen again, B trusts a cached key for KEYWARD_STALE_BOUND at most, and /healthz says so", async () => {
+    const key = await cachedOnB("revoked while B cannot listen");
+    const cachedAt = performance.now();
+    proxy.blocking = true; // B's reconnections are refused; its pool still reaches the database
+    try {
+      await terminate((await listenerPid(b)) as number);
+      await logged(LOST, 2);
+      await onA.keys.revokeKey({ keyId: key.keyId, reason: "leaked" });
+      // Within the bound B may still answer from its cache: the notice is lost, nothing evicts it.
+      const staleRightAfter = (await (onB[0] as Clients).authorize.authorize({ apiKey: key.secret })).allowed;
+      const delay = await untilDenied(onB, key.secret, Reason.KEY_REVOKED, cachedAt, 3000);
+      console.log(
+        `replicas: with B unable to listen, revoke on A denied by B ${delay.toFixed(1)} ms after B cached the key (bound ${STALE_BOUND_MS} ms; still allowed right after the revoke: ${staleRightAfter})`,
+      );
+      expect(delay).toBeLessThan(STALE_BOUND_MS + 2000);
+      expect(await healthOfB()).toBe("SERVING\ninvalidation: degraded\n");
+      expect(b.output().split(BACK).length - 1).toBe(1); // the denial came from the bound, not a reconnection
+    } finally {
+      proxy.blocking = false;
+    }
+    // Backoff at most 5 s: then B listens, empties its caches and trusts them again.
+    await logged(BACK, 2);
+    let health = await healthOfB();
+    for (let i = 0; i < 40 && health !== "SERVING\n"; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      health = await healthOfB();
+    }
+    expect(health).toBe("SERVING\n");
   });
 });
