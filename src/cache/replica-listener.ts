@@ -79,14 +79,20 @@ export async function startReplicaListener(options: ReplicaListenerOptions): Pro
   }
 
   async function connect(reconnecting: boolean): Promise<void> {
-    let listener: ChangeListener;
+    let listener: ChangeListener | undefined;
+    // Lost before this attempt could trust it: `lost` has scheduled the next one already.
+    let gone = false;
     try {
       listener = await options.open({
         notice(payload) {
+          // Before open resolves, a notice is dropped: trust() below clears everything after it anyway.
           const change = listener && decodeChangeNotice(payload, listener.schema);
           if (change !== undefined) options.apply(change);
         },
-        lost,
+        lost(error) {
+          gone = true;
+          lost(error);
+        },
       });
     } catch (error) {
       if (closed) return;
@@ -95,7 +101,7 @@ export async function startReplicaListener(options: ReplicaListenerOptions): Pro
       schedule();
       return;
     }
-    if (closed) {
+    if (closed || gone) {
       await listener.close();
       return;
     }

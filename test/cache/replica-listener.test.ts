@@ -82,6 +82,28 @@ describe("startReplicaListener", () => {
     await listener.close();
   });
 
+  it("does not trust a connection lost as it opened, and tries again", async () => {
+    const events: string[] = [];
+    let opens = 0;
+    const listener = await startReplicaListener({
+      open: async (handlers) => {
+        events.push("open");
+        if (++opens === 1) handlers.lost(new Error("terminated")); // before the caller sees it
+        return { schema: "ours", ping: async () => undefined, close: async () => undefined };
+      },
+      log: createLogger("error", () => undefined),
+      apply: () => undefined,
+      distrust: () => events.push("distrust"),
+      trust: async () => {
+        events.push("trust");
+      },
+    });
+    expect(events).toEqual(["distrust", "open", "distrust"]);
+    await vi.waitFor(() => expect(events.at(-1)).toBe("trust"), { timeout: 3000, interval: 10 });
+    expect(events).toEqual(["distrust", "open", "distrust", "open", "trust"]);
+    await listener.close();
+  });
+
   it("stops retrying once closed", async () => {
     const db = fakeDatabase();
     const listener = await startReplicaListener(db.options);
