@@ -24,6 +24,11 @@ export interface Config {
     readonly maxMissing: number;
     readonly missingTtlMs: number;
   };
+  /**
+   * PostgreSQL: how old a cached decision may be while this replica cannot hear other replicas'
+   * changes (its LISTEN connection is down); see cache/replica-listener.ts.
+   */
+  readonly staleBoundMs: number;
   /** How long in-flight calls may take to finish on SIGTERM before they are cut. */
   readonly drainTimeoutMs: number;
   /** How often usage counts are added to the store (write-behind; a crash loses at most this much). */
@@ -69,6 +74,7 @@ export const DEFAULTS = {
   KEYWARD_CACHE_TTL: "30s",
   KEYWARD_NEGATIVE_CACHE_SIZE: "10000",
   KEYWARD_NEGATIVE_CACHE_TTL: "5s",
+  KEYWARD_STALE_BOUND: "1s",
   KEYWARD_DRAIN_TIMEOUT: "10s",
   KEYWARD_USAGE_FLUSH: "1s",
   KEYWARD_LOG_LEVEL: "info",
@@ -114,6 +120,7 @@ export function loadConfig(
         maxMissing: count("KEYWARD_NEGATIVE_CACHE_SIZE", read("KEYWARD_NEGATIVE_CACHE_SIZE")),
         missingTtlMs: duration("KEYWARD_NEGATIVE_CACHE_TTL", read("KEYWARD_NEGATIVE_CACHE_TTL"), 1),
       },
+      staleBoundMs: duration("KEYWARD_STALE_BOUND", read("KEYWARD_STALE_BOUND"), 1),
       drainTimeoutMs: duration("KEYWARD_DRAIN_TIMEOUT", read("KEYWARD_DRAIN_TIMEOUT")),
       usageFlushMs: duration("KEYWARD_USAGE_FLUSH", read("KEYWARD_USAGE_FLUSH"), 1),
       logLevel: logLevel("KEYWARD_LOG_LEVEL", read("KEYWARD_LOG_LEVEL")),

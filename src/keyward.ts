@@ -1,9 +1,10 @@
 import { cachedKeyStore } from "./cache/cached-key-store.js";
-import type { InvalidationBus } from "./cache/invalidation.js";
+import { applyInvalidation, type InvalidationBus } from "./cache/invalidation.js";
 import { createKeyCache, type KeyCache } from "./cache/key-cache.js";
+import { listenerName, type ReplicaListener, startReplicaListener } from "./cache/replica-listener.js";
 import type { Config } from "./config.js";
 import { ConfigurationError } from "./configuration-error.js";
-import { redactedUrl } from "./database-url.js";
+import { isPostgresUrl, redactedUrl } from "./database-url.js";
 import { type Clock, systemClock } from "./domain/clock.js";
 import { createLimitBook } from "./domain/limit-book.js";
 import { bookGate, type LimitGate } from "./domain/limit-gate.js";
@@ -20,7 +21,7 @@ import type { Logger } from "./log.js";
 import { watchPolicyFile } from "./policy/policy-file.js";
 import { startUsageFlush } from "./process/usage-flush.js";
 import { startServer } from "./server.js";
-import { openDatabase, type StoreConnections } from "./store/database.js";
+import { openChangeListener, openDatabase, type StoreConnections } from "./store/database.js";
 import { createKyselyKeyStore } from "./store/kysely-key-store.js";
 import { migrateToLatest } from "./store/migrate.js";
 import { tiersInUse } from "./store/tier-queries.js";
@@ -124,19 +125,27 @@ async function serve(
     ...reflectionServices([...apis, Health]),
   ];
   let serving = true;
+  // Other replicas' changes on PostgreSQL: a process on its own listens itself; a cluster worker
+  // (options.invalidations set) hears them from its primary, which listens once for all its workers.
+  const replica =
+    options.invalidations === undefined && isPostgresUrl(config.database)
+      ? await listenForReplicas(config, log, cache)
+      : undefined;
   const tls = config.tls && serveTls(config.tls, log, config.tls.reloadMs);
   const server = await startServer({
     services,
     grpcAddress: config.listen,
     httpAddress: config.httpListen,
     isServing: () => serving,
+    invalidationDegraded: () => cache.maxAgeMs !== undefined,
     log,
     tls,
     messageLimits: config.messageLimits,
     // The same decisions as Check, for gateways that ask over plain HTTP.
     forwardAuth: forwardAuthHandler({ resolver: cache, clock, limits, log, options: checkSettings }),
-  }).catch((error: unknown) => {
+  }).catch(async (error: unknown) => {
     tls?.close();
+    await replica?.close();
     throw error;
   });
   log.info("keyward serving", {
@@ -159,6 +168,7 @@ async function serve(
         if (policy) policy.close();
         tls?.close();
         await server.drain(config.drainTimeoutMs);
+        await replica?.close(); // after the last call: until then other replicas' changes still evict
         await gate.close?.(); // a worker's unspent leases go back to the primary's book before it flushes
         await usage.stop(); // after the last call, before the store closes: SIGTERM loses no count
         await database.close();
@@ -167,4 +177,18 @@ async function serve(
       return stopping;
     },
   };
+}
+
+/** This process's LISTEN connection, applying other replicas' changes to its one cache. */
+function listenForReplicas(config: Config, log: Logger, cache: KeyCache): Promise<ReplicaListener> {
+  return startReplicaListener({
+    open: (handlers) => openChangeListener(config.database, listenerName(), handlers),
+    log,
+    apply: (change) => applyInvalidation(cache, change),
+    distrust: () => cache.limitAge(config.staleBoundMs),
+    async trust() {
+      cache.clear(); // first: until it is empty, an entry from before the loss must stay distrusted
+      cache.limitAge(undefined);
+    },
+  });
 }

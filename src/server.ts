@@ -26,6 +26,12 @@ export interface ServerOptions {
   readonly httpAddress: string | undefined;
   /** Answers `GET /healthz`: true while serving. */
   readonly isServing: () => boolean;
+  /**
+   * Whether this process's cache has stopped hearing other replicas' changes (cache/replica-listener.ts):
+   * `GET /healthz` still answers 200 SERVING, since decisions stay correct (read more often), and adds
+   * the line `invalidation: degraded`.
+   */
+  readonly invalidationDegraded?: (() => boolean) | undefined;
   readonly log: Logger;
   /** TLS (and client certificates) on both listeners; plaintext when undefined. */
   readonly tls?: ServedTls | undefined;
@@ -78,7 +84,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       if (request.url === "/healthz" && (request.method === "GET" || request.method === "HEAD")) {
         const serving = options.isServing();
         response.writeHead(serving ? 200 : 503, { "content-type": "text/plain" });
-        response.end(serving ? "SERVING\n" : "NOT_SERVING\n");
+        const degraded = options.invalidationDegraded?.() === true ? "invalidation: degraded\n" : "";
+        response.end(serving ? `SERVING\n${degraded}` : "NOT_SERVING\n");
         return;
       }
       // Forward auth is the gateways' hot path: a plain handler, with connect-node's cost kept out of it.

@@ -26,6 +26,7 @@ describe("loadConfig", () => {
       database: "sqlite:./data/keyward.db",
       databasePool: 10,
       cache: { maxKeys: 100_000, ttlMs: 30_000, maxMissing: 10_000, missingTtlMs: 5_000 },
+      staleBoundMs: 1_000,
       drainTimeoutMs: 10_000,
       usageFlushMs: 1_000,
       logLevel: "info",
@@ -75,6 +76,8 @@ describe("loadConfig", () => {
     ["KEYWARD_CACHE_TTL", "-1s"],
     ["KEYWARD_NEGATIVE_CACHE_TTL", "5 s"],
     ["KEYWARD_CACHE_TTL", "0s"], // lru-cache would read 0 as "never expires"
+    ["KEYWARD_STALE_BOUND", "0s"], // no entry could ever be trusted: say `1ms` for that
+    ["KEYWARD_STALE_BOUND", "soon"],
     ["KEYWARD_NEGATIVE_CACHE_TTL", "0ms"],
     ["KEYWARD_DRAIN_TIMEOUT", "soon"],
     // Beyond Node's timer range a delay silently becomes 1 ms: every duration is bounded.

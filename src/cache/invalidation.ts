@@ -36,7 +36,8 @@ export const WORKER_CONFIRM_TIMEOUT_MS = 5000;
 
 /**
  * The bus of a node:cluster worker: asks the primary to make every other
- * worker evict, and applies the evictions other workers ask for. Create it
+ * worker evict, and applies the evictions other workers ask for, and the primary's distrust and
+ * trust of the cache (other replicas' changes, process/cluster-messages.ts). Create it
  * before the worker serves (it announces `ready`). A primary that does not
  * confirm in time makes the change fail with InvalidationUnconfirmed.
  */
@@ -54,6 +55,11 @@ export function clusterWorkerBus(
       process.send?.({ kw: "evicted", id: message.id } satisfies WorkerMessage);
     } else if (message.kw === "invalidated") {
       pending.get(message.id)?.(message.ok);
+    } else if (message.kw === "distrust") {
+      cache.limitAge(message.maxAgeMs);
+    } else if (message.kw === "trust") {
+      cache.clear(); // first: until it is empty, an entry from before the loss must stay distrusted
+      cache.limitAge(undefined);
     }
   });
   process.send?.({ kw: "ready" } satisfies WorkerMessage);

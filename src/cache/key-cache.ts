@@ -30,6 +30,14 @@ export interface KeyCache extends KeyResolver {
   /** Forgets everything about a stored hash, including a load in flight; call after any change to its key. */
   evict(keyHash: string): void;
   clear(): void;
+  /**
+   * While set, an entry verified (or found absent) more than `maxAgeMs` ago counts as expired:
+   * the replica has lost the notices of other replicas' changes (cache/replica-listener.ts), so
+   * what it holds is trusted for this long at most, whatever the TTLs. undefined trusts again.
+   */
+  limitAge(maxAgeMs: number | undefined): void;
+  /** The bound limitAge set, or undefined while the cache is trusted for its TTLs. */
+  readonly maxAgeMs: number | undefined;
   readonly size: { readonly keys: number; readonly missing: number };
 }
 
@@ -51,6 +59,14 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
   // Bumped by every eviction: a load that started before one may not fill the cache,
   // or a revoke racing with a miss could leave the pre-revoke record cached.
   let epoch = 0;
+  let maxAgeMs: number | undefined;
+
+  /** Whether an entry of `cache` (whose entries all live `ttl`) is older than the age limit; forgets it if so. */
+  function tooOld<V extends {}>(cache: LRUCache<string, V>, ttl: number, digest: string): boolean {
+    if (maxAgeMs === undefined || ttl - cache.getRemainingTTL(digest) <= maxAgeMs) return false;
+    cache.delete(digest);
+    return true;
+  }
 
   function remember(digest: string, found: VerifiedKey | undefined): VerifiedKey | undefined {
     if (found === undefined) missing.set(digest, true);
@@ -80,8 +96,12 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
   return {
     resolve(digest) {
       const hit = known.get(digest);
-      if (hit !== undefined) return hit;
-      if (missing.get(digest) !== undefined) return undefined;
+      if (hit !== undefined && !(maxAgeMs !== undefined && tooOld(known, options.ttlMs, digest))) return hit;
+      if (
+        missing.get(digest) !== undefined &&
+        !(maxAgeMs !== undefined && tooOld(missing, options.missingTtlMs, digest))
+      )
+        return undefined;
       return loading.get(digest) ?? load(digest);
     },
     evict(keyHash) {
@@ -96,6 +116,12 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
       known.clear();
       missing.clear();
       loading.clear();
+    },
+    limitAge(ms) {
+      maxAgeMs = ms;
+    },
+    get maxAgeMs() {
+      return maxAgeMs;
     },
     get size() {
       return { keys: known.size, missing: missing.size };

@@ -4,6 +4,9 @@
 // connections, or `failed` if it could not start. A change made on one worker travels as `invalidate`
 // to the primary (process/invalidation-relay.ts), as `evict` to every other worker
 // (cache/invalidation.ts), back as their `evicted`, and ends as `invalidated` to the worker that made it.
+// With PostgreSQL the primary alone listens for other replicas' changes (cache/replica-listener.ts):
+// it relays each as `evict`, as above but with no sender to answer; while its LISTEN connection is
+// down it sends `distrust` (to workers that become ready meanwhile too), and `trust` once it is back.
 // A decision on a key with limits asks the primary, which holds the one limit book, to `consume`, and
 // waits for its `consumed`, which may carry a lease the worker spends on its own and gives back with
 // `release` (process/limit-owner.ts, process/limit-client.ts, domain/limit-lease.ts).
@@ -48,6 +51,10 @@ export type PrimaryMessage =
   | { readonly kw: "evict"; readonly id: number; readonly hashes: readonly string[]; readonly all: boolean }
   /** `ok` is false when the primary could neither collect every confirmation nor fence the workers that gave none. */
   | { readonly kw: "invalidated"; readonly id: number; readonly ok: boolean }
+  /** Trust no cached entry older than `maxAgeMs` (KEYWARD_STALE_BOUND) until `trust`. */
+  | { readonly kw: "distrust"; readonly maxAgeMs: number }
+  /** Forget every cached entry (notices may have been missed), then trust the cache again. */
+  | { readonly kw: "trust" }
   /** `decision`, or `error` when the primary could not decide (its store failed reading the key's usage). */
   | {
       readonly kw: "consumed";
@@ -69,6 +76,8 @@ const KINDS: Record<ClusterMessage["kw"], true> = {
   failed: true,
   evict: true,
   invalidated: true,
+  distrust: true,
+  trust: true,
   consume: true,
   release: true,
   consumed: true,

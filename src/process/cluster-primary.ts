@@ -1,11 +1,13 @@
 import cluster, { type Worker } from "node:cluster";
+import { listenerName, startReplicaListener } from "../cache/replica-listener.js";
 import type { Config } from "../config.js";
+import { isPostgresUrl } from "../database-url.js";
 import { systemClock } from "../domain/clock.js";
 import { createLimitBook } from "../domain/limit-book.js";
 import { bookGate } from "../domain/limit-gate.js";
 import { limitPart } from "../domain/usage-delta.js";
 import type { Logger } from "../log.js";
-import { openDatabase } from "../store/database.js";
+import { openChangeListener, openDatabase } from "../store/database.js";
 import { migrateToLatest } from "../store/migrate.js";
 import { addUsage, readUsage } from "../store/usage-queries.js";
 import { isClusterMessage, type WorkerMessage } from "./cluster-messages.js";
@@ -64,6 +66,20 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
   const deaths: number[] = [];
   let starting = config.workers; // initial workers that have not served yet
   let stopping = false;
+
+  // Other replicas' changes on PostgreSQL: the primary listens for all its workers and relays each
+  // change as it relays a worker's. One connection per replica instead of one per worker, and the relay
+  // already knows every worker and fences one that does not evict; a worker never listens itself.
+  const replica = isPostgresUrl(config.database)
+    ? await startReplicaListener({
+        open: (handlers) => openChangeListener(config.database, listenerName(), handlers),
+        log,
+        apply: (change) => void relay.broadcast(change),
+        distrust: () => relay.distrust(config.staleBoundMs),
+        // Each worker empties its cache before it trusts it again (cache/invalidation.ts).
+        trust: async () => relay.trust(),
+      })
+    : undefined;
 
   const fork = () => cluster.fork({ KEYWARD_WORKER: "1" });
   for (let i = 0; i < config.workers; i++) fork();
@@ -139,6 +155,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
       // The workers have stopped deciding: what the book counted goes to the store, then the store closes.
       void usage
         .stop()
+        .then(() => replica?.close())
         .then(() => database.close())
         .catch((error: unknown) => log.error("closing the store failed", { error }))
         .finally(() => {

@@ -1,13 +1,12 @@
 import cluster, { type Worker } from "node:cluster";
+import type { Invalidation } from "../cache/invalidation.js";
 import type { Logger } from "../log.js";
-import type { ClusterMessage, PrimaryMessage, WorkerMessage } from "./cluster-messages.js";
+import type { ClusterMessage, PrimaryMessage } from "./cluster-messages.js";
 
 /** How long the primary waits for every worker to confirm an eviction before it fences the silent ones. */
 export const CONFIRM_TIMEOUT_MS = 1000;
 /** How long a fenced (SIGKILLed) worker may take to be gone before the change is reported unconfirmed. */
 const EXIT_TIMEOUT_MS = 2000;
-
-type Invalidate = Extract<WorkerMessage, { kw: "invalidate" }>;
 
 /** The primary's half of cross-worker cache invalidation. */
 export interface InvalidationRelay {
@@ -15,6 +14,15 @@ export interface InvalidationRelay {
   receive(worker: Worker, message: ClusterMessage): boolean;
   /** Whether the relay killed this worker to fence it (it is replaced, and no crash is counted). */
   fenced(worker: Worker): boolean;
+  /**
+   * Has every worker evict another replica's change (fencing the silent ones, as for a worker's
+   * change); resolves once they have.
+   */
+  broadcast(change: Invalidation): Promise<void>;
+  /** Every worker, and each that becomes ready from now on, trusts no entry older than maxAgeMs. */
+  distrust(maxAgeMs: number): void;
+  /** Every worker empties its cache, then trusts it again. */
+  trust(): void;
 }
 
 /**
@@ -36,13 +44,19 @@ export function createInvalidationRelay(log: Logger): InvalidationRelay {
   /** Per relayed invalidation: called with each worker that evicted or is gone. */
   const waiting = new Map<number, (worker: Worker) => void>();
   let next = 0;
+  let maxAgeMs: number | undefined;
+
+  function tell(worker: Worker, message: PrimaryMessage) {
+    if (worker.isConnected()) worker.send(message, undefined, () => {});
+  }
 
   cluster.on("exit", (worker) => {
     ready.delete(worker);
     for (const gone of waiting.values()) gone(worker); // a dead worker holds no cache
   });
 
-  async function relay(sender: Worker, message: Invalidate) {
+  /** Relays a change to every ready worker but its sender (none for another replica's change). */
+  async function relay(sender: Worker | undefined, change: Invalidation): Promise<boolean> {
     const id = ++next;
     const silent = new Set([...ready].filter((worker) => worker !== sender));
     let timer: NodeJS.Timeout | undefined;
@@ -52,7 +66,7 @@ export function createInvalidationRelay(log: Logger): InvalidationRelay {
         if (silent.delete(worker) && silent.size === 0) resolve();
       });
       timer = setTimeout(resolve, CONFIRM_TIMEOUT_MS);
-      const evict: PrimaryMessage = { kw: "evict", id, hashes: message.hashes, all: message.all };
+      const evict: PrimaryMessage = { kw: "evict", id, hashes: change.hashes, all: change.all };
       // A send that fails leaves the worker silent: it is fenced when the timeout passes.
       for (const worker of silent) worker.send(evict, undefined, () => {});
     });
@@ -68,9 +82,7 @@ export function createInvalidationRelay(log: Logger): InvalidationRelay {
       ok = (await Promise.all([...silent].map(fence))).every(Boolean);
       if (!ok) log.error("a fenced worker did not exit in time", { pids, timeout_ms: EXIT_TIMEOUT_MS });
     }
-    if (sender.isConnected()) {
-      sender.send({ kw: "invalidated", id: message.id, ok } satisfies PrimaryMessage, undefined, () => {});
-    }
+    return ok;
   }
 
   /** Kills the worker and resolves true once it has exited. */
@@ -92,17 +104,29 @@ export function createInvalidationRelay(log: Logger): InvalidationRelay {
       switch (message.kw) {
         case "ready":
           ready.add(worker);
+          if (maxAgeMs !== undefined) tell(worker, { kw: "distrust", maxAgeMs });
           return true;
         case "evicted":
           waiting.get(message.id)?.(worker);
           return true;
         case "invalidate":
-          void relay(worker, message);
+          void relay(worker, message).then((ok) => tell(worker, { kw: "invalidated", id: message.id, ok }));
           return true;
         default:
           return false;
       }
     },
     fenced: (worker) => killed.has(worker),
+    async broadcast(change) {
+      await relay(undefined, change);
+    },
+    distrust(ms) {
+      maxAgeMs = ms;
+      for (const worker of ready) tell(worker, { kw: "distrust", maxAgeMs: ms });
+    },
+    trust() {
+      maxAgeMs = undefined;
+      for (const worker of ready) tell(worker, { kw: "trust" });
+    },
   };
 }

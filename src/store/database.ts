@@ -5,6 +5,7 @@ import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from "ky
 import pg from "pg";
 import { isPostgresUrl, redactedUrl, sqlitePath } from "../database-url.js";
 import type { MaybePromise } from "../domain/maybe-promise.js";
+import { CHANGE_CHANNEL } from "./change-notice.js";
 import type { Database } from "./schema.js";
 
 /**
@@ -181,6 +182,94 @@ export async function migrationSchema(db: Kysely<Database>): Promise<string | un
   return schema;
 }
 
+/**
+ * Tells the other replicas of a PostgreSQL database about a change, inside its transaction: NOTIFY
+ * is delivered only when the transaction commits, and dropped with a savepoint rolled back to. The
+ * payload (store/change-notice.ts) gets the current schema added, so that deployments in schemas
+ * of their own ignore each other's. Nothing on SQLite: one file has one server (its workers evict
+ * each other over IPC).
+ */
+export async function notifyChange(db: Kysely<Database>, payload: string): Promise<void> {
+  if (!isPostgres(db)) return;
+  await sql`select pg_notify(${CHANGE_CHANNEL}, (cast(${payload} as jsonb) || jsonb_build_object('schema', current_schema()))::text)`.execute(
+    db,
+  );
+}
+
+/** A replica's LISTEN connection (see openChangeListener). */
+export interface ChangeListener {
+  /** The schema whose notices are this replica's (see decodeChangeNotice). */
+  readonly schema: string;
+  /** Asks the server a trivial question: rejects when the connection no longer answers. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ChangeListenerHandlers {
+  /** Every payload on the channel, in the order the server sent them. */
+  readonly notice: (payload: string) => void;
+  /** Called once when the connection fails or ends for any reason but close(). */
+  readonly lost: (error: unknown) => void;
+}
+
+/**
+ * One dedicated connection (not from the pool: a pooled connection is lent to queries and may be
+ * dropped by the pool, and LISTEN belongs to a session) that LISTENs on the change channel. Named
+ * `applicationName` in pg_stat_activity. Rejects when it cannot connect or listen.
+ */
+export async function openChangeListener(
+  url: string,
+  applicationName: string,
+  handlers: ChangeListenerHandlers,
+): Promise<ChangeListener> {
+  const client = new pg.Client({
+    connectionString: url,
+    application_name: applicationName,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    query_timeout: LISTEN_QUERY_TIMEOUT_MS,
+    keepAlive: true,
+  });
+  let listening = false;
+  let closed = false;
+  const lose = (error: unknown) => {
+    if (closed) return;
+    closed = true;
+    client.end().catch(() => undefined);
+    if (listening) handlers.lost(error); // before, the rejection below says it
+  };
+  client.on("error", lose);
+  client.on("end", () => lose(new Error("the connection ended")));
+  client.on("notification", (message) => {
+    if (message.channel === CHANGE_CHANNEL) handlers.notice(message.payload ?? "");
+  });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ schema: string | null }>("select current_schema() as schema");
+    await client.query(`listen ${CHANGE_CHANNEL}`);
+    if (closed) throw new Error("the connection ended");
+    listening = true;
+    return {
+      schema: rows[0]?.schema ?? "",
+      async ping() {
+        try {
+          await client.query("select 1");
+        } catch (error) {
+          lose(error); // a query timeout leaves the socket open: a connection that does not answer is lost
+          throw error;
+        }
+      },
+      close() {
+        closed = true;
+        return client.end().catch(() => undefined);
+      },
+    };
+  } catch (error) {
+    closed = true;
+    await client.end().catch(() => undefined);
+    throw new Error(`listen on ${redactedUrl(url)}: ${reasonOf(error)}`, { cause: error });
+  }
+}
+
 function isPostgres(db: Kysely<Database>): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
 }
@@ -192,6 +281,8 @@ const CONNECT_TIMEOUT_MS = 5_000;
 const STATEMENT_TIMEOUT_MS = 10_000;
 /** How long the client waits for an answer: a backstop for a connection that died silently. */
 const QUERY_TIMEOUT_MS = 15_000;
+/** How long the LISTEN connection may take to answer a ping before it is taken for lost. */
+const LISTEN_QUERY_TIMEOUT_MS = 2_000;
 const PG_INT8 = 20;
 const PG_NUMERIC = 1700;
 

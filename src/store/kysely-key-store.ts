@@ -2,7 +2,8 @@ import type { Kysely } from "kysely";
 import type { KeyStore, StoreReader, StoreTransaction } from "../domain/key-store.js";
 import { StoreError } from "../domain/unavailable.js";
 import { insertEvent, listEvents } from "./audit-queries.js";
-import type { QueryOnlyConnection } from "./database.js";
+import { encodeChangeNotice } from "./change-notice.js";
+import { notifyChange, type QueryOnlyConnection } from "./database.js";
 import { createGroupCommit } from "./group-commit.js";
 import { createHotLookup } from "./hot-lookup.js";
 import { countActiveKeys, findKeyById, insertKey, listKeys, updateKey } from "./key-queries.js";
@@ -41,18 +42,31 @@ function reader(db: Kysely<Database>): StoreReader {
 }
 
 // Every write of a change goes through here, inside its unit's transaction (a savepoint of the group
-// commit's): the place for a change to tell other replicas (PostgreSQL's NOTIFY, which is delivered
-// only if the transaction commits, and dropped with a savepoint rolled back to).
+// commit's). Each write that cachedKeyStore evicts for (a key inserted or updated, a workspace updated)
+// also tells the other replicas, in the same transaction: PostgreSQL's NOTIFY is delivered only if the
+// transaction commits, and dropped with a savepoint rolled back to (test/store/change-notice.test.ts).
 function writer(db: Kysely<Database>): StoreTransaction {
   return {
     ...reader(db),
     // What a transaction reads it may write (or, for a workspace, count the keys of): held until it commits.
     findKeyById: (keyId) => guard("find key", () => findKeyById(db, keyId, true)),
     findWorkspace: (workspaceId) => guard("find workspace", () => findWorkspace(db, workspaceId, true)),
-    insertKey: (key) => guard("insert key", () => insertKey(db, key)),
-    updateKey: (key) => guard("update key", () => updateKey(db, key)),
+    insertKey: (key) =>
+      guard("insert key", async () => {
+        await insertKey(db, key);
+        await notifyChange(db, encodeChangeNotice({ hashes: [key.keyHash], all: false }));
+      }),
+    updateKey: (key) =>
+      guard("update key", async () => {
+        await updateKey(db, key);
+        await notifyChange(db, encodeChangeNotice({ hashes: [key.keyHash], all: false }));
+      }),
     insertWorkspace: (workspace) => guard("insert workspace", () => insertWorkspace(db, workspace)),
-    updateWorkspace: (workspace) => guard("update workspace", () => updateWorkspace(db, workspace)),
+    updateWorkspace: (workspace) =>
+      guard("update workspace", async () => {
+        await updateWorkspace(db, workspace);
+        await notifyChange(db, encodeChangeNotice({ hashes: [], all: true }));
+      }),
     recordEvent: (event) => guard("record audit event", () => insertEvent(db, event)),
   };
 }

@@ -189,6 +189,36 @@ describe("createKeyCache", () => {
     expect(calls).toHaveLength(2);
   });
 
+  it("while its age is limited, trusts no entry, known or absent, older than the limit", async () => {
+    // A replica that lost its LISTEN connection (cache/replica-listener.ts): KEYWARD_STALE_BOUND wins over the TTLs.
+    const key = await insert();
+    const { key: absent } = makeKey();
+    const { calls, load } = countingLoad();
+    const cache = newCache(load);
+    await loaded(cache.resolve(digestOfHash(key.keyHash)));
+    await loaded(cache.resolve(digestOfHash(absent.keyHash)));
+    await revoke(store, key); // by another replica: this cache does not hear of it
+
+    cache.limitAge(1000);
+    expect(cache.maxAgeMs).toBe(1000);
+    t += 1000;
+    expect(synchronous(cache.resolve(digestOfHash(key.keyHash)))?.terms.status).toBe("active");
+    expect(synchronous(cache.resolve(digestOfHash(absent.keyHash)))).toBeUndefined();
+    t += 1;
+    expect((await loaded(cache.resolve(digestOfHash(key.keyHash))))?.terms.status).toBe("revoked");
+    await loaded(cache.resolve(digestOfHash(absent.keyHash)));
+    expect(calls).toHaveLength(4);
+    // Entries loaded while limited live for the limit too.
+    t += 1001;
+    await loaded(cache.resolve(digestOfHash(key.keyHash)));
+
+    cache.limitAge(undefined);
+    expect(cache.maxAgeMs).toBeUndefined();
+    t += 10_000; // within the TTL again
+    expect(synchronous(cache.resolve(digestOfHash(key.keyHash)))?.terms.status).toBe("revoked");
+    expect(calls).toHaveLength(5);
+  });
+
   it("evict drops known and absent entries alike", async () => {
     const key = await insert();
     const absent = makeKey().key.keyHash;
