@@ -27,13 +27,15 @@ const STALE_BOUND_MS = 1000;
 let schema: TestSchema;
 /** B reaches PostgreSQL through it, so that a test can keep B's LISTEN connection down. */
 let proxy: ListenBlockingProxy;
-let a: ServerProcess;
 let b: ServerProcess;
 /** B's HTTP listener, for /healthz. */
 let bHttp: string;
 let onA: Clients;
 /** Several connections: node:cluster hands them to B's two workers in turn, so both caches are warm. */
 let onB: Clients[];
+
+/** Every server started, so that none outlives the file when a start-up fails half-way. */
+const spawned: ServerProcess[] = [];
 
 async function start(database: string): Promise<{ server: ServerProcess; address: string }> {
   const server = spawnServer(
@@ -46,6 +48,7 @@ async function start(database: string): Promise<{ server: ServerProcess; address
     },
     { processGroup: true },
   );
+  spawned.push(server); // stopped by afterAll even when it never comes up
   const port = await servingPort(server);
   await waitForServing(server, 2);
   return { server, address: `127.0.0.1:${port}` };
@@ -55,7 +58,6 @@ beforeAll(async () => {
   schema = await createTestSchema();
   proxy = await listenBlockingProxy(schema.url);
   const first = await start(schema.url); // migrates the schema
-  a = first.server;
   const second = await start(proxy.url);
   b = second.server;
   bHttp = `http://${/"msg":"keyward serving".*?"http":"([^"]+)"/.exec(b.output())?.[1]}`;
@@ -70,8 +72,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const clients of [onA, ...(onB ?? [])]) clients?.close();
-  for (const server of [a, b]) {
-    if (server === undefined) continue;
+  for (const server of spawned) {
     if ((await stopServer(server, 15_000)) === "timed out") await killGroup(server);
   }
   await proxy?.close();
