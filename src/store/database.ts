@@ -270,7 +270,8 @@ export async function openChangeListener(
   }
 }
 
-function isPostgres(db: Kysely<Database>): boolean {
+/** Whether Kysely speaks to PostgreSQL, for the few statements the engines plan or type differently. */
+export function isPostgres(db: Kysely<Database>): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
 }
 

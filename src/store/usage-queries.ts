@@ -1,6 +1,7 @@
 import { type Insertable, type Kysely, sql } from "kysely";
 import type { PersistedUsage, UsageCounts, UsageDelta } from "../domain/usage-delta.js";
 import { dayStart, monthStart } from "../domain/usage-period.js";
+import { isPostgres } from "./database.js";
 import type { Database, KeyUsageTable } from "./schema.js";
 
 // The write-behind usage store (issue 12): flushes add deltas, never read-modify-write, so that the
@@ -73,17 +74,24 @@ async function setLastUsed(
   db: Kysely<Database>,
   times: readonly (readonly [string, number])[],
 ): Promise<void> {
-  // The casts type the VALUES for PostgreSQL, which would otherwise take untyped parameters as text
-  // (and refuse bigint < text); on SQLite they change nothing (an integer cast to bigint stays one).
+  await lastUsedUpdate(db, times).execute(db);
+}
+
+/** The statement of setLastUsed, for a test of its plan. */
+export function lastUsedUpdate(db: Kysely<Database>, times: readonly (readonly [string, number])[]) {
+  // PostgreSQL takes untyped VALUES parameters as text (and refuses bigint < text): they are cast
+  // there. Not on SQLite: a VALUES list of casts is planned as a materialised subquery, which it
+  // then joins by scanning api_keys (a million rows) instead of looking each key up by its id.
+  const typed = isPostgres(db);
   const values = sql.join(
-    times.map(([keyId, time]) => sql`(cast(${keyId} as text), cast(${time} as bigint))`),
+    times.map(([keyId, time]) =>
+      typed ? sql`(cast(${keyId} as text), cast(${time} as bigint))` : sql`(${keyId}, ${time})`,
+    ),
   );
   // UPDATE … FROM joins on the primary key (SQLite ≥ 3.33 and PostgreSQL); VALUES names its columns column1, column2 in both.
-  await sql`update api_keys set last_used_time = v.t
+  return sql`update api_keys set last_used_time = v.t
     from (select column1 as key_id, column2 as t from (values ${values}) as x) as v
-    where api_keys.key_id = v.key_id and (api_keys.last_used_time is null or api_keys.last_used_time < v.t)`.execute(
-    db,
-  );
+    where api_keys.key_id = v.key_id and (api_keys.last_used_time is null or api_keys.last_used_time < v.t)`;
 }
 
 async function addCredits(db: Kysely<Database>, d: UsageDelta): Promise<void> {

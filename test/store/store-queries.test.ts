@@ -7,7 +7,7 @@ import { ok } from "../../src/domain/outcome.js";
 import { emptyDelta } from "../../src/domain/usage-delta.js";
 import { openDatabase } from "../../src/store/database.js";
 import { createKyselyKeyStore } from "../../src/store/kysely-key-store.js";
-import { addUsage, readUsage } from "../../src/store/usage-queries.js";
+import { addUsage, lastUsedUpdate, readUsage } from "../../src/store/usage-queries.js";
 import { perTestDatabase, TEST_DIALECT } from "../support/databases.js";
 import { FIXTURE_NOW, makeKey, makeWorkspace, seed, TEST_CALLER, unwrap } from "../support/fixtures.js";
 
@@ -276,6 +276,20 @@ describe("listWorkspaces", () => {
       makeWorkspace("alpha", { now: T + 1 }),
     ]);
   });
+});
+
+describe("the usage flush's statements", () => {
+  it.skipIf(TEST_DIALECT !== "sqlite")(
+    "look each key up by its id on SQLite, never scan api_keys (a million rows in bench scenario 3)",
+    async () => {
+      const { db } = await database.open();
+      const times = Array.from({ length: 500 }, (_, i) => [`key_${i}`, T + i] as const);
+      const plan = await sql<{ detail: string }>`explain query plan ${lastUsedUpdate(db, times)}`.execute(db);
+      const details = plan.rows.map((row) => row.detail);
+      expect(details.some((detail) => /SEARCH api_keys USING (INDEX|PRIMARY KEY)/.test(detail))).toBe(true);
+      expect(details.some((detail) => /SCAN api_keys/.test(detail))).toBe(false);
+    },
+  );
 });
 
 describe("usageOf", () => {
