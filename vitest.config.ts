@@ -25,6 +25,7 @@ const EVERY_DATABASE = [
     "management-auth",
     "quotas-and-credits",
     "rate-limits",
+    "readiness",
     "restart",
     "secret-input",
     "store-outage",

@@ -32,6 +32,7 @@ import { envoyCheckService } from "./transport/envoy-check-service.js";
 import { forwardAuthHandler } from "./transport/forward-auth.js";
 import { healthService } from "./transport/health-service.js";
 import { keyService } from "./transport/key-service.js";
+import { createReadiness } from "./transport/readiness.js";
 import { reflectionServices } from "./transport/reflection-service.js";
 import { serveTls } from "./transport/tls.js";
 import { workspaceService } from "./transport/workspace-service.js";
@@ -131,13 +132,24 @@ async function serve(
     options.invalidations === undefined && isPostgresUrl(config.database)
       ? await listenForReplicas(config, log, cache)
       : undefined;
+  // The cache's age is limited exactly while the LISTEN connection is down (listenForReplicas, or the
+  // primary's `distrust` to a worker).
+  const invalidationDegraded = () => cache.maxAgeMs !== undefined;
   const tls = config.tls && serveTls(config.tls, log, config.tls.reloadMs);
   const server = await startServer({
     services,
     grpcAddress: config.listen,
     httpAddress: config.httpListen,
     isServing: () => serving,
-    invalidationDegraded: () => cache.maxAgeMs !== undefined,
+    invalidationDegraded,
+    // A worker's cache is distrusted by its primary's `distrust` (cache/invalidation.ts), so
+    // invalidationDegraded reads the listener's state in every process.
+    readiness: createReadiness({
+      isServing: () => serving,
+      probeStore: database.probe,
+      invalidationDegraded,
+      clock,
+    }),
     log,
     tls,
     messageLimits: config.messageLimits,

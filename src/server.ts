@@ -32,6 +32,11 @@ export interface ServerOptions {
    * the line `invalidation: degraded`.
    */
   readonly invalidationDegraded?: (() => boolean) | undefined;
+  /**
+   * Answers `GET /readyz`: the parts that keep this process from being ready (transport/readiness.ts),
+   * 200 `ready` when none, 503 with one line each otherwise; 404 when undefined.
+   */
+  readonly readiness?: (() => Promise<readonly string[]>) | undefined;
   readonly log: Logger;
   /** TLS (and client certificates) on both listeners; plaintext when undefined. */
   readonly tls?: ServedTls | undefined;
@@ -86,6 +91,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         response.writeHead(serving ? 200 : 503, { "content-type": "text/plain" });
         const degraded = options.invalidationDegraded?.() === true ? "invalidation: degraded\n" : "";
         response.end(serving ? `SERVING\n${degraded}` : "NOT_SERVING\n");
+        return;
+      }
+      if (
+        options.readiness &&
+        request.url === "/readyz" &&
+        (request.method === "GET" || request.method === "HEAD")
+      ) {
+        void options.readiness().then((problems) => {
+          response.writeHead(problems.length === 0 ? 200 : 503, { "content-type": "text/plain" });
+          response.end(problems.length === 0 ? "ready\n" : problems.map((line) => `${line}\n`).join(""));
+        });
         return;
       }
       // Forward auth is the gateways' hot path: a plain handler, with connect-node's cost kept out of it.

@@ -17,6 +17,11 @@ export interface StoreConnections {
   readonly db: Kysely<Database>;
   /** The hot path's reads (see QueryOnlyConnection); undefined for an in-memory database. */
   readonly queryOnly: QueryOnlyConnection | undefined;
+  /**
+   * Asks the store a trivial question about the keys table (GET /readyz, transport/readiness.ts):
+   * rejects when it cannot answer, e.g. the database is down or the table is gone.
+   */
+  probe(): Promise<void>;
   /** Closes both connections; a second call waits for the first. */
   close(): Promise<void>;
 }
@@ -78,6 +83,7 @@ export async function openDatabase(url: string, options: DatabaseOptions = {}): 
   return {
     db,
     queryOnly,
+    probe: () => probe(db),
     close() {
       closing ??= (async () => {
         // The read-write connection last: the last one out checkpoints the WAL, and it is the one that writes.
@@ -270,6 +276,11 @@ export async function openChangeListener(
   }
 }
 
+/** The same one-row read on either engine: it needs the connection and Keyward's keys table. */
+async function probe(db: Kysely<Database>): Promise<void> {
+  await sql`select 1 from api_keys limit 1`.execute(db);
+}
+
 /** Whether Kysely speaks to PostgreSQL, for the few statements the engines plan or type differently. */
 export function isPostgres(db: Kysely<Database>): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
@@ -325,6 +336,7 @@ async function openPostgres(url: string, poolSize: number): Promise<StoreConnect
   return {
     db,
     queryOnly: postgresQueryOnly(pool),
+    probe: () => probe(db),
     close() {
       closing ??= db.destroy(); // ends the pool
       return closing;

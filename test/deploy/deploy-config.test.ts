@@ -42,7 +42,11 @@ describe("deploy/*.yaml", () => {
         "k8s/deployment.yaml",
         "k8s/namespace.yaml",
         "k8s/pvc.yaml",
+        "k8s/replicated/deployment.yaml",
+        "k8s/replicated/pdb.yaml",
+        "k8s/replicated/secret.yaml",
         "k8s/service.yaml",
+        "compose.yaml",
       ]),
     );
     for (const [file, docs] of documents) {

@@ -49,11 +49,14 @@ export const documents = new Map(
   yamlFiles.map((file) => [file, parseYaml(readFileSync(join(DEPLOY, file), "utf8"), `deploy/${file}`)]),
 );
 
+/** Every document of the files directly in a folder of deploy/ (not in its subfolders: k8s/replicated/). */
 export function documentsUnder(folder: string): unknown[] {
-  return [...documents].filter(([file]) => file.startsWith(`${folder}/`)).flatMap(([, docs]) => docs);
+  return [...documents]
+    .filter(([file]) => file.startsWith(`${folder}/`) && !file.slice(folder.length + 1).includes("/"))
+    .flatMap(([, docs]) => docs);
 }
 
-/** The one resource of a kind under a folder of deploy/. */
+/** The one resource of a kind directly in a folder of deploy/. */
 export function resource(folder: string, kind: string): unknown {
   const found = documentsUnder(folder).filter((doc) => at(doc, "kind") === kind);
   expect(found, `one ${kind} under deploy/${folder}`).toHaveLength(1);
