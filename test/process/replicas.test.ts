@@ -86,6 +86,12 @@ async function healthOfB(): Promise<string> {
   return response.text();
 }
 
+/** What B's /readyz says, status and body (one of its workers answers; transport/readiness.ts). */
+async function readinessOfB(): Promise<string> {
+  const response = await fetch(`${bHttp}/readyz`);
+  return `${response.status} ${await response.text()}`;
+}
+
 /** Waits (bounded) until B's output contains `text` `count` times. */
 async function logged(text: string, count = 1): Promise<void> {
   for (let i = 0; i < 200 && b.output().split(text).length - 1 < count; i++) {
@@ -206,7 +212,7 @@ describe("two replicas on one PostgreSQL database", () => {
     expect(again).not.toBe(backend);
   });
 
-  it("while B cannot listen again, B trusts a cached key for KEYWARD_STALE_BOUND at most, and /healthz says so", async () => {
+  it("while B cannot listen again, B trusts a cached key for KEYWARD_STALE_BOUND at most, and /healthz and /readyz say so", async () => {
     const key = await cachedOnB("revoked while B cannot listen");
     const cachedAt = performance.now();
     proxy.blocking = true; // B's reconnections are refused; its pool still reaches the database
@@ -222,6 +228,8 @@ describe("two replicas on one PostgreSQL database", () => {
       );
       expect(delay).toBeLessThan(STALE_BOUND_MS + 2000);
       expect(await healthOfB()).toBe("SERVING\ninvalidation: degraded\n");
+      // Not ready, from whichever worker answers: each heard its primary's `distrust`.
+      for (let i = 0; i < 4; i++) expect(await readinessOfB()).toBe("503 invalidation: degraded\n");
       expect(b.output().split(BACK).length - 1).toBe(1); // the denial came from the bound, not a reconnection
     } finally {
       proxy.blocking = false;
@@ -234,5 +242,12 @@ describe("two replicas on one PostgreSQL database", () => {
       health = await healthOfB();
     }
     expect(health).toBe("SERVING\n");
+    // The other worker may hear `trust` a moment later: ask again, bounded.
+    let readiness = await readinessOfB();
+    for (let i = 0; i < 20 && readiness !== "200 ready\n"; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      readiness = await readinessOfB();
+    }
+    expect(readiness).toBe("200 ready\n");
   });
 });
