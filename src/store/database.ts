@@ -1,12 +1,13 @@
 import { mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
-import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from "kysely";
+import { Kysely, PostgresAdapter, SqliteDialect, sql } from "kysely";
 import pg from "pg";
 import { isPostgresUrl, redactedUrl, sqlitePath } from "../database-url.js";
 import type { MaybePromise } from "../domain/maybe-promise.js";
 import { CHANGE_CHANNEL } from "./change-notice.js";
 import type { Database } from "./schema.js";
+import { CurrentSchemaPostgresDialect } from "./schema-introspector.js";
 
 /**
  * An open database: the read-write connection behind Kysely, the hot path's query-only
@@ -331,7 +332,7 @@ async function openPostgres(url: string, poolSize: number): Promise<StoreConnect
     await pool.end().catch(() => undefined);
     throw new Error(`database ${redactedUrl(url)}: ${reasonOf(error)}`, { cause: error });
   }
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new CurrentSchemaPostgresDialect({ pool }) });
   let closing: Promise<void> | undefined;
   return {
     db,

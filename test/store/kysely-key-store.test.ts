@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { type Kysely, sql } from "kysely";
+import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { auditEvent } from "../../src/domain/audit.js";
 import type { ApiKey } from "../../src/domain/key.js";
@@ -25,6 +26,7 @@ import {
   verifiedKey,
   withoutMatcher,
 } from "../support/fixtures.js";
+import { createTestSchema, TEST_POSTGRES_URL, type TestSchema } from "../support/postgres-server.js";
 
 // Every test runs against a real database of its own: an SQLite file, or a PostgreSQL schema (the
 // postgres project of vitest.config.ts). Tests of one engine's files or settings say so.
@@ -134,6 +136,47 @@ describe("migrations", () => {
         first.db,
       );
       expect(recorded.rows.map((row) => row.name)).toEqual(applied.flat().sort());
+    },
+  );
+
+  it.skipIf(notPostgres)(
+    "on PostgreSQL, migrate while another client creates and drops tables in other schemas",
+    async () => {
+      // The stock introspector resolved every table of every schema by name, and failed with
+      // "relation does not exist" when one was dropped meanwhile (a CI run: other files' schemas).
+      const others = await Promise.all([createTestSchema(), createTestSchema()]);
+      const churn = new pg.Client({ connectionString: TEST_POSTGRES_URL });
+      await churn.connect();
+      let churning = true;
+      const churned = (async () => {
+        for (let i = 0; churning && i < 2_000; i++) {
+          const other = others[i % 2] as TestSchema;
+          const columns = Array.from({ length: 30 }, (_, c) => `c${c} int`).join(", ");
+          // Two statements, two commits: the table is there for other clients, then gone.
+          await churn.query(`create table ${other.schema}.t${i} (${columns})`);
+          await churn.query(`drop table ${other.schema}.t${i}`);
+        }
+      })();
+      try {
+        for (let round = 0; round < 40; round++) {
+          const fresh = await createTestSchema();
+          const replicas = await Promise.all(
+            Array.from({ length: 2 }, async () => database.track(await openDatabase(fresh.url))),
+          );
+          try {
+            const applied = await Promise.all(replicas.map(({ db }) => migrateToLatest(db)));
+            expect(applied.flat()).toHaveLength(4);
+          } finally {
+            await Promise.all(replicas.map((replica) => replica.close()));
+            await fresh.drop();
+          }
+        }
+      } finally {
+        churning = false;
+        await churned;
+        await churn.end();
+        await Promise.all(others.map((other) => other.drop()));
+      }
     },
   );
 
