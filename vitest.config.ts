@@ -11,6 +11,7 @@ import { postgresReachableOnce, TEST_POSTGRES_URL } from "./test/support/postgre
 const EVERY_DATABASE = [
   "test/store/**/*.test.ts",
   "test/cache/key-cache.test.ts",
+  "test/process/crash-durability.test.ts",
   "test/envoy/{check-allowed,check-denials,check-outage,route-requirements}.test.ts",
   "test/http/{forward-auth,forward-auth-limits}.test.ts",
   `test/rpc/{${[
