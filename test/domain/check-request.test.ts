@@ -160,7 +160,7 @@ describe("decideCheck", () => {
     ).toThrow(RouteConfigError);
   });
 
-  it("reads a frozen extensions object once and answers the same on every call, errors included", async () => {
+  it("answers the same on every call with one frozen extensions object (kept after its first read), errors included", async () => {
     const resolver = memoryResolver();
     const reader = resolver.add({ scopes: ["orders:read"] });
     const writer = resolver.add({ scopes: ["orders:write"] });

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openRaw, type RawDatabase } from "../support/raw-sql.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { useRawDatabase } from "../support/raw-sql.js";
 import { useServer } from "../support/use-server.js";
 import { authClient, errorOf, rawExchange } from "./forward-auth-client.js";
 
@@ -116,13 +116,11 @@ describe.each([
 
 describe("store outage", () => {
   const server = useServer();
-  let raw: RawDatabase;
+  const raw = useRawDatabase(server);
   let client: ReturnType<typeof authClient>;
-  beforeAll(async () => {
-    raw = await openRaw(server.database);
+  beforeAll(() => {
     client = server.own(authClient(server.httpUrl));
   });
-  afterAll(() => raw.close());
 
   it("answers 503 with a JSON body for an uncached key, so that the gateway fails closed, and recovers", async () => {
     const { keys } = server.clients(server.admin);

@@ -1,35 +1,17 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { ORDERS_POLICY, usePolicyFile } from "../support/policy-file.js";
 import { useServer } from "../support/use-server.js";
 import { authClient, errorOf, type Flavour } from "./forward-auth-client.js";
 
 // Issue 13: the /authz endpoints decide as Envoy Check does (same policy, reasons, bodies and
 // identity headers), each reading the original request from where its gateway puts it.
 
-const POLICY = `
-rules:
-  - path: /v1/status
-    public: true
-  - methods: [POST]
-    path: /v1/orders
-    scopes: [orders:write]
-  - methods: [GET]
-    path: /v1/orders/**
-    scopes: [orders:read]
-`;
 const FLAVOURS: Flavour[] = ["forward-auth", "auth-request", "ext-authz"];
 const QUERY_FLAVOURS: Flavour[] = ["forward-auth", "auth-request"];
 
-let dir: string;
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "keyward-policy-"));
-  writeFileSync(join(dir, "policy.yaml"), POLICY);
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const policy = usePolicyFile(ORDERS_POLICY);
 
-const server = useServer({ env: () => ({ KEYWARD_POLICY: join(dir, "policy.yaml") }) });
+const server = useServer({ env: () => ({ KEYWARD_POLICY: policy() }) });
 let client: ReturnType<typeof authClient>;
 let reader: { secret: string; keyId: string };
 let writer: string;

@@ -1,9 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { DEFAULTS } from "../../src/config.js";
 import { at, documents, listAt } from "../deploy/deploy-files.js";
+import { ORDERS_POLICY, usePolicyFile } from "../support/policy-file.js";
 import { useServer } from "../support/use-server.js";
 import { type AuthAnswer, authClient, errorOf } from "./forward-auth-client.js";
 
@@ -19,17 +17,6 @@ import { type AuthAnswer, authClient, errorOf } from "./forward-auth-client.js";
 //   appends Envoy's own address to x-forwarded-for (AsyncStreamImpl::sendHeaders) and its router
 //   x-envoy-expected-rq-timeout-ms (the server_uri timeout).
 
-const POLICY = `
-rules:
-  - path: /v1/status
-    public: true
-  - methods: [POST]
-    path: /v1/orders
-    scopes: [orders:write]
-  - methods: [GET]
-    path: /v1/orders/**
-    scopes: [orders:read]
-`;
 const PREFIX = DEFAULTS.KEYWARD_ENVOY_HEADER_PREFIX;
 const CLIENT = "203.0.113.7";
 const ENVOY_ADDRESS = "10.0.0.5";
@@ -112,15 +99,10 @@ function identityOf(answer: AuthAnswer): Record<string, unknown> {
   return Object.fromEntries(Object.entries(answer.headers).filter(([name]) => name.startsWith(PREFIX)));
 }
 
-let dir: string;
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "keyward-policy-"));
-  writeFileSync(join(dir, "policy.yaml"), POLICY);
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const policy = usePolicyFile(ORDERS_POLICY);
 
 describe("the gateways' own requests", () => {
-  const server = useServer({ env: () => ({ KEYWARD_POLICY: join(dir, "policy.yaml") }) });
+  const server = useServer({ env: () => ({ KEYWARD_POLICY: policy() }) });
   let client: ReturnType<typeof authClient>;
   let reader: { secret: string; keyId: string };
   let writer: string;
@@ -205,7 +187,7 @@ describe("the gateways' own requests", () => {
 
 describe("the client address behind each gateway (KEYWARD_TRUSTED_PROXIES=2, for Envoy's http_service)", () => {
   const server = useServer({
-    env: () => ({ KEYWARD_POLICY: join(dir, "policy.yaml"), KEYWARD_TRUSTED_PROXIES: "2" }),
+    env: () => ({ KEYWARD_POLICY: policy(), KEYWARD_TRUSTED_PROXIES: "2" }),
   });
   let client: ReturnType<typeof authClient>;
   let office: string;

@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { usePolicyFile } from "../support/policy-file.js";
 import { useServer } from "../support/use-server.js";
 import {
   type Echoed,
@@ -37,16 +38,15 @@ rules:
     scopes: [things:read]
 `;
 
+const policy = usePolicyFile(POLICY);
+/** The proxies' configurations, pid files and temp folders. */
 let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "keyward-proxies-"));
-  writeFileSync(join(dir, "policy.yaml"), POLICY);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const keyward = useServer({
-  env: () => ({ KEYWARD_POLICY: join(dir, "policy.yaml"), KEYWARD_TRUSTED_PROXIES: "1" }),
-});
+const keyward = useServer({ env: () => ({ KEYWARD_POLICY: policy(), KEYWARD_TRUSTED_PROXIES: "1" }) });
 let upstream: { port: number; server: Server };
 beforeAll(async () => {
   upstream = await startEchoUpstream();

@@ -1,24 +1,19 @@
 import { Code } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
 import type { GrpcClients } from "../support/clients.js";
-import { openRaw, type RawDatabase } from "../support/raw-sql.js";
+import { useRawDatabase } from "../support/raw-sql.js";
 import { useServer } from "../support/use-server.js";
 
 // Every state-changing management call writes an audit event in the same transaction as the change.
 
 const server = useServer({ workspace: "audited" });
-let raw: RawDatabase;
+const raw = useRawDatabase(server);
 /** The audit trail, read with the workspace admin key. */
 let audit: GrpcClients["audit"];
 
-beforeAll(async () => {
-  raw = await openRaw(server.database);
+beforeAll(() => {
   audit = server.clients(server.admin).audit;
-});
-
-afterAll(async () => {
-  await raw.close();
 });
 
 describe("audit trail", () => {

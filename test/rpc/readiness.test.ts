@@ -4,7 +4,7 @@ import { listenerName } from "../../src/cache/replica-listener.js";
 import { TEST_DIALECT } from "../support/databases.js";
 import { type ListenBlockingProxy, listenBlockingProxy } from "../support/listen-blocking-proxy.js";
 import { createTestSchema, TEST_POSTGRES_URL, type TestSchema } from "../support/postgres-server.js";
-import { openRaw, type RawDatabase } from "../support/raw-sql.js";
+import { useRawDatabase } from "../support/raw-sql.js";
 import { startTestServer, type TestServer } from "../support/start-server.js";
 import { useServer } from "../support/use-server.js";
 
@@ -30,15 +30,7 @@ async function untilStatus(httpUrl: string, status: number, timeoutMs: number) {
 
 describe("readiness and the store", () => {
   const server = useServer();
-  let raw: RawDatabase;
-
-  beforeAll(async () => {
-    raw = await openRaw(server.database);
-  });
-
-  afterAll(async () => {
-    await raw.close();
-  });
+  const raw = useRawDatabase(server);
 
   it("answers 200 ready, 503 `store: unavailable` while the keys table is gone, and 200 once it is back", async () => {
     expect(await readyz(server.httpUrl)).toEqual({ status: 200, body: "ready\n" });

@@ -1,23 +1,15 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { generateKey } from "../../src/domain/key-format.js";
 import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
-import { openRaw, type RawDatabase } from "../support/raw-sql.js";
+import { useRawDatabase } from "../support/raw-sql.js";
 import { useServer } from "../support/use-server.js";
 
 // A store that fails is an outage: UNAVAILABLE with a short message (the cause goes to the log),
 // never an answer the store did not give, and service resumes when the store does.
 
 const server = useServer();
-let raw: RawDatabase;
-
-beforeAll(async () => {
-  raw = await openRaw(server.database);
-});
-
-afterAll(async () => {
-  await raw.close();
-});
+const raw = useRawDatabase(server);
 
 describe("store outage", () => {
   it("answers UNAVAILABLE while the table is gone, remembers nothing of it, and recovers when it is back", async () => {

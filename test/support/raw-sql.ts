@@ -1,4 +1,5 @@
 import { type Kysely, sql } from "kysely";
+import { afterAll, beforeAll } from "vitest";
 import { openDatabase } from "../../src/store/database.js";
 import type { Database } from "../../src/store/schema.js";
 import { TEST_DIALECT } from "./databases.js";
@@ -56,4 +57,30 @@ async function allRows(db: Kysely<Database>): Promise<string> {
   const tables = ["api_keys", "workspaces", "audit_events", "key_usage"] as const;
   const rows = await Promise.all(tables.map((table) => db.selectFrom(table).selectAll().execute()));
   return JSON.stringify(rows);
+}
+
+/**
+ * openRaw on a fixture's database for the tests of the enclosing block (or file): opened before
+ * them, closed after them. The returned object may be kept before it opens.
+ */
+export function useRawDatabase(server: { readonly database: string }): RawDatabase {
+  let raw: RawDatabase | undefined;
+  beforeAll(async () => {
+    raw = await openRaw(server.database);
+  });
+  afterAll(async () => {
+    await raw?.close();
+    raw = undefined;
+  });
+  const current = (): RawDatabase => {
+    if (raw === undefined) throw new Error("useRawDatabase: open only while its tests run");
+    return raw;
+  };
+  return {
+    exec: (statement) => current().exec(statement),
+    failWrites: (name, table, event, message) => current().failWrites(name, table, event, message),
+    passWrites: (name, table) => current().passWrites(name, table),
+    rows: () => current().rows(),
+    close: () => current().close(),
+  };
 }
