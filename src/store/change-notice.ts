@@ -25,10 +25,11 @@ export const SENDER = randomBytes(6).toString("hex");
 
 /** The payload: `{"h":[…]}`, or `{"all":true}` when the hashes would not fit (forgetting more is always safe). */
 export function encodeChangeNotice(change: ChangeNotice): string {
-  const all = JSON.stringify({ all: true, from: SENDER });
-  if (change.all) return all;
-  const payload = JSON.stringify({ h: change.hashes, from: SENDER });
-  return Buffer.byteLength(payload) <= MAX_PAYLOAD_BYTES ? payload : all;
+  if (!change.all) {
+    const payload = JSON.stringify({ h: change.hashes, from: SENDER });
+    if (Buffer.byteLength(payload) <= MAX_PAYLOAD_BYTES) return payload;
+  }
+  return JSON.stringify({ all: true, from: SENDER });
 }
 
 /**

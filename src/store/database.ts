@@ -5,7 +5,7 @@ import { Kysely, PostgresAdapter, SqliteDialect, sql } from "kysely";
 import pg from "pg";
 import { isPostgresUrl, redactedUrl, sqlitePath } from "../database-url.js";
 import type { MaybePromise } from "../domain/maybe-promise.js";
-import { CHANGE_CHANNEL } from "./change-notice.js";
+import { CHANGE_CHANNEL, type ChangeNotice, encodeChangeNotice } from "./change-notice.js";
 import type { Database } from "./schema.js";
 import { CurrentSchemaPostgresDialect } from "./schema-introspector.js";
 
@@ -196,8 +196,9 @@ export async function migrationSchema(db: Kysely<Database>): Promise<string | un
  * of their own ignore each other's. Nothing on SQLite: one file has one server (its workers evict
  * each other over IPC).
  */
-export async function notifyChange(db: Kysely<Database>, payload: string): Promise<void> {
+export async function notifyChange(db: Kysely<Database>, change: ChangeNotice): Promise<void> {
   if (!isPostgres(db)) return;
+  const payload = encodeChangeNotice(change);
   await sql`select pg_notify(${CHANGE_CHANNEL}, (cast(${payload} as jsonb) || jsonb_build_object('schema', current_schema()))::text)`.execute(
     db,
   );

@@ -2,7 +2,6 @@ import type { Kysely } from "kysely";
 import type { KeyStore, StoreReader, StoreTransaction } from "../domain/key-store.js";
 import { StoreError } from "../domain/unavailable.js";
 import { insertEvent, listEvents } from "./audit-queries.js";
-import { encodeChangeNotice } from "./change-notice.js";
 import { notifyChange, type QueryOnlyConnection } from "./database.js";
 import { createGroupCommit } from "./group-commit.js";
 import { createHotLookup } from "./hot-lookup.js";
@@ -54,18 +53,18 @@ function writer(db: Kysely<Database>): StoreTransaction {
     insertKey: (key) =>
       guard("insert key", async () => {
         await insertKey(db, key);
-        await notifyChange(db, encodeChangeNotice({ hashes: [key.keyHash], all: false }));
+        await notifyChange(db, { hashes: [key.keyHash], all: false });
       }),
     updateKey: (key) =>
       guard("update key", async () => {
         await updateKey(db, key);
-        await notifyChange(db, encodeChangeNotice({ hashes: [key.keyHash], all: false }));
+        await notifyChange(db, { hashes: [key.keyHash], all: false });
       }),
     insertWorkspace: (workspace) => guard("insert workspace", () => insertWorkspace(db, workspace)),
     updateWorkspace: (workspace) =>
       guard("update workspace", async () => {
         await updateWorkspace(db, workspace);
-        await notifyChange(db, encodeChangeNotice({ hashes: [], all: true }));
+        await notifyChange(db, { hashes: [], all: true });
       }),
     recordEvent: (event) => guard("record audit event", () => insertEvent(db, event)),
   };
