@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { isPostgresUrl, sqlitePath } from "./database-url.js";
+import { isPostgresUrl, isRedisUrl, redactedUrl, sqlitePath } from "./database-url.js";
 import type { DefaultRoute } from "./domain/check-request.js";
 import { MAX_TRUSTED_PROXIES } from "./domain/client-address.js";
 import { parseDurationMs } from "./domain/duration-text.js";
@@ -29,6 +29,16 @@ export interface Config {
    * changes (its LISTEN connection is down); see cache/replica-listener.ts.
    */
   readonly staleBoundMs: number;
+  /**
+   * Redis holding every replica's rate windows (`redis://…`), for limits that hold for a key across
+   * replicas; undefined: each replica counts on its own (store/redis-rate-windows.ts).
+   */
+  readonly redisUrl: string | undefined;
+  /**
+   * Replicas serving one store: with Redis, the divisor of a key's rate limit while Redis cannot be
+   * reached (each replica then allows limit ÷ replicas), and of the slices a replica reserves.
+   */
+  readonly replicas: number;
   /** How long in-flight calls may take to finish on SIGTERM before they are cut. */
   readonly drainTimeoutMs: number;
   /** How often usage counts are added to the store (write-behind; a crash loses at most this much). */
@@ -75,6 +85,8 @@ export const DEFAULTS = {
   KEYWARD_NEGATIVE_CACHE_SIZE: "10000",
   KEYWARD_NEGATIVE_CACHE_TTL: "5s",
   KEYWARD_STALE_BOUND: "1s",
+  KEYWARD_REDIS_URL: "",
+  KEYWARD_REPLICAS: "1",
   KEYWARD_DRAIN_TIMEOUT: "10s",
   KEYWARD_USAGE_FLUSH: "1s",
   KEYWARD_LOG_LEVEL: "info",
@@ -121,6 +133,9 @@ export function loadConfig(
         missingTtlMs: duration("KEYWARD_NEGATIVE_CACHE_TTL", read("KEYWARD_NEGATIVE_CACHE_TTL"), 1),
       },
       staleBoundMs: duration("KEYWARD_STALE_BOUND", read("KEYWARD_STALE_BOUND"), 1),
+      redisUrl:
+        read("KEYWARD_REDIS_URL") === "" ? undefined : redis("KEYWARD_REDIS_URL", read("KEYWARD_REDIS_URL")),
+      replicas: replicaCount("KEYWARD_REPLICAS", read("KEYWARD_REPLICAS")),
       drainTimeoutMs: duration("KEYWARD_DRAIN_TIMEOUT", read("KEYWARD_DRAIN_TIMEOUT")),
       usageFlushMs: duration("KEYWARD_USAGE_FLUSH", read("KEYWARD_USAGE_FLUSH"), 1),
       logLevel: logLevel("KEYWARD_LOG_LEVEL", read("KEYWARD_LOG_LEVEL")),
@@ -223,6 +238,20 @@ function database(name: Variable, value: string): string {
     );
   }
   return value;
+}
+
+function redis(name: Variable, value: string): string {
+  if (!isRedisUrl(value))
+    invalid(name, redactedUrl(value), "redis://[user:password@]host:port[/db] or rediss://… for TLS");
+  return value;
+}
+
+const MAX_REPLICAS = 1000;
+
+function replicaCount(name: Variable, value: string): number {
+  const n = count(name, value);
+  if (n > MAX_REPLICAS) return invalid(name, value, `a whole number from 1 to ${MAX_REPLICAS}`);
+  return n;
 }
 
 const MAX_POOL = 100;

@@ -18,9 +18,19 @@ export function isPostgresUrl(url: string): boolean {
   }
 }
 
-/** The URL as it may be logged or shown: a PostgreSQL password is replaced by `***`. */
+/** Whether the URL names a Redis server (`redis://`, or `rediss://` for TLS), as ioredis takes them. */
+export function isRedisUrl(url: string): boolean {
+  if (!/^rediss?:\/\//.test(url)) return false;
+  try {
+    return new URL(url).host !== "";
+  } catch {
+    return false;
+  }
+}
+
+/** The URL as it may be logged or shown: a password (PostgreSQL or Redis) is replaced by `***`. */
 export function redactedUrl(url: string): string {
-  if (!isPostgresUrl(url)) return url;
+  if (!isPostgresUrl(url) && !isRedisUrl(url)) return url.replace(/\/\/[^@/]*@/, "//***@");
   const parsed = new URL(url);
   if (parsed.password !== "") parsed.password = "***";
   return parsed.toString();

@@ -7,7 +7,7 @@ import { ConfigurationError } from "./configuration-error.js";
 import { isPostgresUrl, redactedUrl } from "./database-url.js";
 import { type Clock, systemClock } from "./domain/clock.js";
 import { createLimitBook } from "./domain/limit-book.js";
-import { bookGate, type LimitGate } from "./domain/limit-gate.js";
+import type { LimitGate } from "./domain/limit-gate.js";
 import { missingTiersError } from "./domain/tiers.js";
 import { limitPart } from "./domain/usage-delta.js";
 import { createUsageTally } from "./domain/usage-tally.js";
@@ -19,6 +19,7 @@ import { KeyService } from "./gen/keyward/v1/key_service_pb.js";
 import { WorkspaceService } from "./gen/keyward/v1/workspace_service_pb.js";
 import type { Logger } from "./log.js";
 import { watchPolicyFile } from "./policy/policy-file.js";
+import { serverLimitGate } from "./process/server-limit-gate.js";
 import { startUsageFlush } from "./process/usage-flush.js";
 import { startServer } from "./server.js";
 import { openChangeListener, openDatabase, type StoreConnections } from "./store/database.js";
@@ -97,7 +98,14 @@ async function serve(
   const gate: LimitGate =
     book === undefined
       ? (options.limitGate as LimitGate) // set: no book was made
-      : bookGate(book, clock, (keyId, now) => readUsage(database.db, keyId, now), usage);
+      : await serverLimitGate(
+          config,
+          log,
+          book,
+          clock,
+          (keyId, now) => readUsage(database.db, keyId, now),
+          usage,
+        );
   const limits = { gate, tiers: config.tiers, tally };
   const managed = cachedKeyStore(store, cache, options.invalidations?.(cache));
   const apis = [AuthorizeService, KeyService, WorkspaceService, AuditService, Authorization];
@@ -142,6 +150,7 @@ async function serve(
     httpAddress: config.httpListen,
     isServing: () => serving,
     invalidationDegraded,
+    rateLimitsLocal: () => gate.local?.() === true,
     // A worker's cache is distrusted by its primary's `distrust` (cache/invalidation.ts), so
     // invalidationDegraded reads the listener's state in every process.
     readiness: createReadiness({

@@ -33,6 +33,11 @@ export interface ServerOptions {
    */
   readonly invalidationDegraded?: (() => boolean) | undefined;
   /**
+   * Whether rate limits are enforced per replica because Redis cannot be reached (LimitGate.local): `GET
+   * /healthz` then adds the line `rate_limits: local`.
+   */
+  readonly rateLimitsLocal?: (() => boolean) | undefined;
+  /**
    * Answers `GET /readyz`: the parts that keep this process from being ready (transport/readiness.ts),
    * 200 `ready` when none, 503 with one line each otherwise; 404 when undefined.
    */
@@ -89,7 +94,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       if (request.url === "/healthz" && (request.method === "GET" || request.method === "HEAD")) {
         const serving = options.isServing();
         response.writeHead(serving ? 200 : 503, { "content-type": "text/plain" });
-        const degraded = options.invalidationDegraded?.() === true ? "invalidation: degraded\n" : "";
+        const degraded =
+          (options.invalidationDegraded?.() === true ? "invalidation: degraded\n" : "") +
+          (options.rateLimitsLocal?.() === true ? "rate_limits: local\n" : "");
         response.end(serving ? `SERVING\n${degraded}` : "NOT_SERVING\n");
         return;
       }

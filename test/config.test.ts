@@ -27,6 +27,8 @@ describe("loadConfig", () => {
       databasePool: 10,
       cache: { maxKeys: 100_000, ttlMs: 30_000, maxMissing: 10_000, missingTtlMs: 5_000 },
       staleBoundMs: 1_000,
+      redisUrl: undefined,
+      replicas: 1,
       drainTimeoutMs: 10_000,
       usageFlushMs: 1_000,
       logLevel: "info",
@@ -78,6 +80,10 @@ describe("loadConfig", () => {
     ["KEYWARD_CACHE_TTL", "0s"], // lru-cache would read 0 as "never expires"
     ["KEYWARD_STALE_BOUND", "0s"], // no entry could ever be trusted: say `1ms` for that
     ["KEYWARD_STALE_BOUND", "soon"],
+    ["KEYWARD_REDIS_URL", "127.0.0.1:6379"], // no scheme
+    ["KEYWARD_REDIS_URL", "redis://"],
+    ["KEYWARD_REPLICAS", "0"],
+    ["KEYWARD_REPLICAS", "1001"],
     ["KEYWARD_NEGATIVE_CACHE_TTL", "0ms"],
     ["KEYWARD_DRAIN_TIMEOUT", "soon"],
     // Beyond Node's timer range a delay silently becomes 1 ms: every duration is bounded.
@@ -203,6 +209,21 @@ describe("loadConfig", () => {
     const config = configOf({ KEYWARD_DATABASE: url, KEYWARD_DATABASE_POOL: "25" });
     expect(config.database).toBe(url);
     expect(config.databasePool).toBe(25);
+  });
+
+  it.each(["redis://127.0.0.1:6379", "rediss://default:secret@cache.internal:6380/2"])(
+    "accepts the Redis URL %s, with a replica count",
+    (url) => {
+      const config = configOf({ KEYWARD_REDIS_URL: url, KEYWARD_REPLICAS: "3" });
+      expect(config.redisUrl).toBe(url);
+      expect(config.replicas).toBe(3);
+    },
+  );
+
+  it("never shows the password of a Redis URL it refuses", () => {
+    const error = errorOf({ KEYWARD_REDIS_URL: "redis://:hunter2@" });
+    expect(error).toContain("KEYWARD_REDIS_URL=");
+    expect(error).not.toContain("hunter2");
   });
 
   it("never shows the password of a PostgreSQL URL it refuses", () => {

@@ -19,6 +19,11 @@ export interface LimitGate {
   consume(keyId: string, limits: EnforcedLimits, cost: number, dryRun: boolean): MaybePromise<LimitDecision>;
   /** Gives back what the gate holds (a worker's leases) once no more decisions will come. */
   close?(): Promise<void>;
+  /**
+   * True while rate limits are enforced per replica, each its share, because the rate windows that
+   * replicas share (Redis) cannot be reached; absent or false otherwise (process/server-limit-gate.ts).
+   */
+  local?(): boolean;
 }
 
 /** The book's gate as the cluster primary uses it: it also grants and takes back leases (limit-lease.ts). */

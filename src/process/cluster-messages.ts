@@ -55,6 +55,8 @@ export type PrimaryMessage =
   | { readonly kw: "distrust"; readonly maxAgeMs: number }
   /** Forget every cached entry (notices may have been missed), then trust the cache again. */
   | { readonly kw: "trust" }
+  /** Whether rate limits are enforced per replica now (Redis cannot be reached), for the worker's health. */
+  | { readonly kw: "rate-limits"; readonly local: boolean }
   /** `decision`, or `error` when the primary could not decide (its store failed reading the key's usage). */
   | {
       readonly kw: "consumed";
@@ -81,6 +83,7 @@ const KINDS: Record<ClusterMessage["kw"], true> = {
   consume: true,
   release: true,
   consumed: true,
+  "rate-limits": true,
 };
 
 /** Whether an IPC message is one of ours (by its `kw`), not another library's. */

@@ -4,7 +4,6 @@ import type { Config } from "../config.js";
 import { isPostgresUrl } from "../database-url.js";
 import { systemClock } from "../domain/clock.js";
 import { createLimitBook } from "../domain/limit-book.js";
-import { bookGate } from "../domain/limit-gate.js";
 import { limitPart } from "../domain/usage-delta.js";
 import type { Logger } from "../log.js";
 import { openChangeListener, openDatabase } from "../store/database.js";
@@ -13,6 +12,7 @@ import { addUsage, readUsage } from "../store/usage-queries.js";
 import { isClusterMessage, type WorkerMessage } from "./cluster-messages.js";
 import { createInvalidationRelay } from "./invalidation-relay.js";
 import { createLimitOwner } from "./limit-owner.js";
+import { serverLimitGate } from "./server-limit-gate.js";
 import { startUsageFlush } from "./usage-flush.js";
 
 /** Deaths within CRASH_WINDOW_MS that stop the server instead of starting yet another worker. */
@@ -57,10 +57,25 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
     intervalMs: config.usageFlushMs,
     log,
   });
-  const limits = createLimitOwner(
-    bookGate(book, systemClock, (keyId, now) => readUsage(database.db, keyId, now), usage),
-    config.workers,
+  // With Redis, whether rate limits are local now goes to every worker (its /healthz says so).
+  let rateLimitsLocal = false;
+  const tellRateLimits = (worker: Worker) => {
+    if (worker.isConnected()) worker.send({ kw: "rate-limits", local: rateLimitsLocal });
+  };
+  const gate = await serverLimitGate(
+    config,
+    log,
+    book,
+    systemClock,
+    (keyId, now) => readUsage(database.db, keyId, now),
+    usage,
+    (local) => {
+      rateLimitsLocal = local;
+      for (const worker of workers()) tellRateLimits(worker);
+    },
   );
+  rateLimitsLocal = gate.local();
+  const limits = createLimitOwner(gate, config.workers);
   const served = new WeakSet<Worker>();
   const failures = new WeakMap<Worker, Extract<WorkerMessage, { kw: "failed" }>>();
   const deaths: number[] = [];
@@ -90,6 +105,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
       return;
     if (message.kw === "serving" && !served.has(worker)) {
       served.add(worker);
+      if (rateLimitsLocal) tellRateLimits(worker);
       if (starting > 0) starting--;
     } else if (message.kw === "failed") {
       failures.set(worker, message);
@@ -153,8 +169,9 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
       clearInterval(waiting);
       clearTimeout(killer);
       // The workers have stopped deciding: what the book counted goes to the store, then the store closes.
-      void usage
-        .stop()
+      void gate
+        .close() // reservations go back to Redis while it is still connected
+        .then(() => usage.stop())
         .then(() => replica?.close())
         .then(() => database.close())
         .catch((error: unknown) => log.error("closing the store failed", { error }))

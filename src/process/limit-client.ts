@@ -80,8 +80,10 @@ export function clusterLimitGate(options: ClusterLimitGateOptions = {}): LimitGa
   let closed = false;
   const pending = new Map<number, (message: Extract<PrimaryMessage, { kw: "consumed" }>) => void>();
   let next = 0;
+  let rateLimitsLocal = false;
   channel.onMessage((message) => {
     if (message.kw === "consumed") pending.get(message.id)?.(message);
+    else if (message.kw === "rate-limits") rateLimitsLocal = message.local;
   });
   return {
     consume(keyId, limits, cost, dryRun) {
@@ -120,6 +122,7 @@ export function clusterLimitGate(options: ClusterLimitGateOptions = {}): LimitGa
         }
       });
     },
+    local: () => rateLimitsLocal,
     async close() {
       closed = true;
       clearInterval(sweep);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULTS, loadConfig } from "../../src/config.js";
-import { isPostgresUrl } from "../../src/database-url.js";
+import { isPostgresUrl, isRedisUrl } from "../../src/database-url.js";
 import { at, documents, listAt, portOf, resource } from "./deploy-files.js";
 
 // The replicated variants (README, "Running several replicas"): deploy/k8s/replicated/ beside the
@@ -69,15 +69,28 @@ describe("k8s/replicated/", () => {
     expect(url, "the key the Deployment names").toBeTypeOf("string");
     expect(isPostgresUrl(String(url))).toBe(true);
     expect(String(url)).toContain("CHANGE-ME"); // a placeholder, never a real password
-    // Every other variable is one Keyward reads, with a value it accepts (the URL in its place).
+    // Every other variable is one Keyward reads, with a value it accepts (the secrets in their place).
     const values: Record<string, string> = { KEYWARD_DATABASE: String(url) };
     for (const [name, variable] of env) {
       expect(Object.keys(DEFAULTS), String(name)).toContain(name);
-      if (name !== "KEYWARD_DATABASE") values[String(name)] = String(at(variable, "value"));
+      const fromSecret = at(variable, "valueFrom", "secretKeyRef");
+      values[String(name)] =
+        fromSecret === undefined
+          ? String(at(variable, "value"))
+          : String(at(secret, "stringData", String(at(fromSecret, "key"))));
     }
     const loaded = loadConfig(values);
     if (!loaded.ok) throw new Error(loaded.error);
     expect(portOf(loaded.config.httpListen ?? "")).toBe(HTTP_PORT);
+  });
+
+  it("shares rate limits through Redis from the same Secret, with KEYWARD_REPLICAS equal to its replicas", () => {
+    const reference = at(env.get("KEYWARD_REDIS_URL"), "valueFrom", "secretKeyRef");
+    expect(at(reference, "name")).toBe(at(secret, "metadata", "name"));
+    const url = String(at(secret, "stringData", String(at(reference, "key"))));
+    expect(isRedisUrl(url)).toBe(true);
+    expect(url).toContain("CHANGE-ME");
+    expect(Number(at(env.get("KEYWARD_REPLICAS"), "value"))).toBe(Number(at(deployment, "spec", "replicas")));
   });
 
   it("keeps all but one replica through a voluntary disruption, selecting the Deployment's pods", () => {
@@ -95,16 +108,22 @@ describe("compose.yaml", () => {
   const services = at(compose, "services") as Record<string, unknown>;
   const keywards = Object.entries(services).filter(([name]) => name.startsWith("keyward"));
 
-  it("runs two Keyward replicas on the postgres service, which is checked healthy first", () => {
+  it("runs two Keyward replicas on the postgres and redis services, which are checked healthy first", () => {
     expect(keywards).toHaveLength(2);
     expect(at(services, "postgres", "image")).toMatch(/^postgres:15/);
     expect(listAt(services, "postgres", "healthcheck", "test").join(" ")).toContain("pg_isready");
-    expect(at(services, "redis")).toBeUndefined(); // shared rate limits do not exist yet
+    expect(at(services, "redis", "image")).toMatch(/^redis:7/);
+    expect(listAt(services, "redis", "healthcheck", "test").join(" ")).toContain("ping");
     for (const [name, service] of keywards) {
       const url = String(at(service, "environment", "KEYWARD_DATABASE"));
       expect(isPostgresUrl(url), name).toBe(true);
       expect(new URL(url).hostname, name).toBe("postgres");
       expect(at(service, "depends_on", "postgres", "condition"), name).toBe("service_healthy");
+      const redis = String(at(service, "environment", "KEYWARD_REDIS_URL"));
+      expect(isRedisUrl(redis), name).toBe(true);
+      expect(new URL(redis).hostname, name).toBe("redis");
+      expect(at(service, "depends_on", "redis", "condition"), name).toBe("service_healthy");
+      expect(at(service, "environment", "KEYWARD_REPLICAS"), name).toBe(String(keywards.length));
       const loaded = loadConfig(at(service, "environment") as Record<string, string>);
       if (!loaded.ok) throw new Error(`${name}: ${loaded.error}`);
     }

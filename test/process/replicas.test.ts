@@ -6,6 +6,7 @@ import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
 import { grpcClients } from "../support/clients.js";
 import { type ListenBlockingProxy, listenBlockingProxy } from "../support/listen-blocking-proxy.js";
 import { createTestSchema, TEST_POSTGRES_URL, type TestSchema } from "../support/postgres-server.js";
+import { redisReachable, TEST_REDIS_URL } from "../support/redis-server.js";
 import {
   killGroup,
   type ServerProcess,
@@ -24,6 +25,8 @@ const run = promisify(execFile);
 type Clients = ReturnType<typeof grpcClients>;
 
 const STALE_BOUND_MS = 1000;
+// Rate limits hold across both replicas through Redis (skipped in one line when no Redis answers).
+const redis = await redisReachable();
 let schema: TestSchema;
 /** B reaches PostgreSQL through it, so that a test can keep B's LISTEN connection down. */
 let proxy: ListenBlockingProxy;
@@ -45,6 +48,7 @@ async function start(database: string): Promise<{ server: ServerProcess; address
       KEYWARD_HTTP_LISTEN: "127.0.0.1:0",
       KEYWARD_DATABASE: database,
       KEYWARD_STALE_BOUND: `${STALE_BOUND_MS}ms`,
+      ...(redis && { KEYWARD_REDIS_URL: TEST_REDIS_URL, KEYWARD_REPLICAS: "2" }),
     },
     { processGroup: true },
   );
@@ -175,6 +179,29 @@ describe("two replicas on one PostgreSQL database", () => {
     console.log(`replicas: revoke on A denied by both workers of B ${delay.toFixed(1)} ms after it returned`);
     expect(delay).toBeLessThan(1000);
   });
+
+  it.skipIf(!redis)(
+    "a free-tier key gets 10 calls a minute in total over both replicas and their 4 workers",
+    async () => {
+      const issued = await onA.keys.issueKey({ name: "free over two", workspace: "acme", tier: "free" });
+      const everyone = [onA, ...onB, onA, ...onB];
+      const answers = [];
+      for (let i = 0; i < 30; i++) {
+        const { authorize } = everyone[i % everyone.length] as Clients;
+        answers.push(await authorize.authorize({ apiKey: issued.secret }));
+      }
+      expect(answers.filter((decision) => decision.allowed)).toHaveLength(10);
+      const denied = answers.filter((decision) => !decision.allowed);
+      expect(denied.every((decision) => decision.reason === Reason.RATE_LIMITED)).toBe(true);
+      // Both replicas refused some: the limit is the key's, not each replica's.
+      const onAOnly = answers.filter((_, i) => everyone[i % everyone.length] === onA);
+      expect(onAOnly.some((decision) => !decision.allowed)).toBe(true);
+      expect(answers.filter((_, i) => everyone[i % everyone.length] !== onA).some((d) => !d.allowed)).toBe(
+        true,
+      );
+      expect(await healthOfB()).not.toContain("rate_limits");
+    },
+  );
 
   it("a workspace suspended on B is enforced by A within 1 s", async () => {
     const key = await cachedOnB("suspended on B");

@@ -1,0 +1,105 @@
+import type { RateTerms } from "./global-rate.js";
+import type { LimitStatus } from "./limit-decision.js";
+
+/** Reserved units going back to the shared window (GlobalRateWindows.release). */
+export interface ReservationRelease {
+  readonly keyId: string;
+  readonly rate: RateTerms;
+  readonly bucket: number;
+  readonly units: number;
+}
+
+/** Options of createRateReservations. */
+export interface RateReservationsOptions {
+  /** Reservations held at most; past it the least recently used is released. */
+  readonly maxKeys: number;
+  readonly release: (release: ReservationRelease) => void;
+}
+
+/** What the shared window reserved for this replica: see GlobalRateAnswer. `expiresAt` is local time. */
+export interface Reservation {
+  readonly units: number;
+  readonly bucket: number;
+  readonly expiresAt: number;
+  /** The key's rate status when it was granted (remaining excludes the reserved units). */
+  readonly status: LimitStatus;
+}
+
+/** A replica's reservations, one per key at most; see createRateReservations. */
+export interface RateReservations {
+  /** The rate status after spending `cost` from the key's reservation, or undefined when it cannot. */
+  spend(keyId: string, rate: RateTerms, cost: number, now: number): LimitStatus | undefined;
+  /** Keeps a reservation for the key under `rate`, releasing the key's previous one. */
+  hold(keyId: string, rate: RateTerms, reservation: Reservation): void;
+  /** Releases every reservation expired at `now`. */
+  sweep(now: number): void;
+  /** Releases every reservation (the server stops). */
+  releaseAll(): void;
+  readonly size: number;
+}
+
+interface Held {
+  readonly rate: RateTerms;
+  readonly bucket: number;
+  readonly expiresAt: number;
+  readonly status: LimitStatus;
+  units: number;
+  spent: number;
+}
+
+/**
+ * The one home of the units a replica reserved from the shared rate windows (STYLE.md habit 17), so that
+ * a key far below its limit costs no Redis round trip. Like a worker's lease (limit-lease.ts), every unit
+ * was counted in the shared window's sub-bucket before it is spent, and is spent only before that
+ * sub-bucket ends, so the window's guarantee holds as if each request had been counted there. It forgets a
+ * reservation when it expires, when the key's rate terms change, when a newer one replaces it, past
+ * `maxKeys` (least recently used first) and when the server stops; each time with its unspent units
+ * released. The status reported from a reservation is the window's at the grant minus what this replica
+ * spent since: other replicas may have spent meanwhile.
+ */
+export function createRateReservations(options: RateReservationsOptions): RateReservations {
+  // A Map iterates in insertion order: re-inserting on use keeps the least recently used first.
+  const held = new Map<string, Held>();
+
+  function drop(keyId: string, entry: Held): void {
+    held.delete(keyId);
+    if (entry.units > 0)
+      options.release({ keyId, rate: entry.rate, bucket: entry.bucket, units: entry.units });
+  }
+
+  return {
+    spend(keyId, rate, cost, now) {
+      const entry = held.get(keyId);
+      if (entry === undefined) return undefined;
+      const changed = entry.rate.limit !== rate.limit || entry.rate.windowMs !== rate.windowMs;
+      if (!(now < entry.expiresAt) || changed) {
+        drop(keyId, entry);
+        return undefined;
+      }
+      if (entry.units < cost) return undefined;
+      entry.units -= cost;
+      entry.spent += cost;
+      held.delete(keyId);
+      held.set(keyId, entry);
+      return { ...entry.status, remaining: Math.max(0, entry.status.remaining - entry.spent) };
+    },
+    hold(keyId, rate, reservation) {
+      const previous = held.get(keyId);
+      if (previous !== undefined) drop(keyId, previous);
+      held.set(keyId, { ...reservation, rate, status: { ...reservation.status }, spent: 0 });
+      if (held.size > options.maxKeys) {
+        const [oldest, entry] = held.entries().next().value as [string, Held];
+        drop(oldest, entry);
+      }
+    },
+    sweep(now) {
+      for (const [keyId, entry] of held) if (!(now < entry.expiresAt)) drop(keyId, entry);
+    },
+    releaseAll() {
+      for (const [keyId, entry] of held) drop(keyId, entry);
+    },
+    get size() {
+      return held.size;
+    },
+  };
+}
