@@ -33,6 +33,9 @@ export interface BenchConfig {
   readonly loadgenSeconds: number;
   readonly loadgenWarmCount: number;
   readonly loadgenWarmSeconds: number;
+  /** Scenario 10: revocations measured between the two replicas, and the time they may take in all. */
+  readonly revocations: number;
+  readonly revocationSeconds: number;
 }
 
 export const FULL: BenchConfig = {
@@ -50,6 +53,8 @@ export const FULL: BenchConfig = {
   loadgenSeconds: 6,
   loadgenWarmCount: 20_000,
   loadgenWarmSeconds: 3,
+  revocations: 200,
+  revocationSeconds: 120,
 };
 
 export const QUICK: BenchConfig = {
@@ -67,13 +72,15 @@ export const QUICK: BenchConfig = {
   loadgenSeconds: 2,
   loadgenWarmCount: 5_000,
   loadgenWarmSeconds: 1.5,
+  revocations: 40,
+  revocationSeconds: 30,
 };
 
 /** What every scenario needs: the seeded store, its secrets, where to put files, a progress line. */
 export interface BenchContext {
   readonly config: BenchConfig;
   readonly tempDir: string;
-  /** `sqlite:<path>` of the seeded store. */
+  /** `sqlite:<path>` of the seeded store (scenarios 10 and 11: a seeded PostgreSQL schema's URL). */
   readonly database: string;
   /** The seeded secrets, one a line: line 0 is the cached key, the last line the capture key. */
   readonly secretsFile: string;

@@ -136,14 +136,27 @@ const STORE_READS =
   "one per call by construction: every key is distinct and never repeated in the Keyward process, " +
   "so neither the key cache nor the negative cache can answer (not counted: Keyward logs no store read)";
 
+/** Which row a not-cached run is: scenario 3 on the SQLite store, or 11 on PostgreSQL. */
+export interface NotCachedRow {
+  readonly id: string;
+  /** Said in the row's name when it is not the default store (SQLite). */
+  readonly store?: string;
+}
+
 /**
  * Scenario 3: Authorize with keys that are not cached, each request a different key of the
- * seeded store, so every call is a store lookup.
+ * seeded store, so every call is a store lookup. Scenario 11 is the same on PostgreSQL (the
+ * context's database and secrets are then a seeded schema's).
  */
-export async function notCachedScenario(context: BenchContext, seededKeys: number): Promise<ScenarioResult> {
+export async function notCachedScenario(
+  context: BenchContext,
+  seededKeys: number,
+  row: NotCachedRow = { id: "3" },
+): Promise<ScenarioResult> {
+  const { id } = row;
   const { servers, request, answer } = await startPair(
     context,
-    "not-cached",
+    id === "3" ? "not-cached" : `not-cached-${id}`,
     context.secrets.last,
     Reason.ALLOWED,
   );
@@ -153,11 +166,11 @@ export async function notCachedScenario(context: BenchContext, seededKeys: numbe
   const take = (count: number) => {
     const from = next;
     next += count;
-    if (next > seededKeys - 1) throw new Error(`scenario 3 needs more than ${seededKeys} seeded keys`);
+    if (next > seededKeys - 1) throw new Error(`scenario ${id} needs more than ${seededKeys} seeded keys`);
     return from;
   };
   try {
-    const runs = await loadgenRounds(context, "3", servers, (side, count, seconds) => [
+    const runs = await loadgenRounds(context, id, servers, (side, count, seconds) => [
       "--keys",
       context.secretsFile,
       "--from",
@@ -171,10 +184,11 @@ export async function notCachedScenario(context: BenchContext, seededKeys: numbe
     ]);
     const keyward = summarize(runs.keyward);
     const echo = summarize(runs.echo);
-    const h2load = await echoWithH2load(context, "3", servers.echo, request, answer, echo.callsPerSecond);
+    const h2load = await echoWithH2load(context, id, servers.echo, request, answer, echo.callsPerSecond);
+    const store = row.store === undefined ? "" : `, ${row.store}`;
     return {
-      id: "3",
-      name: `Authorize, key not cached (${seededKeys.toLocaleString("en-US")} keys stored)`,
+      id,
+      name: `Authorize, key not cached${store} (${seededKeys.toLocaleString("en-US")} keys stored)`,
       tool: "bench/loadgen.ts",
       keyward,
       echo,

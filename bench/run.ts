@@ -18,7 +18,10 @@ import { latencySweepNotes } from "./latency-sweep.js";
 import { bogusScenario, notCachedScenario } from "./loadgen-scenarios.js";
 import { machineInfo } from "./machine.js";
 import { GENERATOR_BUSY_LIMIT_PERCENT, measureLoadgen } from "./measure.js";
+import { postgresNotCachedScenario } from "./postgres-not-cached-scenario.js";
+import { requirePostgres } from "./postgres-seed.js";
 import { h2Load, type Profile, profileKeyward } from "./profile.js";
+import { propagationScenario } from "./propagation-scenario.js";
 import { type BenchReport, table, writeReport } from "./report.js";
 import type { RssResult } from "./rss.js";
 import { seedDatabase } from "./seed.js";
@@ -38,8 +41,8 @@ const { values } = parseArgs({
   },
 });
 // What --only can pick: scenario 1 brings 6 and its sweep (6 runs at half of 1's maximum, on its
-// servers); 8 compares itself with 1 only when 1 ran too.
-const SELECTABLE = ["1", "1w", "2", "3", "4", "5", "7", "8", "9"];
+// servers); 8 compares itself with 1 only when 1 ran too. 10 and 11 need PostgreSQL.
+const SELECTABLE = ["1", "1w", "2", "3", "4", "5", "7", "8", "9", "10", "11"];
 const only = values.only?.split(",").map((id) => id.trim());
 const unknown = only?.filter((id) => !SELECTABLE.includes(id)) ?? [];
 if (only?.length === 0 || unknown.length > 0) {
@@ -109,6 +112,7 @@ const flags = [
 async function main(): Promise<BenchReport> {
   const machine = machineInfo([SERVER_CPU, LOAD_CPU]);
   progress(`${machine.cpuModel}, ${machine.nproc} CPUs, node ${machine.node}; temp dir ${tempDir}`);
+  if (selected("10") || selected("11")) await requirePostgres();
   const database = `sqlite:${join(tempDir, "keyward.db")}`;
   const secretsFile = join(tempDir, "secrets.txt");
   progress(`seeding ${config.keys.toLocaleString("en-US")} keys`);
@@ -136,7 +140,10 @@ async function main(): Promise<BenchReport> {
   if (selected("4")) scenarios.push(await bogusScenario(context));
   if (selected("5")) scenarios.push(await issueKeyScenario(context));
   if (selected("9")) scenarios.push(await forwardAuthScenario(context));
-  scenarios.sort((a, b) => a.id.localeCompare(b.id));
+  if (selected("10")) scenarios.push(await propagationScenario(context));
+  if (selected("11")) scenarios.push(await postgresNotCachedScenario(context));
+  // Numeric order: 1, 1w, 2, …, 9, 10, 11.
+  scenarios.sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
   const notes = [
     ...forwardAuthNotes(scenarios),
     ...generatorNotes(scenarios),
@@ -180,14 +187,14 @@ async function main(): Promise<BenchReport> {
 }
 
 /**
- * The generator of scenarios 3 and 4 against h2load on the same echo server: what each drove it
+ * The generator of scenarios 3, 4 and 11 against h2load on the same echo server: what each drove it
  * to, how busy the generator was, and whether a ratio was refused as generator-bound.
  */
 function generatorNotes(scenarios: readonly ScenarioResult[]): string[] {
   const percent = (value: number | undefined) => `${Math.round(value ?? 0)} %`;
   const calls = (value: number | undefined) => Math.round(value ?? 0).toLocaleString("en-US");
   const sides = scenarios
-    .filter((s) => s.id === "3" || s.id === "4")
+    .filter((s) => s.id === "3" || s.id === "4" || s.id === "11")
     .map((s) => {
       const h2load = s.details?.echoWithH2load as
         | { callsPerSecond: number; loadgenShare: number }

@@ -33,11 +33,12 @@ export const SEED_KEY: IssueKeyInput = {
 
 /** Rows per transaction. */
 const TRANSACTION_ROWS = 20_000;
-// Rows per multi-row INSERT: SQLite binds at most 32,766 parameters per statement, 22 per row here.
+// Rows per multi-row INSERT: SQLite binds at most 32,766 parameters per statement (PostgreSQL
+// 65,535), 22 per row here.
 const STATEMENT_ROWS = 1_000;
 
 export interface SeedOptions {
-  /** `sqlite:<path>` of a file that does not exist yet. */
+  /** `sqlite:<path>` of a file that does not exist yet, or `postgres://…` of an empty schema. */
   readonly database: string;
   readonly keys: number;
   /** Where the secrets go, one a line, in insertion order (a temp file, never bench/results). */
