@@ -16,6 +16,15 @@ export interface RateReservationsOptions {
   readonly release: (release: ReservationRelease) => void;
 }
 
+/** Units taken from a reservation for a worker's lease (RateReservations.take). */
+export interface ReservationSlice {
+  readonly units: number;
+  /** Which reservation: its `reservedAt`, the lease's grantedAt, named again by giveBack. */
+  readonly reservedAt: number;
+  readonly bucket: number;
+  readonly expiresAt: number;
+}
+
 /** What the shared window reserved for this replica: see GlobalRateAnswer. `expiresAt` is local time. */
 export interface Reservation {
   readonly units: number;
@@ -29,8 +38,24 @@ export interface Reservation {
 export interface RateReservations {
   /** The rate status after spending `cost` from the key's reservation, or undefined when it cannot. */
   spend(keyId: string, rate: RateTerms, cost: number, now: number): LimitStatus | undefined;
-  /** Keeps a reservation for the key under `rate`, releasing the key's previous one. */
-  hold(keyId: string, rate: RateTerms, reservation: Reservation): void;
+  /**
+   * Keeps a reservation for the key under `rate`, received at `now`, releasing the key's previous one.
+   * Its `reservedAt` is `now`, or 1 ms past the previous one's: it names the reservation.
+   */
+  hold(keyId: string, rate: RateTerms, reservation: Reservation, now: number): void;
+  /**
+   * Takes `units` from the key's reservation (all it has if fewer, none below `least`) for a worker's
+   * lease, or undefined; they are spent by the worker, within the same sub-bucket.
+   */
+  take(
+    keyId: string,
+    rate: RateTerms,
+    units: number,
+    least: number,
+    now: number,
+  ): ReservationSlice | undefined;
+  /** Puts `units` back into the reservation named by `reservedAt`; false when it is gone or expired. */
+  giveBack(keyId: string, reservedAt: number, units: number, now: number): boolean;
   /** Releases every reservation expired at `now`. */
   sweep(now: number): void;
   /** Releases every reservation (the server stops). */
@@ -40,6 +65,7 @@ export interface RateReservations {
 
 interface Held {
   readonly rate: RateTerms;
+  readonly reservedAt: number;
   readonly bucket: number;
   readonly expiresAt: number;
   readonly status: LimitStatus;
@@ -83,14 +109,30 @@ export function createRateReservations(options: RateReservationsOptions): RateRe
       held.set(keyId, entry);
       return { ...entry.status, remaining: Math.max(0, entry.status.remaining - entry.spent) };
     },
-    hold(keyId, rate, reservation) {
+    hold(keyId, rate, reservation, now) {
       const previous = held.get(keyId);
       if (previous !== undefined) drop(keyId, previous);
-      held.set(keyId, { ...reservation, rate, status: { ...reservation.status }, spent: 0 });
+      const reservedAt = previous === undefined ? now : Math.max(now, previous.reservedAt + 1);
+      held.set(keyId, { ...reservation, rate, reservedAt, status: { ...reservation.status }, spent: 0 });
       if (held.size > options.maxKeys) {
         const [oldest, entry] = held.entries().next().value as [string, Held];
         drop(oldest, entry);
       }
+    },
+    take(keyId, rate, units, least, now) {
+      const entry = held.get(keyId);
+      if (entry === undefined || entry.rate.limit !== rate.limit || entry.rate.windowMs !== rate.windowMs)
+        return undefined;
+      const taken = Math.min(units, entry.units);
+      if (!(now < entry.expiresAt) || taken < least) return undefined;
+      entry.units -= taken;
+      return { units: taken, reservedAt: entry.reservedAt, bucket: entry.bucket, expiresAt: entry.expiresAt };
+    },
+    giveBack(keyId, reservedAt, units, now) {
+      const entry = held.get(keyId);
+      if (entry === undefined || entry.reservedAt !== reservedAt || !(now < entry.expiresAt)) return false;
+      entry.units += units;
+      return true;
     },
     sweep(now) {
       for (const [keyId, entry] of held) if (!(now < entry.expiresAt)) drop(keyId, entry);

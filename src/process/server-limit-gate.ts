@@ -38,6 +38,7 @@ export async function serverLimitGate(
     clock,
     replicas: config.replicas,
     countDenied: (keyId, limits) => book.countDenied(keyId, limits, clock.now()),
+    take: (keyId, limits, units) => book.take(keyId, limits, units, clock.now()),
   });
   return {
     ...gate,

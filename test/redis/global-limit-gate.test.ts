@@ -40,6 +40,7 @@ async function replica(url: string, prefix: string, replicas = 2): Promise<Repli
     clock: systemClock,
     replicas,
     countDenied: (keyId, limits) => book.countDenied(keyId, limits, Date.now()),
+    take: (keyId, limits, units) => book.take(keyId, limits, units, Date.now()),
   });
   return { book, gate, windows };
 }
@@ -116,6 +117,45 @@ describe.skipIf(!reachable)("rate limits shared through Redis", () => {
     await a.windows.close();
     a = await replica(TEST_REDIS_URL, space.prefix);
     expect(await inRedis()).toBe(4000 - 51 - 1);
+  });
+
+  it("leases a worker a slice of the reservation (and of the quota); unspent units go back where they came from", async () => {
+    const limits: EnforcedLimits = { rateLimit: { limit: 4000, windowMs: 60_000 }, monthlyQuota: 100_000 };
+    const rate = limits.rateLimit as { limit: number; windowMs: number };
+    const inRedis = async () => (await a.windows.consume("key_lease", rate, 1, true, 0)).remaining;
+    const leased = await a.gate.consumeLeasing("key_lease", limits, 1, 2);
+    expect(leased.decision.reason).toBe("allowed");
+    // The reservation, (4000 − 1) ÷ 8 units, goes to the worker whole: its share is as large.
+    const lease = leased.lease;
+    expect(lease?.units).toBe(Math.floor(3999 / 8));
+    expect(lease?.expiresAt).toBeGreaterThan(Date.now());
+    expect(await inRedis()).toBe(4000 - 1 - (lease?.units ?? 0) - 1);
+    const units = lease?.units ?? 0;
+    // 400 unspent come back to the reservation while it lasts (Redis still counts them), and to the quota.
+    a.gate.release("key_lease", limits, 400, lease?.grantedAt ?? 0);
+    expect(await inRedis()).toBe(4000 - 1 - units - 1);
+    const next = a.gate.consume("key_lease", limits, 1, false);
+    expect(next).not.toBeInstanceOf(Promise); // spent from the reservation's 400
+    expect((next as LimitDecision).quota?.remaining).toBe(100_000 - 1 - units + 400 - 1);
+    await a.gate.close(); // releases the reservation's 399 to Redis
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await inRedis()).toBe(4000 - (1 + units - 399) - 1);
+    await a.windows.close();
+    a = await replica(TEST_REDIS_URL, space.prefix);
+  });
+
+  it("sends a lease's unspent units to Redis once its reservation is gone", async () => {
+    const limits: EnforcedLimits = { rateLimit: { limit: 4000, windowMs: 60_000 }, monthlyQuota: 0 };
+    const rate = limits.rateLimit as { limit: number; windowMs: number };
+    const inRedis = async () => (await a.windows.consume("key_gone", rate, 1, true, 0)).remaining;
+    const { lease } = await b.gate.consumeLeasing("key_gone", limits, 1, 2);
+    expect(lease?.units).toBeGreaterThan(0);
+    // A request of cost 5 finds the reservation empty (the worker holds it all): a new one replaces it.
+    expect(((await b.gate.consume("key_gone", limits, 5, false)) as LimitDecision).reason).toBe("allowed");
+    const before = await inRedis();
+    b.gate.release("key_gone", limits, lease?.units ?? 0, lease?.grantedAt ?? 0);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await inRedis()).toBe(before + (lease?.units ?? 0));
   });
 
   it("lets the local quota refuse after the shared rate window allowed, reporting both", async () => {
