@@ -203,6 +203,30 @@ describe("two replicas on one PostgreSQL database", () => {
     },
   );
 
+  it("usage counted on both replicas adds up in the store: a key with a quota (the book) and one without", async () => {
+    const counted = await onA.keys.issueKey({ name: "quota", workspace: "acme", monthlyQuota: 1000n });
+    const tallied = await onA.keys.issueKey({ name: "plain", workspace: "acme" });
+    for (const issued of [counted, tallied]) {
+      for (let i = 0; i < 7; i++)
+        expect((await onA.authorize.authorize({ apiKey: issued.secret })).allowed).toBe(true);
+      for (let i = 0; i < 10; i++) {
+        const { authorize } = onB[i % onB.length] as Clients;
+        expect((await authorize.authorize({ apiKey: issued.secret })).allowed).toBe(true);
+      }
+    }
+    // Each process flushes every KEYWARD_USAGE_FLUSH (1 s): wait, bounded, until the store has them all.
+    for (const issued of [counted, tallied]) {
+      const keyId = issued.key?.keyId ?? "";
+      let usage = (await onA.keys.getKey({ keyId })).key?.usage;
+      for (let i = 0; i < 100 && usage?.requestsToday !== 17n; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        usage = (await onA.keys.getKey({ keyId })).key?.usage;
+      }
+      expect(usage?.requestsToday).toBe(17n);
+      expect(usage?.requestsThisMonth).toBe(17n);
+    }
+  });
+
   it("a workspace suspended on B is enforced by A within 1 s", async () => {
     const key = await cachedOnB("suspended on B");
     for (let i = 0; i < 4; i++)
