@@ -284,6 +284,16 @@ async function probe(db: Kysely<Database>): Promise<void> {
 }
 
 /** Whether Kysely speaks to PostgreSQL, for the few statements the engines plan or type differently. */
+/**
+ * Whether a statement failed only because another transaction conflicted with it: PostgreSQL broke a
+ * deadlock by failing it (40P01), or could not serialize it (40001). Running it again may succeed.
+ * SQLite's writers take the file lock before they read (beginWrite), so they never fail this way.
+ */
+export function isTransientConflict(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "40P01" || code === "40001";
+}
+
 export function isPostgres(db: Kysely<Database>): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
 }

@@ -1,7 +1,7 @@
 import { type Kysely, sql } from "kysely";
 import type { Outcome } from "../domain/outcome.js";
 import { StoreError } from "../domain/unavailable.js";
-import { beginWrite } from "./database.js";
+import { beginWrite, isTransientConflict } from "./database.js";
 import type { Database } from "./schema.js";
 
 /** A unit of work: its writes are kept when it resolves with an ok Outcome. */
@@ -36,6 +36,9 @@ const DEFAULT_MAX_BATCH = 64;
  * On PostgreSQL the same batching holds (one BEGIN, savepoints, one COMMIT); a batch's
  * row locks (lockedForWrite) are held until that COMMIT, and a unit whose statement
  * fails (a deadlock with another process, say) is rolled back to its savepoint alone.
+ * Two replicas' batches can deadlock (each holding a key the other's next unit locks):
+ * PostgreSQL then fails one unit, which runs again in the next batch, once the locks it
+ * waited for are free (up to CONFLICT_RETRIES times; test/store/group-commit.test.ts).
  */
 export function createGroupCommit(db: Kysely<Database>, options: GroupCommitOptions = {}): GroupCommit {
   const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
@@ -62,6 +65,9 @@ export function createGroupCommit(db: Kysely<Database>, options: GroupCommitOpti
     });
 }
 
+/** How many times a unit that lost a conflict with another transaction runs again. */
+export const CONFLICT_RETRIES = 3;
+
 /** How a batch ended for its units: committed, or not (and why). */
 type BatchEnd = { readonly committed: true } | { readonly committed: false; readonly cause: unknown };
 
@@ -70,6 +76,8 @@ interface Unit {
   run(trx: Kysely<Database>): Promise<boolean>;
   /** Settles the caller's promise once the batch has ended. */
   settle(end: BatchEnd): void;
+  /** Whether it failed only by a conflict with another transaction and may run again (once more counted). */
+  retry(): boolean;
 }
 
 function unit<T>(
@@ -78,6 +86,7 @@ function unit<T>(
   reject: (error: unknown) => void,
 ): Unit {
   let result: { readonly outcome: Outcome<T> } | { readonly thrown: unknown } | undefined;
+  let retries = 0;
   return {
     async run(trx) {
       try {
@@ -93,6 +102,13 @@ function unit<T>(
       if (result !== undefined && "thrown" in result) reject(result.thrown);
       else if (result !== undefined && (end.committed || !result.outcome.ok)) resolve(result.outcome);
       else reject(new StoreError("complete a transaction", end.committed ? undefined : end.cause));
+    },
+    retry() {
+      if (result === undefined || !("thrown" in result) || retries >= CONFLICT_RETRIES) return false;
+      if (!isTransientConflict(result.thrown) && !isTransientConflict(causeOf(result.thrown))) return false;
+      retries++;
+      result = undefined;
+      return true;
     },
   };
 }
@@ -127,7 +143,15 @@ async function runBatch(db: Kysely<Database>, queue: Unit[], maxBatch: number): 
       end = { committed: false, cause };
     }
   }
-  for (const each of batch ?? []) each.settle(end);
+  // A unit that lost a conflict runs first in the next batch; its writes here were rolled back.
+  const again = (batch ?? []).filter((each) => each.retry());
+  queue.unshift(...again);
+  for (const each of batch ?? []) if (!again.includes(each)) each.settle(end);
+}
+
+/** The error a StoreError (or any error with a cause) wraps. */
+function causeOf(error: unknown): unknown {
+  return error instanceof Error ? error.cause : undefined;
 }
 
 /**

@@ -46,11 +46,15 @@ export async function addUsage(db: Kysely<Database>, deltas: readonly UsageDelta
       lastUsed.set(d.keyId, d.lastUsedTime);
     if (d.creditsSpent !== 0 || d.creditsRefilledAt !== undefined) credits.push(d);
   }
+  // Every writer locks rows in key order: two replicas flushing the same keys would otherwise each hold
+  // what the other waits for, and PostgreSQL would fail one of them (test/store/store-queries.test.ts).
+  const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   await db.transaction().execute(async (tx) => {
-    const rows = [...days.values()];
+    const rows = [...days.values()].sort((a, b) => byKey(a.key_id, b.key_id) || a.day - b.day);
     for (let at = 0; at < rows.length; at += CHUNK) await addDays(tx, rows.slice(at, at + CHUNK));
-    const times = [...lastUsed];
+    const times = [...lastUsed].sort(([a], [b]) => byKey(a, b));
     for (let at = 0; at < times.length; at += CHUNK) await setLastUsed(tx, times.slice(at, at + CHUNK));
+    credits.sort((a, b) => byKey(a.keyId, b.keyId));
     for (const delta of credits) await addCredits(tx, delta);
   });
 }

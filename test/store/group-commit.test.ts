@@ -184,6 +184,40 @@ describe("group commit: a batch", () => {
   });
 });
 
+describe("group commit: two replicas' batches", () => {
+  // PostgreSQL only: SQLite's writers take the file's lock before they read, so their batches never
+  // interleave (and better-sqlite3 would block this one process's event loop waiting for it).
+  it.skipIf(TEST_DIALECT !== "postgres")(
+    "that deadlock each other: PostgreSQL fails one unit, which runs again in the next batch; every call succeeds",
+    async () => {
+      const { store } = await open();
+      const other = await reopen();
+      const [one, two] = [makeKey({ keyId: "key_one" }).key, makeKey({ keyId: "key_two" }).key];
+      await seed(store, { keys: [one, two] });
+      const runs: string[] = [];
+      // Locks `first`, holds it a while (so that the other replica's batch locks its own first key),
+      // then the next unit of the same batch locks the other key.
+      const rename = (on: KeyStore, keyId: string, name: string, holdMs: number) =>
+        on.transaction(async (tx) => {
+          runs.push(name);
+          const read = await tx.findKeyById(keyId);
+          await tx.updateKey({ ...(read as ApiKey), name });
+          if (holdMs > 0) await new Promise((resolve) => setTimeout(resolve, holdMs));
+          return ok(name);
+        });
+      const outcomes = await Promise.all([
+        rename(store, one.keyId, "a1", 300),
+        rename(store, two.keyId, "a2", 0),
+        rename(other, two.keyId, "b1", 300),
+        rename(other, one.keyId, "b2", 0),
+      ]);
+      expect(outcomes).toEqual(["a1", "a2", "b1", "b2"].map((name) => ok(name)));
+      // One of the second units ran twice: its first run was the deadlock's victim.
+      expect(runs.length).toBe(5);
+    },
+  );
+});
+
 describe("group commit: a failed COMMIT", () => {
   // An honest COMMIT failure: a trigger makes a key named "doomed" break a deferred foreign key,
   // which the database checks only at COMMIT (SQLite with foreign_keys ON, and PostgreSQL); the

@@ -415,6 +415,33 @@ describe("usageOf", () => {
   );
 
   it.skipIf(TEST_DIALECT !== "postgres")(
+    "never deadlocks two replicas flushing the same keys in opposite orders; their counts add up",
+    async () => {
+      const { db, queryOnly } = await database.open();
+      const store = createKyselyKeyStore(db, queryOnly);
+      const credits = { remaining: 100_000, refill: undefined };
+      const keys = Array.from({ length: 200 }, (_, i) => makeKey({ keyId: `key_${i}`, credits }).key);
+      await seed(store, { keys });
+      const other = database.track(await openDatabase(database.temp.url)).db;
+      const flushOf = (order: readonly ApiKey[]) =>
+        order.map((key) => ({
+          ...emptyDelta(key.keyId, today),
+          requests: 1,
+          lastUsedTime: T,
+          creditsSpent: 1,
+          ...(key.credits?.setTime === undefined ? {} : { creditsSetTime: key.credits.setTime }),
+        }));
+      const forward = flushOf(keys);
+      const backward = flushOf([...keys].reverse());
+      for (let round = 0; round < 15; round++) {
+        await Promise.all([addUsage(db, forward), addUsage(other, backward)]);
+      }
+      const usage = await readUsage(db, "key_7", T);
+      expect(usage).toMatchObject({ requestsToday: 30, creditsRemaining: 100_000 - 30 });
+    },
+  );
+
+  it.skipIf(TEST_DIALECT !== "postgres")(
     "on PostgreSQL, keeps a flush's spending that comes while an UpdateKey holds the key: the flush waits for it",
     async () => {
       const { db, queryOnly } = await database.open();
