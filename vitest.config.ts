@@ -2,16 +2,18 @@ import { configDefaults, defineConfig } from "vitest/config";
 import { postgresReachableOnce, TEST_POSTGRES_URL } from "./test/support/postgres-server.js";
 
 /**
- * The suites that run once per database engine (issue 14): the store's, the cache's, and those
- * whose answers come from the store through a server; the rest (transport, processes, deploy) run
- * on SQLite only. A suite gets the run's engine from test/support/databases.ts (perTestDatabase,
- * tempDatabase; useServer uses it), reaches the database behind a server through
- * test/support/raw-sql.ts, and skips what only one engine has with `it.skipIf(TEST_DIALECT …)`.
+ * The suites that run once per database engine (issue 14): the store's, the cache's, those whose
+ * answers come from the store through a server, and the process suites whose subject is what a
+ * cluster of workers writes to the store (or reads from it at start-up); the rest (transport, the
+ * other processes, deploy) run on SQLite only. A suite gets the run's engine from
+ * test/support/databases.ts (perTestDatabase, tempDatabase; useServer uses it), reaches the
+ * database behind a server through test/support/raw-sql.ts, and skips what only one engine has
+ * with `it.skipIf(TEST_DIALECT …)`.
  */
 const EVERY_DATABASE = [
   "test/store/**/*.test.ts",
   "test/cache/key-cache.test.ts",
-  "test/process/crash-durability.test.ts",
+  "test/process/{crash-durability,decision-no-write,lease-release,tiers-in-use,usage-durability}.test.ts",
   "test/envoy/{check-allowed,check-denials,check-outage,route-requirements}.test.ts",
   "test/http/{forward-auth,forward-auth-limits}.test.ts",
   `test/rpc/{${[

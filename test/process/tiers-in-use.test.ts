@@ -2,12 +2,16 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
-import { seedDatabase } from "../support/databases.js";
+import { perTestDatabase, seedDatabase } from "../support/databases.js";
 import { makeKey, makeWorkspace } from "../support/fixtures.js";
 import { spawnServer } from "../support/spawn-server.js";
 
 // A tier removed from KEYWARD_TIERS while keys use it would leave those keys with no rate limit at
-// all: start-up refuses, with one line naming the tier, exit code 2, as for any invalid setting.
+// all: start-up refuses, with one line naming the tier, exit code 2, as for any invalid setting. The
+// tiers in use are read from the store, so the postgres project runs it on PostgreSQL as well. The
+// server never serves, so it needs no cluster (test/support/spawn-cluster.ts): spawnServer alone.
+
+const database = perTestDatabase();
 
 let dir: string;
 
@@ -22,8 +26,7 @@ afterEach(() => {
 it("refuses to start when a key or a workspace default names a tier KEYWARD_TIERS lacks", {
   timeout: 60_000,
 }, async () => {
-  const database = `sqlite:${join(dir, "keyward.db")}`;
-  await seedDatabase(database, {
+  await seedDatabase(database.temp.url, {
     workspaces: [makeWorkspace("default"), { ...makeWorkspace("shop"), defaultTier: "gold" }],
     // Stored as a former tier table allowed; IssueKey would refuse "gold" under the defaults.
     keys: [
@@ -37,7 +40,7 @@ it("refuses to start when a key or a workspace default names a tier KEYWARD_TIER
   const server = spawnServer({
     KEYWARD_LISTEN: "127.0.0.1:0",
     KEYWARD_HTTP_LISTEN: "off",
-    KEYWARD_DATABASE: database,
+    KEYWARD_DATABASE: database.temp.url,
     KEYWARD_TIERS: tiers,
   });
   expect(await server.exited).toBe(2);

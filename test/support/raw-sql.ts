@@ -1,7 +1,9 @@
 import { type Kysely, sql } from "kysely";
 import { afterAll, beforeAll } from "vitest";
+import type { PersistedUsage } from "../../src/domain/usage-delta.js";
 import { openDatabase } from "../../src/store/database.js";
 import type { Database } from "../../src/store/schema.js";
+import { readUsage } from "../../src/store/usage-queries.js";
 import { TEST_DIALECT } from "./databases.js";
 
 /**
@@ -16,6 +18,15 @@ export interface RawDatabase {
   passWrites(name: string, table: string): Promise<void>;
   /** Every row of Keyward's tables, as JSON text. */
   rows(): Promise<string>;
+  /**
+   * Starts watching for commits by other connections (of any process) that change the database, and
+   * returns how to ask whether one has come since. SQLite: `PRAGMA data_version` on this connection,
+   * which changes exactly when another connection has committed to the file. PostgreSQL has no such
+   * number per schema (the WAL position and the statistics are the whole server's, and lag), so a
+   * row trigger on every table of the schema counts each row written into a table of the witness's
+   * own, in the writer's transaction: a count above zero is a commit that changed a row.
+   */
+  watchCommits(): Promise<() => Promise<boolean>>;
   close(): Promise<void>;
 }
 
@@ -49,8 +60,49 @@ export async function openRaw(url: string): Promise<RawDatabase> {
       }
     },
     rows: () => allRows(db),
+    async watchCommits() {
+      if (TEST_DIALECT === "sqlite") {
+        const version = async () =>
+          (await sql<{ data_version: number }>`PRAGMA data_version`.execute(db)).rows[0]?.data_version;
+        const before = await version();
+        return async () => (await version()) !== before;
+      }
+      const { rows } = await sql<{ table_name: string; schema: string }>`
+        select table_name, current_schema() as schema from information_schema.tables
+        where table_schema = current_schema() and table_type = 'BASE TABLE'`.execute(db);
+      const schema = rows[0]?.schema;
+      if (schema === undefined) throw new Error("watchCommits: the schema has no tables yet");
+      const count = `${schema}.kw_test_rows_written`;
+      await exec(`CREATE TABLE ${count} (n bigint NOT NULL)`);
+      await exec(`INSERT INTO ${count} VALUES (0)`);
+      await exec(
+        `CREATE FUNCTION ${schema}.kw_test_count_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN UPDATE ${count} SET n = n + 1; RETURN NULL; END $$`,
+      );
+      for (const { table_name } of rows) {
+        await exec(
+          `CREATE TRIGGER kw_test_count_row AFTER INSERT OR UPDATE OR DELETE ON ${schema}.${table_name} FOR EACH ROW EXECUTE FUNCTION ${schema}.kw_test_count_row()`,
+        );
+      }
+      return async () => {
+        const written = await sql<{ n: string }>`select n from ${sql.raw(count)}`.execute(db);
+        return Number(written.rows[0]?.n) > 0;
+      };
+    },
     close,
   };
+}
+
+/**
+ * What the database at `url` holds of a key's usage this month, read with the query the limit book
+ * loads with: for a test that checks what a server (stopped by then) wrote.
+ */
+export async function storedUsage(url: string, keyId: string): Promise<PersistedUsage> {
+  const { db, close } = await openDatabase(url);
+  try {
+    return await readUsage(db, keyId, Date.now());
+  } finally {
+    await close();
+  }
 }
 
 async function allRows(db: Kysely<Database>): Promise<string> {
@@ -81,6 +133,7 @@ export function useRawDatabase(server: { readonly database: string }): RawDataba
     failWrites: (name, table, event, message) => current().failWrites(name, table, event, message),
     passWrites: (name, table) => current().passWrites(name, table),
     rows: () => current().rows(),
+    watchCommits: () => current().watchCommits(),
     close: () => current().close(),
   };
 }
