@@ -16,6 +16,11 @@ export interface Config {
   readonly httpListen: string | undefined;
   /** `sqlite:<path>` or `postgres://…` (store/database.ts). */
   readonly database: string;
+  /**
+   * `GET /metrics` (Prometheus) on a listener of its own, `host:port`, and not on the HTTP listener;
+   * undefined: on the HTTP listener.
+   */
+  readonly metricsListen: string | undefined;
   /** Connections in the PostgreSQL pool (unused with SQLite, which has one writer). */
   readonly databasePool: number;
   readonly cache: {
@@ -78,6 +83,7 @@ export interface Config {
 export const DEFAULTS = {
   KEYWARD_LISTEN: "0.0.0.0:50051",
   KEYWARD_HTTP_LISTEN: "0.0.0.0:8080",
+  KEYWARD_METRICS_LISTEN: "",
   KEYWARD_DATABASE: "sqlite:./data/keyward.db",
   KEYWARD_DATABASE_POOL: "10",
   KEYWARD_CACHE_SIZE: "100000",
@@ -124,6 +130,10 @@ export function loadConfig(
         read("KEYWARD_HTTP_LISTEN") === "off"
           ? undefined
           : address("KEYWARD_HTTP_LISTEN", read("KEYWARD_HTTP_LISTEN")),
+      metricsListen:
+        read("KEYWARD_METRICS_LISTEN") === ""
+          ? undefined
+          : address("KEYWARD_METRICS_LISTEN", read("KEYWARD_METRICS_LISTEN")),
       database: database("KEYWARD_DATABASE", read("KEYWARD_DATABASE")),
       databasePool: poolSize("KEYWARD_DATABASE_POOL", read("KEYWARD_DATABASE_POOL")),
       cache: {

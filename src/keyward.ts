@@ -1,3 +1,4 @@
+import type { Registry } from "prom-client";
 import { cachedKeyStore } from "./cache/cached-key-store.js";
 import { applyInvalidation, type InvalidationBus } from "./cache/invalidation.js";
 import { createKeyCache, type KeyCache } from "./cache/key-cache.js";
@@ -18,6 +19,8 @@ import { AuthorizeService } from "./gen/keyward/v1/authorize_service_pb.js";
 import { KeyService } from "./gen/keyward/v1/key_service_pb.js";
 import { WorkspaceService } from "./gen/keyward/v1/workspace_service_pb.js";
 import type { Logger } from "./log.js";
+import type { Scrape } from "./metrics/cluster-metrics.js";
+import { createProcessMetrics, type ProcessMetrics } from "./metrics/process-metrics.js";
 import { watchPolicyFile } from "./policy/policy-file.js";
 import { serverLimitGate } from "./process/server-limit-gate.js";
 import { startUsageFlush } from "./process/usage-flush.js";
@@ -37,11 +40,14 @@ import { createReadiness } from "./transport/readiness.js";
 import { reflectionServices } from "./transport/reflection-service.js";
 import { serveTls } from "./transport/tls.js";
 import { workspaceService } from "./transport/workspace-service.js";
+import { VERSION } from "./version.js";
 
 /** A running Keyward: its ports, its cache (for tests and metrics) and a graceful stop. */
 export interface Keyward {
   readonly grpcPort: number;
   readonly httpPort: number | undefined;
+  /** The metrics listener's port, when KEYWARD_METRICS_LISTEN is set. */
+  readonly metricsPort: number | undefined;
   readonly cache: KeyCache;
   /** Health goes NOT_SERVING, in-flight calls finish (up to the drain timeout), the connections close. */
   stop(): Promise<void>;
@@ -52,6 +58,11 @@ export interface KeywardOptions {
   readonly invalidations?: ((cache: KeyCache) => InvalidationBus) | undefined;
   /** Where decisions count against limits when another process holds the book (a cluster worker). */
   readonly limitGate?: LimitGate | undefined;
+  /**
+   * How a scrape is answered when other processes' metrics belong in it (a cluster worker asks its
+   * primary, metrics/cluster-metrics.ts); none answers with this process's registry alone.
+   */
+  readonly clusterMetrics?: ((own: Registry) => () => Promise<Scrape>) | undefined;
 }
 
 /** Opens and migrates the store, wires the services and starts both listeners. */
@@ -61,13 +72,17 @@ export async function startKeyward(
   clock: Clock = systemClock,
   options: KeywardOptions = {},
 ): Promise<Keyward> {
-  const database = await openDatabase(config.database, { poolSize: config.databasePool });
+  const metrics = createProcessMetrics(VERSION);
+  const database = await openDatabase(config.database, {
+    poolSize: config.databasePool,
+    observe: metrics.store,
+  });
   try {
     const applied = await migrateToLatest(database.db);
     if (applied.length > 0) log.info("migrations applied", { migrations: applied });
     const tiersMissing = missingTiersError(config.tiers, await tiersInUse(database.db));
     if (tiersMissing !== undefined) throw new ConfigurationError("KEYWARD_TIERS", tiersMissing);
-    return await serve(config, log, clock, database, options);
+    return await serve(config, log, clock, database, metrics, options);
   } catch (error) {
     await database.close();
     throw error;
@@ -79,11 +94,13 @@ async function serve(
   log: Logger,
   clock: Clock,
   database: StoreConnections,
+  metrics: ProcessMetrics,
   options: KeywardOptions,
 ): Promise<Keyward> {
   // The key cache's misses (findKeyByHash) read on the query-only connection, all else on the read-write one.
-  const store = createKyselyKeyStore(database.db, database.queryOnly);
+  const store = createKyselyKeyStore(database.db, database.queryOnly, { onBatch: metrics.batch });
   const cache = createKeyCache({ load: store.findKeyByHash, clock, ...config.cache });
+  metrics.watchCache(() => ({ ...cache.stats, keys: cache.size.keys, absent: cache.size.missing }));
   // Usage is tallied in every process; the limit book is one per server: this process's, unless it is
   // a worker and the primary holds it. Both are flushed from here, behind the decision path.
   const tally = createUsageTally();
@@ -107,6 +124,7 @@ async function serve(
           usage,
         );
   const limits = { gate, tiers: config.tiers, tally };
+  metrics.watchUsageFlush(usage.stats);
   const managed = cachedKeyStore(store, cache, options.invalidations?.(cache));
   const apis = [AuthorizeService, KeyService, WorkspaceService, AuditService, Authorization];
   const policy =
@@ -120,12 +138,13 @@ async function serve(
   };
   const health = healthService([...apis, Health].map((service) => service.typeName));
   const services = [
-    authorizeService({ resolver: cache, clock, limits }),
+    authorizeService({ resolver: cache, clock, limits, record: metrics.decisions("authorize") }),
     envoyCheckService({
       resolver: cache,
       clock,
       limits,
       options: { ...checkSettings, removeCredential: config.envoy.removeCredential },
+      record: metrics.decisions("check"),
     }),
     keyService({ store: managed, resolver: cache, clock, log, tiers: config.tiers }),
     workspaceService({ store: managed, resolver: cache, clock, log, tiers: config.tiers }),
@@ -143,6 +162,8 @@ async function serve(
   // The cache's age is limited exactly while the LISTEN connection is down (listenForReplicas, or the
   // primary's `distrust` to a worker).
   const invalidationDegraded = () => cache.maxAgeMs !== undefined;
+  metrics.watchDegraded(invalidationDegraded, () => gate.local?.() === true);
+  const ownMetrics = async (): Promise<Scrape> => ({ text: await metrics.registry.metrics() });
   const tls = config.tls && serveTls(config.tls, log, config.tls.reloadMs);
   const server = await startServer({
     services,
@@ -163,7 +184,16 @@ async function serve(
     tls,
     messageLimits: config.messageLimits,
     // The same decisions as Check, for gateways that ask over plain HTTP.
-    forwardAuth: forwardAuthHandler({ resolver: cache, clock, limits, log, options: checkSettings }),
+    forwardAuth: forwardAuthHandler({
+      resolver: cache,
+      clock,
+      limits,
+      log,
+      options: checkSettings,
+      record: metrics.decisions("forward_auth"),
+    }),
+    metrics: options.clusterMetrics?.(metrics.registry) ?? ownMetrics,
+    metricsAddress: config.metricsListen,
   }).catch(async (error: unknown) => {
     tls?.close();
     await replica?.close();
@@ -172,6 +202,9 @@ async function serve(
   log.info("keyward serving", {
     grpc: config.listen.replace(/:\d+$/, `:${server.grpcPort}`),
     http: config.httpListen?.replace(/:\d+$/, `:${server.httpPort}`) ?? "off",
+    metrics:
+      config.metricsListen?.replace(/:\d+$/, `:${server.metricsPort}`) ??
+      (config.httpListen === undefined ? "off" : "on the http listener"),
     database: redactedUrl(config.database),
     pid: process.pid,
     tls: tls ? (tls.mutual ? "client certificates required" : "on") : "off",
@@ -180,6 +213,7 @@ async function serve(
   return {
     grpcPort: server.grpcPort,
     httpPort: server.httpPort,
+    metricsPort: server.metricsPort,
     cache,
     stop() {
       stopping ??= (async () => {

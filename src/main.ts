@@ -1,15 +1,17 @@
 import cluster from "node:cluster";
 import { pathToFileURL } from "node:url";
+import type { Registry } from "prom-client";
 import { clusterWorkerBus } from "./cache/invalidation.js";
 import { loadConfig } from "./config.js";
 import { ConfigurationError } from "./configuration-error.js";
 import { systemClock } from "./domain/clock.js";
 import { startKeyward } from "./keyward.js";
 import { createLogger, type Logger } from "./log.js";
+import { type Scrape, workerMetrics } from "./metrics/cluster-metrics.js";
 import { PolicyFileError } from "./policy/policy-file.js";
 import type { WorkerMessage } from "./process/cluster-messages.js";
 import { runPrimary } from "./process/cluster-primary.js";
-import { clusterLimitGate } from "./process/limit-client.js";
+import { clusterLimitGate, processChannel } from "./process/limit-client.js";
 
 /**
  * Runs the server until SIGTERM or SIGINT, then drains and exits 0.
@@ -32,6 +34,7 @@ export async function main(env: Readonly<Record<string, string | undefined>> = p
     keyward = await startKeyward(loaded.config, log, systemClock, {
       invalidations: cluster.isWorker ? (cache) => clusterWorkerBus(cache, log) : undefined,
       limitGate: cluster.isWorker ? clusterLimitGate() : undefined,
+      clusterMetrics: cluster.isWorker ? scrapeThroughPrimary : undefined,
     });
   } catch (error) {
     return startupFailed(error, log);
@@ -54,6 +57,13 @@ export async function main(env: Readonly<Record<string, string | undefined>> = p
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+}
+
+/** A worker's scrape: every process's metrics, merged by the primary (metrics/cluster-metrics.ts). */
+function scrapeThroughPrimary(own: Registry): () => Promise<Scrape> {
+  const channel = processChannel();
+  const metrics = workerMetrics(own, (message) => channel.send(message), channel.onMessage);
+  return () => metrics.scrape();
 }
 
 /**

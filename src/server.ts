@@ -4,6 +4,7 @@ import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "./log.js";
+import type { Scrape } from "./metrics/cluster-metrics.js";
 import { connectRoutes, peerKey } from "./transport/connect-adapter.js";
 import { toRpcError } from "./transport/errors.js";
 import { isForwardAuthUrl } from "./transport/forwarded-request.js";
@@ -16,6 +17,7 @@ import {
   type NodeHandler,
 } from "./transport/http-body-limits.js";
 import { type MessageLimits, messageLimitOf } from "./transport/message-limits.js";
+import { answerScrape, isScrape } from "./transport/metrics-route.js";
 import type { ServedTls } from "./transport/tls.js";
 
 export interface ServerOptions {
@@ -47,6 +49,13 @@ export interface ServerOptions {
   readonly tls?: ServedTls | undefined;
   /** Largest request message per kind of call, on both listeners. */
   readonly messageLimits: MessageLimits;
+  /**
+   * Answers `GET /metrics` (Prometheus): on `metricsAddress`, a listener of its own, when set, else on
+   * the HTTP listener; undefined serves no metrics.
+   */
+  readonly metrics?: (() => Promise<Scrape>) | undefined;
+  /** The metrics listener, `host:port`; undefined: metrics on the HTTP listener. */
+  readonly metricsAddress?: string | undefined;
   /** Answers `/authz/*` on the HTTP listener (forward auth), ahead of connect-node; 404 there when undefined. */
   readonly forwardAuth?: NodeHandler | undefined;
 }
@@ -54,6 +63,7 @@ export interface ServerOptions {
 export interface RunningServer {
   readonly grpcPort: number;
   readonly httpPort: number | undefined;
+  readonly metricsPort: number | undefined;
   /** Stops accepting calls, lets in-flight ones finish for up to timeoutMs, then cuts the rest. */
   drain(timeoutMs: number): Promise<void>;
 }
@@ -111,6 +121,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         });
         return;
       }
+      if (options.metrics !== undefined && options.metricsAddress === undefined && isScrape(request)) {
+        answerScrape(response, options.metrics);
+        return;
+      }
       // Forward auth is the gateways' hot path: a plain handler, with connect-node's cost kept out of it.
       if (options.forwardAuth !== undefined && isForwardAuthUrl(request.url)) {
         options.forwardAuth(request, response);
@@ -124,11 +138,35 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await listen(server, options.httpAddress);
   }
   const httpPort = httpServer && (httpServer.address() as AddressInfo).port;
+  // Metrics on a port of their own (KEYWARD_METRICS_LISTEN), which callers need not reach: nothing else
+  // is served there. Plain HTTP even with TLS on the other listeners: Prometheus scrapes it in-cluster.
+  let metricsServer: ReturnType<typeof createHttpServer> | undefined;
+  const scrape = options.metrics;
+  if (scrape !== undefined && options.metricsAddress !== undefined) {
+    metricsServer = createHttpServer((request, response) => {
+      if (isScrape(request)) answerScrape(response, scrape);
+      else {
+        response.writeHead(404, { "content-type": "text/plain" });
+        response.end("not found: this listener serves GET /metrics only\n");
+      }
+    });
+    try {
+      await listen(metricsServer, options.metricsAddress);
+    } catch (error) {
+      httpServer?.close();
+      grpcServer.forceShutdown();
+      throw error;
+    }
+  }
+  const metricsPort = metricsServer && (metricsServer.address() as AddressInfo).port;
 
   return {
     grpcPort,
     httpPort,
+    metricsPort,
     async drain(timeoutMs) {
+      metricsServer?.close();
+      metricsServer?.closeAllConnections();
       let timer: NodeJS.Timeout | undefined;
       // After forceShutdown nothing is left to wait for, even if grpc-js never calls back.
       const timedOut = new Promise<void>((resolve) => {

@@ -23,6 +23,7 @@ describe("loadConfig", () => {
     expect(config).toEqual({
       listen: "0.0.0.0:50051",
       httpListen: "0.0.0.0:8080",
+      metricsListen: undefined,
       database: "sqlite:./data/keyward.db",
       databasePool: 10,
       cache: { maxKeys: 100_000, ttlMs: 30_000, maxMissing: 10_000, missingTtlMs: 5_000 },
@@ -62,6 +63,7 @@ describe("loadConfig", () => {
     ["KEYWARD_LISTEN", "0.0.0.0:70000"],
     ["KEYWARD_LISTEN", "0.0.0.0:"],
     ["KEYWARD_HTTP_LISTEN", "localhost"],
+    ["KEYWARD_METRICS_LISTEN", "9464"],
     ["KEYWARD_USAGE_FLUSH", "0s"], // a flush every 0 ms would spin
     ["KEYWARD_DATABASE", "postgres://"],
     ["KEYWARD_DATABASE", "mysql://db/keyward"],

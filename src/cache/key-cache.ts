@@ -39,6 +39,20 @@ export interface KeyCache extends KeyResolver {
   /** The bound limitAge set, or undefined while the cache is trusted for its TTLs. */
   readonly maxAgeMs: number | undefined;
   readonly size: { readonly keys: number; readonly missing: number };
+  /** Counts since start, for the metrics (read when scraped; plain numbers, nothing per call but `++`). */
+  readonly stats: CacheStats;
+}
+
+/** What a key cache has answered and forgotten since it was made. */
+export interface CacheStats {
+  /** Resolved from a verified key held. */
+  hits: number;
+  /** Resolved as absent from a hash remembered as such. */
+  absentHits: number;
+  /** Went to the store (or joined a read of it already in flight). */
+  misses: number;
+  /** Keys forgotten because they changed: evict() calls, and clear() counted once. */
+  evictions: number;
 }
 
 export function createKeyCache(options: KeyCacheOptions): KeyCache {
@@ -60,6 +74,7 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
   // or a revoke racing with a miss could leave the pre-revoke record cached.
   let epoch = 0;
   let maxAgeMs: number | undefined;
+  const stats: CacheStats = { hits: 0, absentHits: 0, misses: 0, evictions: 0 };
 
   /** Whether an entry of `cache` (whose entries all live `ttl`) is older than the age limit; forgets it if so. */
   function tooOld<V extends {}>(cache: LRUCache<string, V>, ttl: number, digest: string): boolean {
@@ -96,22 +111,30 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
   return {
     resolve(digest) {
       const hit = known.get(digest);
-      if (hit !== undefined && !(maxAgeMs !== undefined && tooOld(known, options.ttlMs, digest))) return hit;
+      if (hit !== undefined && !(maxAgeMs !== undefined && tooOld(known, options.ttlMs, digest))) {
+        stats.hits++;
+        return hit;
+      }
       if (
         missing.get(digest) !== undefined &&
         !(maxAgeMs !== undefined && tooOld(missing, options.missingTtlMs, digest))
-      )
+      ) {
+        stats.absentHits++;
         return undefined;
+      }
+      stats.misses++;
       return loading.get(digest) ?? load(digest);
     },
     evict(keyHash) {
       const digest = digestOfHash(keyHash);
+      stats.evictions++;
       epoch++;
       known.delete(digest);
       missing.delete(digest);
       loading.delete(digest);
     },
     clear() {
+      stats.evictions++;
       epoch++;
       known.clear();
       missing.clear();
@@ -126,5 +149,6 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
     get size() {
       return { keys: known.size, missing: missing.size };
     },
+    stats,
   };
 }

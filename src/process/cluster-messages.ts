@@ -37,6 +37,10 @@ export type WorkerMessage =
       /** Whether the worker would take a lease with the answer (it has none on the way for the key). */
       readonly lease: boolean;
     }
+  /** A scrape reached this worker: the primary is to merge every process's metrics (metrics/cluster-metrics.ts). */
+  | { readonly kw: "metrics-request"; readonly id: number }
+  /** This worker's metrics, as prom-client's getMetricsAsJSON gives them, for the primary's `metrics-collect`. */
+  | { readonly kw: "metrics-sample"; readonly id: number; readonly metrics: unknown }
   /** A lease's unspent units, given back (limit-lease.ts); no answer. */
   | {
       readonly kw: "release";
@@ -55,6 +59,10 @@ export type PrimaryMessage =
   | { readonly kw: "distrust"; readonly maxAgeMs: number }
   /** Forget every cached entry (notices may have been missed), then trust the cache again. */
   | { readonly kw: "trust" }
+  /** Send this process's metrics (`metrics-sample`). */
+  | { readonly kw: "metrics-collect"; readonly id: number }
+  /** Every process's metrics merged, for the worker's `metrics-request`; `error` when there are none. */
+  | { readonly kw: "metrics-text"; readonly id: number; readonly text?: string; readonly error?: string }
   /** Whether rate limits are enforced per replica now (Redis cannot be reached), for the worker's health. */
   | { readonly kw: "rate-limits"; readonly local: boolean }
   /** `decision`, or `error` when the primary could not decide (its store failed reading the key's usage). */
@@ -84,6 +92,10 @@ const KINDS: Record<ClusterMessage["kw"], true> = {
   release: true,
   consumed: true,
   "rate-limits": true,
+  "metrics-request": true,
+  "metrics-sample": true,
+  "metrics-collect": true,
+  "metrics-text": true,
 };
 
 /** Whether an IPC message is one of ours (by its `kw`), not another library's. */

@@ -6,9 +6,12 @@ import { systemClock } from "../domain/clock.js";
 import { createLimitBook } from "../domain/limit-book.js";
 import { limitPart } from "../domain/usage-delta.js";
 import type { Logger } from "../log.js";
+import { createMetricsGatherer } from "../metrics/cluster-metrics.js";
+import { createProcessMetrics } from "../metrics/process-metrics.js";
 import { openChangeListener, openDatabase } from "../store/database.js";
 import { migrateToLatest } from "../store/migrate.js";
 import { addUsage, readUsage } from "../store/usage-queries.js";
+import { VERSION } from "../version.js";
 import { isClusterMessage, type WorkerMessage } from "./cluster-messages.js";
 import { createInvalidationRelay } from "./invalidation-relay.js";
 import { createLimitOwner } from "./limit-owner.js";
@@ -40,7 +43,11 @@ const STOP_GRACE_MS = 5000;
  */
 export async function runPrimary(config: Config, log: Logger): Promise<void> {
   // Kept open: the primary holds the cluster's limit book, reads keys' usage into it and flushes it.
-  const database = await openDatabase(config.database, { poolSize: config.databasePool });
+  const metrics = createProcessMetrics(VERSION);
+  const database = await openDatabase(config.database, {
+    poolSize: config.databasePool,
+    observe: metrics.store,
+  });
   try {
     const applied = await migrateToLatest(database.db);
     if (applied.length > 0) log.info("migrations applied", { migrations: applied });
@@ -49,7 +56,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
     throw error;
   }
 
-  const relay = createInvalidationRelay(log);
+  const relay = createInvalidationRelay(log, metrics.relayed);
   const book = createLimitBook({ maxKeys: config.cache.maxKeys });
   const usage = startUsageFlush({
     drains: [() => book.drain().map(limitPart)],
@@ -75,6 +82,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
     },
   );
   rateLimitsLocal = gate.local();
+  metrics.watchUsageFlush(usage.stats);
   const limits = createLimitOwner(gate, config.workers);
   const served = new WeakSet<Worker>();
   const failures = new WeakMap<Worker, Extract<WorkerMessage, { kw: "failed" }>>();
@@ -96,12 +104,23 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
       })
     : undefined;
 
+  metrics.watchDegraded(
+    () => replica !== undefined && !replica.listening,
+    () => rateLimitsLocal,
+  );
+  const gatherer = createMetricsGatherer(metrics.registry, workers);
+
   const fork = () => cluster.fork({ KEYWARD_WORKER: "1" });
   for (let i = 0; i < config.workers; i++) fork();
   log.info("keyward primary", { workers: config.workers, pid: process.pid });
 
   cluster.on("message", (worker, message: unknown) => {
-    if (!isClusterMessage(message) || relay.receive(worker, message) || limits.receive(worker, message))
+    if (
+      !isClusterMessage(message) ||
+      relay.receive(worker, message) ||
+      limits.receive(worker, message) ||
+      gatherer.receive(worker, message)
+    )
       return;
     if (message.kw === "serving" && !served.has(worker)) {
       served.add(worker);

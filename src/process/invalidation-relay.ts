@@ -38,7 +38,11 @@ export interface InvalidationRelay {
  * node:cluster hands it connections only after the primary read its listen
  * request, which follows `ready` on the same channel.
  */
-export function createInvalidationRelay(log: Logger): InvalidationRelay {
+export function createInvalidationRelay(
+  log: Logger,
+  /** Told how long each relay took, from its start to the last confirmation (metrics). */
+  relayed?: (seconds: number) => void,
+): InvalidationRelay {
   const ready = new Set<Worker>();
   const killed = new WeakSet<Worker>();
   /** Per relayed invalidation: called with each worker that evicted or is gone. */
@@ -58,6 +62,7 @@ export function createInvalidationRelay(log: Logger): InvalidationRelay {
   /** Relays a change to every ready worker but its sender (none for another replica's change). */
   async function relay(sender: Worker | undefined, change: Invalidation): Promise<boolean> {
     const id = ++next;
+    const started = performance.now();
     const silent = new Set([...ready].filter((worker) => worker !== sender));
     let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {
@@ -72,6 +77,7 @@ export function createInvalidationRelay(log: Logger): InvalidationRelay {
     });
     clearTimeout(timer);
     waiting.delete(id);
+    relayed?.((performance.now() - started) / 1000);
     let ok = true;
     if (silent.size > 0) {
       const pids = [...silent].map((worker) => worker.process.pid);

@@ -9,6 +9,8 @@ export interface UsageFlush {
   started(): number;
   /** Flushes what is left and stops; the last flush's failure is logged, not thrown. */
   stop(): Promise<void>;
+  /** When the last flush ended without failing (or it started; ms since the epoch), and how many failed. */
+  stats(): { readonly lastFlushedAt: number; readonly failures: number };
 }
 
 export interface UsageFlushOptions {
@@ -30,6 +32,9 @@ export function startUsageFlush(options: UsageFlushOptions): UsageFlush {
   let running: Promise<void> | undefined;
   let failing = false;
   let started = 0;
+  // The age a scrape reports counts from start-up until the first flush.
+  let lastFlushedAt = Date.now();
+  let failures = 0;
 
   const flush = (): Promise<void> => {
     if (running !== undefined) return running;
@@ -38,14 +43,19 @@ export function startUsageFlush(options: UsageFlushOptions): UsageFlush {
       const deltas = retry;
       retry = [];
       for (const drain of options.drains) for (const delta of drain()) deltas.push(delta);
-      if (deltas.length === 0) return;
+      if (deltas.length === 0) {
+        lastFlushedAt = Date.now();
+        return;
+      }
       try {
         await options.write(deltas);
+        lastFlushedAt = Date.now();
         if (failing) options.log.info("usage flush recovered", { deltas: deltas.length });
         failing = false;
       } catch (error) {
         // Kept in order ahead of newer counts; additive deltas may be written in any order anyway.
         retry = deltas;
+        failures++;
         if (!failing) options.log.error("usage flush failed; keeping the counts for the next one", { error });
         failing = true;
       }
@@ -60,6 +70,7 @@ export function startUsageFlush(options: UsageFlushOptions): UsageFlush {
   return {
     flushed: () => running ?? Promise.resolve(),
     started: () => started,
+    stats: () => ({ lastFlushedAt, failures }),
     async stop() {
       clearInterval(timer);
       await running;

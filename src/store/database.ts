@@ -1,7 +1,7 @@
 import { mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
-import { Kysely, PostgresAdapter, SqliteDialect, sql } from "kysely";
+import { Kysely, type KyselyConfig, PostgresAdapter, SqliteDialect, sql } from "kysely";
 import pg from "pg";
 import { isPostgresUrl, redactedUrl, sqlitePath } from "../database-url.js";
 import type { MaybePromise } from "../domain/maybe-promise.js";
@@ -44,6 +44,46 @@ export type PreparedRead = (parameters: readonly unknown[]) => MaybePromise<unkn
 export interface DatabaseOptions {
   /** Connections in the PostgreSQL pool (KEYWARD_DATABASE_POOL); SQLite has one writer. */
   readonly poolSize?: number;
+  /** Told of every store call: the hot path's key reads (`key_lookup`) and every Kysely query. */
+  readonly observe?: StoreObserver | undefined;
+}
+
+/** See DatabaseOptions.observe: `seconds` the call took, `failed` when it threw. */
+export type StoreObserver = (operation: "key_lookup" | "query", seconds: number, failed: boolean) => void;
+
+/** Kysely's `log` option for an observer: every query's duration, and whether it failed. */
+function kyselyLog(observe: StoreObserver | undefined): Pick<KyselyConfig, "log"> {
+  if (observe === undefined) return {};
+  return { log: (event) => observe("query", event.queryDurationMillis / 1000, event.level === "error") };
+}
+
+/** The hot path's read, timed for the observer; a synchronous read (SQLite) stays synchronous. */
+function timedRead(read: PreparedRead, observe: StoreObserver | undefined): PreparedRead {
+  if (observe === undefined) return read;
+  return (parameters) => {
+    const started = performance.now();
+    let result: MaybePromise<unknown>;
+    try {
+      result = read(parameters);
+    } catch (error) {
+      observe("key_lookup", (performance.now() - started) / 1000, true);
+      throw error;
+    }
+    if (!(result instanceof Promise)) {
+      observe("key_lookup", (performance.now() - started) / 1000, false);
+      return result;
+    }
+    return result.then(
+      (row) => {
+        observe("key_lookup", (performance.now() - started) / 1000, false);
+        return row;
+      },
+      (error: unknown) => {
+        observe("key_lookup", (performance.now() - started) / 1000, true);
+        throw error;
+      },
+    );
+  };
 }
 
 /**
@@ -53,7 +93,7 @@ export interface DatabaseOptions {
  * be used stops start-up with one line naming it.
  */
 export async function openDatabase(url: string, options: DatabaseOptions = {}): Promise<StoreConnections> {
-  if (isPostgresUrl(url)) return openPostgres(url, options.poolSize ?? DEFAULT_POOL_SIZE);
+  if (isPostgresUrl(url)) return openPostgres(url, options.poolSize ?? DEFAULT_POOL_SIZE, options.observe);
   const path = sqlitePath(url);
   if (path === undefined)
     throw new Error(`unsupported database URL (expected sqlite:<path> or postgres://…)`);
@@ -78,8 +118,11 @@ export async function openDatabase(url: string, options: DatabaseOptions = {}): 
     const reason = error instanceof Error ? error.message : String(error);
     throw new Error(`database ${path}: ${reason}`, { cause: error });
   }
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite) }) });
-  const queryOnly = reader && queryOnlyConnection(reader);
+  const db = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: reusingStatements(sqlite) }),
+    ...kyselyLog(options.observe),
+  });
+  const queryOnly = reader && queryOnlyConnection(reader, options.observe);
   let closing: Promise<void> | undefined;
   return {
     db,
@@ -121,11 +164,14 @@ function reusingStatements(sqlite: SQLite.Database) {
 
 const MAX_CACHED_STATEMENTS = 1000;
 
-function queryOnlyConnection(reader: SQLite.Database): QueryOnlyConnection {
+function queryOnlyConnection(
+  reader: SQLite.Database,
+  observe: StoreObserver | undefined,
+): QueryOnlyConnection {
   return {
     prepare(sql) {
       const statement = reader.prepare(sql);
-      return (parameters) => statement.get(...parameters);
+      return timedRead((parameters) => statement.get(...parameters), observe);
     },
   };
 }
@@ -310,7 +356,11 @@ const LISTEN_QUERY_TIMEOUT_MS = 2_000;
 const PG_INT8 = 20;
 const PG_NUMERIC = 1700;
 
-async function openPostgres(url: string, poolSize: number): Promise<StoreConnections> {
+async function openPostgres(
+  url: string,
+  poolSize: number,
+  observe: StoreObserver | undefined,
+): Promise<StoreConnections> {
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
@@ -343,11 +393,14 @@ async function openPostgres(url: string, poolSize: number): Promise<StoreConnect
     await pool.end().catch(() => undefined);
     throw new Error(`database ${redactedUrl(url)}: ${reasonOf(error)}`, { cause: error });
   }
-  const db = new Kysely<Database>({ dialect: new CurrentSchemaPostgresDialect({ pool }) });
+  const db = new Kysely<Database>({
+    dialect: new CurrentSchemaPostgresDialect({ pool }),
+    ...kyselyLog(observe),
+  });
   let closing: Promise<void> | undefined;
   return {
     db,
-    queryOnly: postgresQueryOnly(pool),
+    queryOnly: postgresQueryOnly(pool, observe),
     probe: () => probe(db),
     close() {
       closing ??= db.destroy(); // ends the pool
@@ -357,12 +410,15 @@ async function openPostgres(url: string, poolSize: number): Promise<StoreConnect
 }
 
 /** The hot path's reads as named prepared statements: parsed once per connection, then one round trip. */
-function postgresQueryOnly(pool: pg.Pool): QueryOnlyConnection {
+function postgresQueryOnly(pool: pg.Pool, observe: StoreObserver | undefined): QueryOnlyConnection {
   let prepared = 0;
   return {
     prepare(text) {
       const name = `keyward_read_${++prepared}`;
-      return async (values) => (await pool.query({ name, text, values: [...values] })).rows[0];
+      return timedRead(
+        async (values) => (await pool.query({ name, text, values: [...values] })).rows[0],
+        observe,
+      );
     },
   };
 }

@@ -17,6 +17,8 @@ export type GroupCommit = <T>(work: Work<T>) => Promise<Outcome<T>>;
 export interface GroupCommitOptions {
   /** Most units sharing one commit: bounds how long the first of them waits for the last. */
   readonly maxBatch?: number;
+  /** Told the size of every batch that ran its units (metrics: keyward_group_commit_batch_size). */
+  readonly onBatch?: ((size: number) => void) | undefined;
 }
 
 const DEFAULT_MAX_BATCH = 64;
@@ -48,7 +50,7 @@ export function createGroupCommit(db: Kysely<Database>, options: GroupCommitOpti
     draining = true;
     try {
       do {
-        await runBatch(db, queue, maxBatch);
+        await runBatch(db, queue, maxBatch, options.onBatch);
         // better-sqlite3 runs a whole batch, COMMIT and fsync included, without returning to the
         // event loop: calls made meanwhile are still requests in socket buffers. One turn of the
         // loop (no timer) lets them reach the queue, to share the next commit.
@@ -114,7 +116,12 @@ function unit<T>(
 }
 
 /** Takes up to maxBatch units off the queue, runs them in one transaction and settles each. */
-async function runBatch(db: Kysely<Database>, queue: Unit[], maxBatch: number): Promise<void> {
+async function runBatch(
+  db: Kysely<Database>,
+  queue: Unit[],
+  maxBatch: number,
+  onBatch: ((size: number) => void) | undefined,
+): Promise<void> {
   let batch: Unit[] | undefined;
   let end: BatchEnd = { committed: true };
   try {
@@ -128,6 +135,7 @@ async function runBatch(db: Kysely<Database>, queue: Unit[], maxBatch: number): 
       }
       // Taken once the write lock is ours, so that every unit that came meanwhile shares the commit.
       batch = queue.splice(0, maxBatch);
+      onBatch?.(batch.length);
       try {
         await runUnits(connection, batch);
       } catch (cause) {

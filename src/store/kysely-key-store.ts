@@ -3,7 +3,7 @@ import type { KeyStore, StoreReader, StoreTransaction } from "../domain/key-stor
 import { StoreError } from "../domain/unavailable.js";
 import { insertEvent, listEvents } from "./audit-queries.js";
 import { notifyChange, type QueryOnlyConnection } from "./database.js";
-import { createGroupCommit } from "./group-commit.js";
+import { createGroupCommit, type GroupCommitOptions } from "./group-commit.js";
 import { createHotLookup } from "./hot-lookup.js";
 import { countActiveKeys, findKeyById, insertKey, listKeys, updateKey } from "./key-queries.js";
 import type { Database } from "./schema.js";
@@ -19,8 +19,9 @@ import { findWorkspace, insertWorkspace, listWorkspaces, updateWorkspace } from 
 export function createKyselyKeyStore(
   db: Kysely<Database>,
   queryOnly: QueryOnlyConnection | undefined,
+  options: GroupCommitOptions = {},
 ): KeyStore {
-  const groupCommit = createGroupCommit(db);
+  const groupCommit = createGroupCommit(db, options);
   return {
     ...reader(db),
     findKeyByHash: createHotLookup(db, queryOnly),

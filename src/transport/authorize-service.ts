@@ -6,6 +6,7 @@ import type { KeyResolver } from "../domain/key-resolver.js";
 import { requestCost } from "../domain/request-cost.js";
 import { headersError, requiredScopesError, tallyHeaders } from "../domain/request-limits.js";
 import { type AuthorizeResponse, AuthorizeService } from "../gen/keyward/v1/authorize_service_pb.js";
+import type { RecordDecision } from "../metrics/decision-metrics.js";
 import { decisionToProto } from "./convert.js";
 import { invalidArgument } from "./errors.js";
 import { type ServedService, served } from "./handler.js";
@@ -15,13 +16,16 @@ export interface AuthorizeServiceDeps {
   readonly clock: Clock;
   /** How decisions count against keys' limits; none counts nothing. */
   readonly limits?: Limits | undefined;
+  /** Counts each decision and its time (metrics/decision-metrics.ts); none records nothing. */
+  readonly record?: RecordDecision | undefined;
 }
 
 /** keyward.v1.AuthorizeService: the hot path. No store write, no logging per call. */
-export function authorizeService({ resolver, clock, limits }: AuthorizeServiceDeps): ServedService {
+export function authorizeService({ resolver, clock, limits, record }: AuthorizeServiceDeps): ServedService {
   const allowed = allowedAnswers<AuthorizeResponse>();
   const keyless = keylessAnswers(decisionToProto);
-  const respond = (decision: Decision): AuthorizeResponse => {
+  const respond = (decision: Decision, startedAt: number): AuthorizeResponse => {
+    record?.(decision.reason, startedAt);
     const key = decision.key;
     if (key === undefined) return keyless(decision);
     // A counted answer (remaining, reset) differs from call to call: never kept.
@@ -30,6 +34,7 @@ export function authorizeService({ resolver, clock, limits }: AuthorizeServiceDe
   };
   return served(AuthorizeService, {
     authorize(request) {
+      const startedAt = performance.now();
       // The caps first: anyone may call this, so nothing is done with a request beyond them.
       const tooMuch =
         requiredScopesError("required_scopes", request.requiredScopes) ??
@@ -54,7 +59,9 @@ export function authorizeService({ resolver, clock, limits }: AuthorizeServiceDe
         clock.now(),
         limits,
       );
-      return decision instanceof Promise ? decision.then(respond) : respond(decision);
+      return decision instanceof Promise
+        ? decision.then((decided) => respond(decided, startedAt))
+        : respond(decision, startedAt);
     },
   });
 }

@@ -27,6 +27,7 @@ import {
   type CheckResponse,
   CheckResponseSchema,
 } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
+import type { RecordDecision } from "../metrics/decision-metrics.js";
 import { invalidArgument } from "./errors.js";
 import { deniedAnswer, identityHeaders } from "./gateway-answers.js";
 import { type ServedService, served } from "./handler.js";
@@ -47,6 +48,8 @@ export interface EnvoyCheckDeps {
   readonly options: EnvoyCheckOptions;
   /** How decisions count against keys' limits; none counts nothing. */
   readonly limits?: Limits | undefined;
+  /** Counts each decision and its time (metrics/decision-metrics.ts); none records nothing. */
+  readonly record?: RecordDecision | undefined;
 }
 
 const GRPC_OK = 0;
@@ -61,11 +64,18 @@ const NO_HEADERS: readonly string[] = Object.freeze([]);
  * Every well-formed request gets a CheckResponse; a store outage is a gRPC
  * UNAVAILABLE so that Envoy's failure_mode_allow / status_on_error decide.
  */
-export function envoyCheckService({ resolver, clock, options, limits }: EnvoyCheckDeps): ServedService {
+export function envoyCheckService({
+  resolver,
+  clock,
+  options,
+  limits,
+  record,
+}: EnvoyCheckDeps): ServedService {
   // Denials are built per call: they carry the route's requirements, not only the key's.
   const allowed = allowedAnswers<CheckResponse>();
   return served(Authorization, {
     check(request) {
+      const startedAt = performance.now();
       const attributes = request.attributes;
       const http = attributes?.request?.http;
       const tooMuch =
@@ -99,7 +109,10 @@ export function envoyCheckService({ resolver, clock, options, limits }: EnvoyChe
         if (error instanceof RouteConfigError) throw invalidArgument(error.message);
         throw error;
       }
-      const respond = (checked: CheckResult) => checkResponse(checked, http, options, allowed);
+      const respond = (checked: CheckResult) => {
+        record?.(checked.decision.reason, startedAt);
+        return checkResponse(checked, http, options, allowed);
+      };
       return result instanceof Promise ? result.then(respond) : respond(result);
     },
   });

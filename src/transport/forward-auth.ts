@@ -14,6 +14,7 @@ import type { KeyResolver } from "../domain/key-resolver.js";
 import type { MaybePromise } from "../domain/maybe-promise.js";
 import { REQUEST_LIMITS } from "../domain/request-limits.js";
 import type { Logger } from "../log.js";
+import type { RecordDecision } from "../metrics/decision-metrics.js";
 import { toRpcError } from "./errors.js";
 import { type ForwardedRequest, forwardedRequest, ORIGINAL_REQUEST_HEADERS } from "./forwarded-request.js";
 import { deniedAnswer, identityHeaders } from "./gateway-answers.js";
@@ -36,6 +37,8 @@ export interface ForwardAuthDeps {
   readonly log: Logger;
   /** How decisions count against keys' limits; none counts nothing. */
   readonly limits?: Limits | undefined;
+  /** Counts each decision and its time (metrics/decision-metrics.ts); none records nothing. */
+  readonly record?: RecordDecision | undefined;
 }
 
 // A forward-auth request carries no body worth reading; one this small is drained to keep the
@@ -49,7 +52,14 @@ const MAX_DRAINED_BODY_BYTES = 8 * 1024;
  * gateway expects: 200 with identity headers, the reason's status with Check's JSON body, 503 when
  * the store is out (so that the gateway fails closed), 400 for a request that names no original request.
  */
-export function forwardAuthHandler({ resolver, clock, options, log, limits }: ForwardAuthDeps): NodeHandler {
+export function forwardAuthHandler({
+  resolver,
+  clock,
+  options,
+  log,
+  limits,
+  record,
+}: ForwardAuthDeps): NodeHandler {
   // Allowed answers of hot keys, built once: they depend on the key and nothing else when uncounted.
   const allowed: AllowedAnswers<OutgoingHttpHeaders> = allowedAnswers();
   // Route requirements of the auth URLs seen last, parsed once each (src/cache/README.md).
@@ -62,6 +72,7 @@ export function forwardAuthHandler({ resolver, clock, options, log, limits }: Fo
     "transfer-encoding",
   ]);
   return (request, response) => {
+    const startedAt = performance.now();
     const headers = readHeaders(request.rawHeaders);
     ignoreBody(request, headers, response);
     // Node caps the header block's bytes (maxHeaderSize); the count is capped as Check's is.
@@ -96,7 +107,10 @@ export function forwardAuthHandler({ resolver, clock, options, log, limits }: Fo
     } catch (error) {
       return fail(error);
     }
-    const respond = (checked: CheckResult) => answer(response, checked, original, options, allowed);
+    const respond = (checked: CheckResult) => {
+      record?.(checked.decision.reason, startedAt);
+      answer(response, checked, original, options, allowed);
+    };
     if (result instanceof Promise) result.then(respond, fail);
     else respond(result);
   };
