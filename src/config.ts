@@ -5,7 +5,7 @@ import type { DefaultRoute } from "./domain/check-request.js";
 import { MAX_TRUSTED_PROXIES } from "./domain/client-address.js";
 import { parseDurationMs } from "./domain/duration-text.js";
 import { DEFAULT_TIERS, parseTiers, type TierTable } from "./domain/tiers.js";
-import type { LogLevel } from "./log.js";
+import type { LogFormat, LogLevel } from "./log.js";
 import { readTlsFiles, TLS_VARIABLE, type TlsFiles } from "./transport/tls-files.js";
 
 /** Everything Keyward reads from its environment, validated once at start-up. */
@@ -66,6 +66,10 @@ export interface Config {
     readonly trustedProxies: number;
   };
   readonly logLevel: LogLevel;
+  /** JSON lines, or pino-pretty's for a local run (KEYWARD_LOG_FORMAT). */
+  readonly logFormat: LogFormat;
+  /** The share of decisions logged, one `decision` line each, from 0 (none) to 1 (every one). */
+  readonly decisionLogSample: number;
   /** TLS on both listeners; undefined serves plaintext. */
   readonly tls: (TlsFiles & { readonly reloadMs: number }) | undefined;
   /** Largest request message each listener takes; beyond it RESOURCE_EXHAUSTED (HTTP 413) before it is read. */
@@ -96,6 +100,8 @@ export const DEFAULTS = {
   KEYWARD_DRAIN_TIMEOUT: "10s",
   KEYWARD_USAGE_FLUSH: "1s",
   KEYWARD_LOG_LEVEL: "info",
+  KEYWARD_LOG_FORMAT: "json",
+  KEYWARD_DECISION_LOG_SAMPLE: "0",
   KEYWARD_WORKERS: "auto",
   KEYWARD_POLICY: "",
   KEYWARD_POLICY_RELOAD: "2s",
@@ -149,6 +155,8 @@ export function loadConfig(
       drainTimeoutMs: duration("KEYWARD_DRAIN_TIMEOUT", read("KEYWARD_DRAIN_TIMEOUT")),
       usageFlushMs: duration("KEYWARD_USAGE_FLUSH", read("KEYWARD_USAGE_FLUSH"), 1),
       logLevel: logLevel("KEYWARD_LOG_LEVEL", read("KEYWARD_LOG_LEVEL")),
+      logFormat: oneOf("KEYWARD_LOG_FORMAT", read("KEYWARD_LOG_FORMAT"), ["json", "pretty"]),
+      decisionLogSample: share("KEYWARD_DECISION_LOG_SAMPLE", read("KEYWARD_DECISION_LOG_SAMPLE")),
       workers: workerCount("KEYWARD_WORKERS", read("KEYWARD_WORKERS")),
       envoy: {
         policyPath: read("KEYWARD_POLICY") === "" ? undefined : read("KEYWARD_POLICY"),
@@ -342,6 +350,13 @@ function headerPrefix(name: Variable, value: string): string {
   const prefix = value.toLowerCase();
   if (!HEADER_NAME.test(prefix)) return invalid(name, value, "a header name prefix, e.g. x-keyward-");
   return prefix;
+}
+
+// A decimal from 0 to 1 (0.01 logs one decision in a hundred, on average).
+function share(name: Variable, value: string): number {
+  const n = /^(0|1|0?\.\d+|1\.0*)$/.test(value) ? Number(value) : Number.NaN;
+  if (!(n >= 0 && n <= 1)) return invalid(name, value, "a number from 0 to 1, such as 0.01");
+  return n;
 }
 
 function logLevel(name: Variable, value: string): LogLevel {

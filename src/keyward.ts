@@ -20,6 +20,7 @@ import { KeyService } from "./gen/keyward/v1/key_service_pb.js";
 import { WorkspaceService } from "./gen/keyward/v1/workspace_service_pb.js";
 import type { Logger } from "./log.js";
 import type { Scrape } from "./metrics/cluster-metrics.js";
+import type { EntryPoint } from "./metrics/decision-metrics.js";
 import { createProcessMetrics, type ProcessMetrics } from "./metrics/process-metrics.js";
 import { watchPolicyFile } from "./policy/policy-file.js";
 import { serverLimitGate } from "./process/server-limit-gate.js";
@@ -32,6 +33,7 @@ import { tiersInUse } from "./store/tier-queries.js";
 import { addUsage, readUsage } from "./store/usage-queries.js";
 import { auditService } from "./transport/audit-service.js";
 import { authorizeService } from "./transport/authorize-service.js";
+import { decisionObserver } from "./transport/decision-observer.js";
 import { envoyCheckService } from "./transport/envoy-check-service.js";
 import { forwardAuthHandler } from "./transport/forward-auth.js";
 import { healthService } from "./transport/health-service.js";
@@ -136,15 +138,17 @@ async function serve(
     headerPrefix: config.envoy.headerPrefix,
     trustedProxies: config.envoy.trustedProxies,
   };
+  const observeDecisions = (entry: EntryPoint) =>
+    decisionObserver(entry, metrics.decisions(entry), log, config.decisionLogSample);
   const health = healthService([...apis, Health].map((service) => service.typeName));
   const services = [
-    authorizeService({ resolver: cache, clock, limits, record: metrics.decisions("authorize") }),
+    authorizeService({ resolver: cache, clock, limits, observe: observeDecisions("authorize") }),
     envoyCheckService({
       resolver: cache,
       clock,
       limits,
       options: { ...checkSettings, removeCredential: config.envoy.removeCredential },
-      record: metrics.decisions("check"),
+      observe: observeDecisions("check"),
     }),
     keyService({ store: managed, resolver: cache, clock, log, tiers: config.tiers }),
     workspaceService({ store: managed, resolver: cache, clock, log, tiers: config.tiers }),
@@ -190,7 +194,7 @@ async function serve(
       limits,
       log,
       options: checkSettings,
-      record: metrics.decisions("forward_auth"),
+      observe: observeDecisions("forward_auth"),
     }),
     metrics: options.clusterMetrics?.(metrics.registry) ?? ownMetrics,
     metricsAddress: config.metricsListen,

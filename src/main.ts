@@ -24,7 +24,7 @@ export async function main(env: Readonly<Record<string, string | undefined>> = p
     process.stderr.write(`keyward: ${loaded.error}\n`);
     process.exit(2);
   }
-  const log = createLogger(loaded.config.logLevel);
+  const log = createLogger(loaded.config.logLevel, undefined, loaded.config.logFormat);
   if (loaded.config.workers > 1 && cluster.isPrimary) {
     await runPrimary(loaded.config, log).catch((error: unknown) => startupFailed(error, log));
     return;

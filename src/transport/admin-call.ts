@@ -12,6 +12,8 @@ import type { CallContext } from "./handler.js";
 export interface AdminCall {
   readonly admin: Admin;
   readonly caller: Caller;
+  /** The call's `x-request-id`, carried into its log line. */
+  readonly requestId: string | undefined;
 }
 
 /** Authenticates the call's bearer key as an admin, or throws UNAUTHENTICATED / PERMISSION_DENIED. */
@@ -32,7 +34,14 @@ export async function adminCall(
       peer: context.peer,
       userAgent: withoutKeys(context.header("user-agent") ?? ""),
     },
+    requestId: requestIdOf(context),
   };
+}
+
+/** A request id as sent, at most 200 characters and never anything shaped like a key. */
+function requestIdOf(context: CallContext): string | undefined {
+  const sent = context.header("x-request-id");
+  return sent === undefined || sent === "" ? undefined : withoutKeys(sent.slice(0, 200));
 }
 
 /** The value of an Outcome, or the error it carries, thrown at the edge. */

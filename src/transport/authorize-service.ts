@@ -6,26 +6,26 @@ import type { KeyResolver } from "../domain/key-resolver.js";
 import { requestCost } from "../domain/request-cost.js";
 import { headersError, requiredScopesError, tallyHeaders } from "../domain/request-limits.js";
 import { type AuthorizeResponse, AuthorizeService } from "../gen/keyward/v1/authorize_service_pb.js";
-import type { RecordDecision } from "../metrics/decision-metrics.js";
 import { decisionToProto } from "./convert.js";
+import type { ObserveDecision } from "./decision-observer.js";
 import { invalidArgument } from "./errors.js";
-import { type ServedService, served } from "./handler.js";
+import { type CallContext, type ServedService, served } from "./handler.js";
 
 export interface AuthorizeServiceDeps {
   readonly resolver: KeyResolver;
   readonly clock: Clock;
   /** How decisions count against keys' limits; none counts nothing. */
   readonly limits?: Limits | undefined;
-  /** Counts each decision and its time (metrics/decision-metrics.ts); none records nothing. */
-  readonly record?: RecordDecision | undefined;
+  /** Counts (and may log) each decision (decision-observer.ts); none records nothing. */
+  readonly observe?: ObserveDecision | undefined;
 }
 
 /** keyward.v1.AuthorizeService: the hot path. No store write, no logging per call. */
-export function authorizeService({ resolver, clock, limits, record }: AuthorizeServiceDeps): ServedService {
+export function authorizeService({ resolver, clock, limits, observe }: AuthorizeServiceDeps): ServedService {
   const allowed = allowedAnswers<AuthorizeResponse>();
   const keyless = keylessAnswers(decisionToProto);
-  const respond = (decision: Decision, startedAt: number): AuthorizeResponse => {
-    record?.(decision.reason, startedAt);
+  const respond = (decision: Decision, startedAt: number, context: CallContext): AuthorizeResponse => {
+    observe?.(decision, startedAt, context);
     const key = decision.key;
     if (key === undefined) return keyless(decision);
     // A counted answer (remaining, reset) differs from call to call: never kept.
@@ -33,7 +33,7 @@ export function authorizeService({ resolver, clock, limits, record }: AuthorizeS
     return allowed(key, "", () => decisionToProto(decision));
   };
   return served(AuthorizeService, {
-    authorize(request) {
+    authorize(request, context) {
       const startedAt = performance.now();
       // The caps first: anyone may call this, so nothing is done with a request beyond them.
       const tooMuch =
@@ -60,8 +60,8 @@ export function authorizeService({ resolver, clock, limits, record }: AuthorizeS
         limits,
       );
       return decision instanceof Promise
-        ? decision.then((decided) => respond(decided, startedAt))
-        : respond(decision, startedAt);
+        ? decision.then((decided) => respond(decided, startedAt, context))
+        : respond(decision, startedAt, context);
     },
   });
 }

@@ -27,7 +27,7 @@ import {
   type CheckResponse,
   CheckResponseSchema,
 } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
-import type { RecordDecision } from "../metrics/decision-metrics.js";
+import type { ObserveDecision } from "./decision-observer.js";
 import { invalidArgument } from "./errors.js";
 import { deniedAnswer, identityHeaders } from "./gateway-answers.js";
 import { type ServedService, served } from "./handler.js";
@@ -48,8 +48,8 @@ export interface EnvoyCheckDeps {
   readonly options: EnvoyCheckOptions;
   /** How decisions count against keys' limits; none counts nothing. */
   readonly limits?: Limits | undefined;
-  /** Counts each decision and its time (metrics/decision-metrics.ts); none records nothing. */
-  readonly record?: RecordDecision | undefined;
+  /** Counts (and may log) each decision (decision-observer.ts); none records nothing. */
+  readonly observe?: ObserveDecision | undefined;
 }
 
 const GRPC_OK = 0;
@@ -69,7 +69,7 @@ export function envoyCheckService({
   clock,
   options,
   limits,
-  record,
+  observe,
 }: EnvoyCheckDeps): ServedService {
   // Denials are built per call: they carry the route's requirements, not only the key's.
   const allowed = allowedAnswers<CheckResponse>();
@@ -110,7 +110,7 @@ export function envoyCheckService({
         throw error;
       }
       const respond = (checked: CheckResult) => {
-        record?.(checked.decision.reason, startedAt);
+        observe?.(checked.decision, startedAt, header);
         return checkResponse(checked, http, options, allowed);
       };
       return result instanceof Promise ? result.then(respond) : respond(result);

@@ -14,7 +14,7 @@ import type { KeyResolver } from "../domain/key-resolver.js";
 import type { MaybePromise } from "../domain/maybe-promise.js";
 import { REQUEST_LIMITS } from "../domain/request-limits.js";
 import type { Logger } from "../log.js";
-import type { RecordDecision } from "../metrics/decision-metrics.js";
+import type { ObserveDecision } from "./decision-observer.js";
 import { toRpcError } from "./errors.js";
 import { type ForwardedRequest, forwardedRequest, ORIGINAL_REQUEST_HEADERS } from "./forwarded-request.js";
 import { deniedAnswer, identityHeaders } from "./gateway-answers.js";
@@ -37,8 +37,8 @@ export interface ForwardAuthDeps {
   readonly log: Logger;
   /** How decisions count against keys' limits; none counts nothing. */
   readonly limits?: Limits | undefined;
-  /** Counts each decision and its time (metrics/decision-metrics.ts); none records nothing. */
-  readonly record?: RecordDecision | undefined;
+  /** Counts (and may log) each decision (decision-observer.ts); none records nothing. */
+  readonly observe?: ObserveDecision | undefined;
 }
 
 // A forward-auth request carries no body worth reading; one this small is drained to keep the
@@ -58,7 +58,7 @@ export function forwardAuthHandler({
   options,
   log,
   limits,
-  record,
+  observe,
 }: ForwardAuthDeps): NodeHandler {
   // Allowed answers of hot keys, built once: they depend on the key and nothing else when uncounted.
   const allowed: AllowedAnswers<OutgoingHttpHeaders> = allowedAnswers();
@@ -68,6 +68,7 @@ export function forwardAuthHandler({
     ...options.credentialHeaders,
     ...ORIGINAL_REQUEST_HEADERS,
     "x-forwarded-for",
+    "x-request-id",
     "content-length",
     "transfer-encoding",
   ]);
@@ -108,7 +109,7 @@ export function forwardAuthHandler({
       return fail(error);
     }
     const respond = (checked: CheckResult) => {
-      record?.(checked.decision.reason, startedAt);
+      observe?.(checked.decision, startedAt, headers);
       answer(response, checked, original, options, allowed);
     };
     if (result instanceof Promise) result.then(respond, fail);

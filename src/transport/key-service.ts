@@ -25,7 +25,7 @@ import {
   UpdateKeyResponseSchema,
 } from "../gen/keyward/v1/key_service_pb.js";
 import type { Logger } from "../log.js";
-import { adminCall, unwrap } from "./admin-call.js";
+import { type AdminCall, adminCall, unwrap } from "./admin-call.js";
 import {
   durationToMs,
   environmentFromProto,
@@ -50,8 +50,14 @@ export interface KeyServiceDeps {
 /** keyward.v1.KeyService: key management, for admin keys only. Handlers extract, call the domain, convert back. */
 export function keyService({ store, resolver, clock, log, tiers }: KeyServiceDeps): ServedService {
   const authenticate = (context: Parameters<typeof adminCall>[2]) => adminCall(resolver, clock, context);
-  const logChange = (message: string, keyId: string, workspace: string, actor: string, peer: string) =>
-    log.info(message, { key_id: keyId, workspace, actor, peer });
+  const logChange = (message: string, keyId: string, workspace: string, call: AdminCall) =>
+    log.info(message, {
+      key_id: keyId,
+      workspace,
+      actor: call.admin.keyId,
+      peer: call.caller.peer,
+      request_id: call.requestId,
+    });
   // A changed key is shown with its usage, like GetKey's, read once the change is committed. Should that
   // read fail, the key goes without usage: failing the call would hide a change that took effect (and a
   // rotation's only copy of the new secret).
@@ -66,19 +72,21 @@ export function keyService({ store, resolver, clock, log, tiers }: KeyServiceDep
 
   return served(KeyService, {
     async issueKey(request, context) {
-      const { admin, caller } = await authenticate(context);
+      const call = await authenticate(context);
+      const { admin, caller } = call;
       const input = unwrap(issueInputFromProto(request));
       const issued = unwrap(await issueKey(store, admin, caller, input, clock.now(), tiers));
-      logChange("key issued", issued.key.keyId, issued.key.workspace, admin.keyId, caller.peer);
+      logChange("key issued", issued.key.keyId, issued.key.workspace, call);
       return create(IssueKeyResponseSchema, {
         key: keyToProto({ key: issued.key, usage: NO_USAGE }),
         secret: issued.secret,
       });
     },
     async revokeKey(request, context) {
-      const { admin, caller } = await authenticate(context);
+      const call = await authenticate(context);
+      const { admin, caller } = call;
       const key = unwrap(await revokeKey(store, admin, caller, request.keyId, request.reason, clock.now()));
-      logChange("key revoked", key.keyId, key.workspace, admin.keyId, caller.peer);
+      logChange("key revoked", key.keyId, key.workspace, call);
       return create(RevokeKeyResponseSchema, { key: await shown(key) });
     },
     async getKey(request, context) {
@@ -111,32 +119,36 @@ export function keyService({ store, resolver, clock, log, tiers }: KeyServiceDep
       });
     },
     async updateKey(request, context) {
-      const { admin, caller } = await authenticate(context);
+      const call = await authenticate(context);
+      const { admin, caller } = call;
       if (request.key === undefined) throw invalidArgument("key is required");
       const update = unwrap(keyUpdateFromProto(request.key, request.updateMask));
       const key = unwrap(
         await updateKey(store, admin, caller, request.key.keyId, update, clock.now(), tiers),
       );
-      logChange("key updated", key.keyId, key.workspace, admin.keyId, caller.peer);
+      logChange("key updated", key.keyId, key.workspace, call);
       return create(UpdateKeyResponseSchema, { key: await shown(key) });
     },
     async suspendKey(request, context) {
-      const { admin, caller } = await authenticate(context);
+      const call = await authenticate(context);
+      const { admin, caller } = call;
       const key = unwrap(await suspendKey(store, admin, caller, request.keyId, request.reason, clock.now()));
-      logChange("key suspended", key.keyId, key.workspace, admin.keyId, caller.peer);
+      logChange("key suspended", key.keyId, key.workspace, call);
       return create(SuspendKeyResponseSchema, { key: await shown(key) });
     },
     async resumeKey(request, context) {
-      const { admin, caller } = await authenticate(context);
+      const call = await authenticate(context);
+      const { admin, caller } = call;
       const key = unwrap(await resumeKey(store, admin, caller, request.keyId, clock.now()));
-      logChange("key resumed", key.keyId, key.workspace, admin.keyId, caller.peer);
+      logChange("key resumed", key.keyId, key.workspace, call);
       return create(ResumeKeyResponseSchema, { key: await shown(key) });
     },
     async rotateKey(request, context) {
-      const { admin, caller } = await authenticate(context);
+      const call = await authenticate(context);
+      const { admin, caller } = call;
       const grace = request.gracePeriod && unwrap(durationToMs(request.gracePeriod, "grace_period"));
       const rotation = unwrap(await rotateKey(store, admin, caller, request.keyId, grace, clock.now()));
-      logChange("key rotated", rotation.previous.keyId, rotation.key.workspace, admin.keyId, caller.peer);
+      logChange("key rotated", rotation.previous.keyId, rotation.key.workspace, call);
       return create(RotateKeyResponseSchema, {
         key: keyToProto({ key: rotation.key, usage: NO_USAGE }),
         secret: rotation.secret,

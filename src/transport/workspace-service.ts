@@ -21,7 +21,7 @@ import {
   WorkspaceService,
 } from "../gen/keyward/v1/workspace_service_pb.js";
 import type { Logger } from "../log.js";
-import { adminCall, unwrap } from "./admin-call.js";
+import { type AdminCall, adminCall, unwrap } from "./admin-call.js";
 import { workspaceSettingsFromProto, workspaceToProto } from "./convert-management.js";
 import { invalidArgument } from "./errors.js";
 import { type CallContext, type ServedService, served } from "./handler.js";
@@ -44,19 +44,20 @@ export function workspaceService({
   tiers,
 }: WorkspaceServiceDeps): ServedService {
   const authenticate = (context: CallContext) => adminCall(resolver, clock, context);
-  const logChange = (message: string, workspace: string, actor: string) =>
-    log.info(message, { workspace, actor });
+  const logChange = (message: string, workspace: string, call: AdminCall) =>
+    log.info(message, { workspace, actor: call.admin.keyId, request_id: call.requestId });
 
   return served(WorkspaceService, {
     async createWorkspace(request, context) {
-      const { admin, caller } = await authenticate(context);
+      const call = await authenticate(context);
+      const { admin, caller } = call;
       const workspace = request.workspace;
       if (workspace === undefined) throw invalidArgument("workspace is required");
       const settings = unwrap(workspaceSettingsFromProto(workspace, undefined));
       const view = unwrap(
         await createWorkspace(store, admin, caller, workspace.workspaceId, settings, clock.now(), tiers),
       );
-      logChange("workspace created", view.workspace.workspaceId, admin.keyId);
+      logChange("workspace created", view.workspace.workspaceId, call);
       return create(CreateWorkspaceResponseSchema, { workspace: workspaceToProto(view) });
     },
     async getWorkspace(request, context) {
@@ -76,28 +77,31 @@ export function workspaceService({
       });
     },
     async updateWorkspace(request, context) {
-      const { admin, caller } = await authenticate(context);
+      const call = await authenticate(context);
+      const { admin, caller } = call;
       const workspace = request.workspace;
       if (workspace === undefined) throw invalidArgument("workspace is required");
       const settings = unwrap(workspaceSettingsFromProto(workspace, request.updateMask));
       const view = unwrap(
         await updateWorkspace(store, admin, caller, workspace.workspaceId, settings, clock.now(), tiers),
       );
-      logChange("workspace updated", view.workspace.workspaceId, admin.keyId);
+      logChange("workspace updated", view.workspace.workspaceId, call);
       return create(UpdateWorkspaceResponseSchema, { workspace: workspaceToProto(view) });
     },
     async suspendWorkspace(request, context) {
-      const { admin, caller } = await authenticate(context);
+      const call = await authenticate(context);
+      const { admin, caller } = call;
       const view = unwrap(
         await suspendWorkspace(store, admin, caller, request.workspaceId, request.reason, clock.now()),
       );
-      logChange("workspace suspended", view.workspace.workspaceId, admin.keyId);
+      logChange("workspace suspended", view.workspace.workspaceId, call);
       return create(SuspendWorkspaceResponseSchema, { workspace: workspaceToProto(view) });
     },
     async resumeWorkspace(request, context) {
-      const { admin, caller } = await authenticate(context);
+      const call = await authenticate(context);
+      const { admin, caller } = call;
       const view = unwrap(await resumeWorkspace(store, admin, caller, request.workspaceId, clock.now()));
-      logChange("workspace resumed", view.workspace.workspaceId, admin.keyId);
+      logChange("workspace resumed", view.workspace.workspaceId, call);
       return create(ResumeWorkspaceResponseSchema, { workspace: workspaceToProto(view) });
     },
   });

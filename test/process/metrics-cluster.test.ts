@@ -1,6 +1,7 @@
 import { expect, it } from "vitest";
 import { perTestDatabase, seedDatabase } from "../support/databases.js";
 import { makeKey } from "../support/fixtures.js";
+import { servingField } from "../support/log-lines.js";
 import { parsePrometheus, sumOf } from "../support/prometheus-text.js";
 import { withCluster } from "../support/spawn-cluster.js";
 
@@ -19,7 +20,7 @@ it("merges the decisions of both workers and the primary's own metrics into one 
         const client = clients[i % clients.length];
         expect((await client?.authorize.authorize({ apiKey: secret }))?.allowed).toBe(true);
       }
-      const port = /"metrics":"127\.0\.0\.1:(\d+)"/.exec(server.output())?.[1];
+      const port = servingField(server.output(), "metrics")[0]?.split(":")[1];
       expect(port).toBeDefined();
       // Whichever worker answers, every scrape sees all 20 calls and withCluster's 4 keyless ones.
       for (let scrape = 0; scrape < 4; scrape++) {

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, expect, it, vi } from "vitest";
+import { servingField } from "../support/log-lines.js";
 
 // The README's own command, through npm: `npm start` compiles what changed (prestart) and runs the
 // compiled server, not the TypeScript sources through a loader.
@@ -37,9 +38,9 @@ it("`npm start` serves from dist/ with no TypeScript loader, and drains on SIGTE
   try {
     const pid = await vi.waitFor(
       () => {
-        const match = /"msg":"keyward serving".*?"pid":(\d+)/.exec(output);
-        if (match === null) throw new Error(`not serving yet:\n${output}`);
-        return Number(match[1]);
+        const pid = servingField(output, "pid")[0];
+        if (pid === undefined) throw new Error(`not serving yet:\n${output}`);
+        return Number(pid);
       },
       { timeout: 60_000, interval: 100 },
     );

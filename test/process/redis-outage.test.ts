@@ -7,6 +7,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
 import { grpcClients } from "../support/clients.js";
+import { servingField } from "../support/log-lines.js";
 import { type RedisProcess, startRedisProcess } from "../support/redis-process.js";
 import { redisReachable } from "../support/redis-server.js";
 import {
@@ -47,7 +48,7 @@ beforeAll(async () => {
   });
   const port = await servingPort(server);
   await waitForServing(server, 2);
-  http = `http://${/"msg":"keyward serving".*?"http":"([^"]+)"/.exec(server.output())?.[1]}`;
+  http = `http://${servingField(server.output(), "http")[0]}`;
   const { stdout } = await run(process.execPath, ["bin/keyward.js", "bootstrap", "--global"], {
     env: { ...process.env, KEYWARD_DATABASE: database },
   });

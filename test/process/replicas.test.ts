@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
 import { grpcClients } from "../support/clients.js";
 import { type ListenBlockingProxy, listenBlockingProxy } from "../support/listen-blocking-proxy.js";
+import { servingField } from "../support/log-lines.js";
 import { createTestSchema, TEST_POSTGRES_URL, type TestSchema } from "../support/postgres-server.js";
 import { redisReachable, TEST_REDIS_URL } from "../support/redis-server.js";
 import {
@@ -64,7 +65,7 @@ beforeAll(async () => {
   const first = await start(schema.url); // migrates the schema
   const second = await start(proxy.url);
   b = second.server;
-  bHttp = `http://${/"msg":"keyward serving".*?"http":"([^"]+)"/.exec(b.output())?.[1]}`;
+  bHttp = `http://${servingField(b.output(), "http")[0]}`;
   const { stdout } = await run(process.execPath, ["bin/keyward.js", "bootstrap", "--global"], {
     env: { ...process.env, KEYWARD_DATABASE: schema.url },
   });

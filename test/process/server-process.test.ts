@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { grpcClients } from "../support/clients.js";
+import { loggedLines } from "../support/log-lines.js";
 import { servingPort, spawnServer } from "../support/spawn-server.js";
 
 // The real process, started as `npm start` starts it: configuration errors, graceful
@@ -42,7 +43,8 @@ describe("keyward server process", () => {
   it("serves, drains on SIGTERM, exits 0, and never writes a secret to its database or logs", async () => {
     const database = `sqlite:${join(dir, "keyward.db")}`;
     const env = { KEYWARD_LISTEN: "127.0.0.1:0", KEYWARD_HTTP_LISTEN: "off", KEYWARD_DATABASE: database };
-    const server = spawnServer({ ...env, KEYWARD_LOG_LEVEL: "debug" });
+    // Every decision logged too (KEYWARD_DECISION_LOG_SAMPLE=1), so that the grep covers those lines.
+    const server = spawnServer({ ...env, KEYWARD_LOG_LEVEL: "debug", KEYWARD_DECISION_LOG_SAMPLE: "1" });
     const port = await servingPort(server);
 
     const bootstrapped = await run(process.execPath, ["bin/keyward.js", "bootstrap"], {
@@ -68,6 +70,9 @@ describe("keyward server process", () => {
     const output = server.output();
     expect(output).toContain('"msg":"draining"');
     expect(output).toContain('"msg":"keyward stopped"');
+    // The lines the grep covers: 10 decisions and 5 management actions, each naming its key by id.
+    expect(loggedLines(output, "decision")).toHaveLength(10);
+    expect(loggedLines(output, "key issued")).toHaveLength(5);
 
     const files = readdirSync(dir).map((name) => readFileSync(join(dir, name)).toString("latin1"));
     expect(files.join("").length).toBeGreaterThan(0);

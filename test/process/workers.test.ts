@@ -6,6 +6,7 @@ import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
 import { grpcClients } from "../support/clients.js";
+import { servingField } from "../support/log-lines.js";
 import { connectionsHeld, servingPort, spawnServer, waitForServing } from "../support/spawn-server.js";
 
 // KEYWARD_WORKERS=2: two server processes share the port (node:cluster), and a change made
@@ -51,10 +52,7 @@ describe("KEYWARD_WORKERS=2", () => {
         // Both workers started (each logs that it serves, with its pid) on the same port.
         const workers = await waitForServing(server, 2);
         expect(new Set(workers).size).toBe(2);
-        expect(server.output().match(/"msg":"keyward serving","grpc":"[^"]*"/g)).toEqual([
-          `"msg":"keyward serving","grpc":"127.0.0.1:${port}"`,
-          `"msg":"keyward serving","grpc":"127.0.0.1:${port}"`,
-        ]);
+        expect(servingField(server.output(), "grpc")).toEqual([`127.0.0.1:${port}`, `127.0.0.1:${port}`]);
         const address = `127.0.0.1:${port}`;
         const { stdout } = await run(process.execPath, ["bin/keyward.js", "bootstrap"], {
           env: { ...process.env, KEYWARD_DATABASE: database },

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { vi } from "vitest";
+import { servingField } from "./log-lines.js";
 
 /** The command `npm start` runs, read from package.json so the test runs exactly that. */
 export function startCommand(): { command: string; args: string[] } {
@@ -55,8 +56,8 @@ export function spawnServer(env: Record<string, string>, options: SpawnOptions =
 /** Waits until the process logs that it serves, and returns the gRPC port it chose. */
 export async function servingPort(server: ServerProcess, timeoutMs = 20_000): Promise<number> {
   const port = await waitForLog(server, timeoutMs, () => {
-    const match = /"msg":"keyward serving","grpc":"[^"]*:(\d+)"/.exec(server.output());
-    return match ? Number(match[1]) : undefined;
+    const grpc = servingField(server.output(), "grpc")[0];
+    return grpc === undefined ? undefined : Number(grpc.slice(grpc.lastIndexOf(":") + 1));
   });
   if (port === undefined) throw new Error(`server did not start:\n${server.output()}`);
   return port;
@@ -64,7 +65,7 @@ export async function servingPort(server: ServerProcess, timeoutMs = 20_000): Pr
 
 /** The pids of the workers that have logged "keyward serving" so far, in order. */
 export function servingPids(server: ServerProcess): number[] {
-  return [...server.output().matchAll(/"msg":"keyward serving".*?"pid":(\d+)/g)].map((m) => Number(m[1]));
+  return servingField(server.output(), "pid").map(Number);
 }
 
 /** Waits until `count` workers in all have logged that they serve (a replacement counts too). */

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { servingField } from "./log-lines.js";
 import { type ServerProcess, servingPort, spawnServer } from "./spawn-server.js";
 
 /** Keyward in its own process (one worker), so that its memory can be measured apart from the test's. */
@@ -29,7 +30,8 @@ export async function spawnKeyward(env: Record<string, string> = {}): Promise<Sp
     ...env,
   });
   const grpcPort = await servingPort(server);
-  const httpPort = /"msg":"keyward serving".*?"http":"[^"]*:(\d+)"/.exec(server.output())?.[1];
+  const http = servingField(server.output(), "http")[0] ?? "";
+  const httpPort = http.slice(http.lastIndexOf(":") + 1);
   const bootstrapped = await run(process.execPath, ["bin/keyward.js", "bootstrap"], {
     env: { ...process.env, KEYWARD_DATABASE: database },
   });
