@@ -81,6 +81,8 @@ export interface Config {
   };
   /** The rate-limit tiers keys may name: KEYWARD_TIERS' file, or the defaults (domain/tiers.ts). */
   readonly tiers: TierTable;
+  /** KEYWARD_TIERS' file, read again on SIGHUP; undefined for the defaults. */
+  readonly tiersPath: string | undefined;
 }
 
 /** The variables Keyward reads, with their defaults (documented in the README's configuration table). */
@@ -180,6 +182,7 @@ export function loadConfig(
         maxCheckBytes: byteSize("KEYWARD_MAX_CHECK_MESSAGE_BYTES", read("KEYWARD_MAX_CHECK_MESSAGE_BYTES")),
       },
       tiers: tiers("KEYWARD_TIERS", read("KEYWARD_TIERS")),
+      tiersPath: read("KEYWARD_TIERS") === "" ? undefined : read("KEYWARD_TIERS"),
     };
     return { ok: true, config: Object.freeze(config) };
   } catch (error) {
@@ -216,22 +219,24 @@ function tls(read: (name: Variable) => string): Config["tls"] {
   return { ...files, reloadMs: duration("KEYWARD_TLS_RELOAD", read("KEYWARD_TLS_RELOAD"), 1) };
 }
 
-// Read once, at start-up, like the TLS files: a broken file exits 2 naming the variable. Unlike the
-// route policy it is not reloaded: a tier removed under running keys is a change to plan, not to pick up.
+// Read at start-up, like the TLS files: a broken file exits 2 naming the variable. SIGHUP reads it
+// again (keyward.ts), and a file that removes a tier keys still name is refused then as here.
 function tiers(name: Variable, path: string): TierTable {
   if (path === "") return DEFAULT_TIERS;
+  const read = readTierFile(path);
+  if ("error" in read) throw new InvalidVariable(`${name}=${JSON.stringify(path)} is invalid: ${read.error}`);
+  return read.tiers;
+}
+
+/** Reads and parses a tier file (KEYWARD_TIERS); the error says what is wrong with it. */
+export function readTierFile(path: string): { tiers: TierTable } | { error: string } {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? "unreadable";
-    throw new InvalidVariable(`${name}=${JSON.stringify(path)} is invalid: cannot read the file (${code})`);
+    return { error: `cannot read the file (${(error as NodeJS.ErrnoException).code ?? "unreadable"})` };
   }
-  const parsed = parseTiers(text);
-  if ("error" in parsed) {
-    throw new InvalidVariable(`${name}=${JSON.stringify(path)} is invalid: ${parsed.error}`);
-  }
-  return parsed.tiers;
+  return parseTiers(text);
 }
 
 function invalid(name: Variable, value: string, expected: string): never {

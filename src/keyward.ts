@@ -3,7 +3,7 @@ import { cachedKeyStore } from "./cache/cached-key-store.js";
 import { applyInvalidation, type InvalidationBus } from "./cache/invalidation.js";
 import { createKeyCache, type KeyCache } from "./cache/key-cache.js";
 import { listenerName, type ReplicaListener, startReplicaListener } from "./cache/replica-listener.js";
-import type { Config } from "./config.js";
+import { type Config, readTierFile } from "./config.js";
 import { ConfigurationError } from "./configuration-error.js";
 import { isPostgresUrl, redactedUrl } from "./database-url.js";
 import { type Clock, systemClock } from "./domain/clock.js";
@@ -53,6 +53,8 @@ export interface Keyward {
   readonly cache: KeyCache;
   /** Health goes NOT_SERVING, in-flight calls finish (up to the drain timeout), the connections close. */
   stop(): Promise<void>;
+  /** SIGHUP: reads the route policy and tier files again; a broken or unsafe file is refused with a log line. */
+  reload(): Promise<void>;
 }
 
 export interface KeywardOptions {
@@ -125,6 +127,7 @@ async function serve(
           (keyId, now) => readUsage(database.db, keyId, now),
           usage,
         );
+  // `tiers` is replaced by a SIGHUP that reads a good KEYWARD_TIERS file (reload below).
   const limits = { gate, tiers: config.tiers, tally };
   metrics.watchUsageFlush(usage.stats);
   const managed = cachedKeyStore(store, cache, options.invalidations?.(cache));
@@ -150,8 +153,8 @@ async function serve(
       options: { ...checkSettings, removeCredential: config.envoy.removeCredential },
       observe: observeDecisions("check"),
     }),
-    keyService({ store: managed, resolver: cache, clock, log, tiers: config.tiers }),
-    workspaceService({ store: managed, resolver: cache, clock, log, tiers: config.tiers }),
+    keyService({ store: managed, resolver: cache, clock, log, tiers: () => limits.tiers }),
+    workspaceService({ store: managed, resolver: cache, clock, log, tiers: () => limits.tiers }),
     auditService({ store: managed, resolver: cache, clock }),
     health.served,
     ...reflectionServices([...apis, Health]),
@@ -211,14 +214,41 @@ async function serve(
       (config.httpListen === undefined ? "off" : "on the http listener"),
     database: redactedUrl(config.database),
     pid: process.pid,
+    version: VERSION,
     tls: tls ? (tls.mutual ? "client certificates required" : "on") : "off",
+    cache: { keys: config.cache.maxKeys, ttl_ms: config.cache.ttlMs, absent: config.cache.maxMissing },
+    tiers: config.tiersPath ?? "defaults",
+    policy: config.envoy.policyPath ?? "none",
+    redis: config.redisUrl === undefined ? "off" : redactedUrl(config.redisUrl),
+    decision_log_sample: config.decisionLogSample,
   });
+  const reloadTiers = async (path: string) => {
+    const read = readTierFile(path);
+    if ("error" in read) {
+      log.error("tier file refused; the tiers in force stay", { path, error: read.error });
+      return;
+    }
+    const missing = missingTiersError(read.tiers, await tiersInUse(database.db));
+    if (missing !== undefined) {
+      log.error("tier file refused; the tiers in force stay", { path, error: missing });
+      return;
+    }
+    limits.tiers = read.tiers;
+    log.info("tiers reloaded", { path, tiers: [...read.tiers.keys()] });
+  };
   let stopping: Promise<void> | undefined;
   return {
     grpcPort: server.grpcPort,
     httpPort: server.httpPort,
     metricsPort: server.metricsPort,
     cache,
+    async reload() {
+      if (policy) policy.reload();
+      if (config.tiersPath !== undefined)
+        await reloadTiers(config.tiersPath).catch((error: unknown) =>
+          log.error("tier file not reloaded", { error }),
+        );
+    },
     stop() {
       stopping ??= (async () => {
         serving = false;

@@ -57,6 +57,10 @@ export async function main(env: Readonly<Record<string, string | undefined>> = p
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGHUP", () => {
+    log.info("reloading the route policy and tier files", { signal: "SIGHUP" });
+    void keyward.reload();
+  });
 }
 
 /** A worker's scrape: every process's metrics, merged by the primary (metrics/cluster-metrics.ts). */

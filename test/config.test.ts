@@ -47,6 +47,7 @@ describe("loadConfig", () => {
       },
       messageLimits: { maxBytes: 64 * 1024, maxCheckBytes: 1024 * 1024 },
       tiers: DEFAULT_TIERS,
+      tiersPath: undefined,
     });
     expect(Object.isFrozen(config)).toBe(true);
   });

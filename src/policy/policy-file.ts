@@ -7,6 +7,8 @@ import type { Logger } from "../log.js";
 export interface PolicyFile {
   /** The last policy that parsed; a broken edit never replaces it. */
   current(): RoutePolicy;
+  /** Reads the file again now (SIGHUP), as a change seen by the watch does. */
+  reload(): void;
   close(): void;
 }
 
@@ -58,6 +60,7 @@ export function watchPolicyFile(path: string, log: Logger, intervalMs: number): 
   });
   return {
     current: () => policy,
+    reload,
     close: () => unwatchFile(path),
   };
 }

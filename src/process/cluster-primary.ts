@@ -210,6 +210,10 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  // Each worker reads the route policy and tier files again (the primary holds neither).
+  process.on("SIGHUP", () => {
+    for (const worker of workers()) worker.process.kill("SIGHUP");
+  });
 }
 
 function workers(): Worker[] {

@@ -43,8 +43,8 @@ export interface KeyServiceDeps {
   readonly resolver: KeyResolver;
   readonly clock: Clock;
   readonly log: Logger;
-  /** The tiers a key or a workspace default may name. */
-  readonly tiers: TierTable;
+  /** The tiers a key or a workspace default may name now (SIGHUP may replace them). */
+  readonly tiers: () => TierTable;
 }
 
 /** keyward.v1.KeyService: key management, for admin keys only. Handlers extract, call the domain, convert back. */
@@ -75,7 +75,7 @@ export function keyService({ store, resolver, clock, log, tiers }: KeyServiceDep
       const call = await authenticate(context);
       const { admin, caller } = call;
       const input = unwrap(issueInputFromProto(request));
-      const issued = unwrap(await issueKey(store, admin, caller, input, clock.now(), tiers));
+      const issued = unwrap(await issueKey(store, admin, caller, input, clock.now(), tiers()));
       logChange("key issued", issued.key.keyId, issued.key.workspace, call);
       return create(IssueKeyResponseSchema, {
         key: keyToProto({ key: issued.key, usage: NO_USAGE }),
@@ -124,7 +124,7 @@ export function keyService({ store, resolver, clock, log, tiers }: KeyServiceDep
       if (request.key === undefined) throw invalidArgument("key is required");
       const update = unwrap(keyUpdateFromProto(request.key, request.updateMask));
       const key = unwrap(
-        await updateKey(store, admin, caller, request.key.keyId, update, clock.now(), tiers),
+        await updateKey(store, admin, caller, request.key.keyId, update, clock.now(), tiers()),
       );
       logChange("key updated", key.keyId, key.workspace, call);
       return create(UpdateKeyResponseSchema, { key: await shown(key) });

@@ -31,8 +31,8 @@ export interface WorkspaceServiceDeps {
   readonly resolver: KeyResolver;
   readonly clock: Clock;
   readonly log: Logger;
-  /** The tiers a key or a workspace default may name. */
-  readonly tiers: TierTable;
+  /** The tiers a key or a workspace default may name now (SIGHUP may replace them). */
+  readonly tiers: () => TierTable;
 }
 
 /** keyward.v1.WorkspaceService: tenants, their limits and their suspension; global admins only, but reads. */
@@ -55,7 +55,7 @@ export function workspaceService({
       if (workspace === undefined) throw invalidArgument("workspace is required");
       const settings = unwrap(workspaceSettingsFromProto(workspace, undefined));
       const view = unwrap(
-        await createWorkspace(store, admin, caller, workspace.workspaceId, settings, clock.now(), tiers),
+        await createWorkspace(store, admin, caller, workspace.workspaceId, settings, clock.now(), tiers()),
       );
       logChange("workspace created", view.workspace.workspaceId, call);
       return create(CreateWorkspaceResponseSchema, { workspace: workspaceToProto(view) });
@@ -83,7 +83,7 @@ export function workspaceService({
       if (workspace === undefined) throw invalidArgument("workspace is required");
       const settings = unwrap(workspaceSettingsFromProto(workspace, request.updateMask));
       const view = unwrap(
-        await updateWorkspace(store, admin, caller, workspace.workspaceId, settings, clock.now(), tiers),
+        await updateWorkspace(store, admin, caller, workspace.workspaceId, settings, clock.now(), tiers()),
       );
       logChange("workspace updated", view.workspace.workspaceId, call);
       return create(UpdateWorkspaceResponseSchema, { workspace: workspaceToProto(view) });

@@ -55,6 +55,28 @@ describe("a server with the default sample (0)", () => {
   });
 });
 
+describe("the start-up line", () => {
+  const server = useServer({
+    env: { KEYWARD_REDIS_URL: "redis://:topsecret@127.0.0.1:1", KEYWARD_CACHE_SIZE: "5000" },
+  });
+
+  it("says the version, listeners, store and cache settings, and no password", () => {
+    const output = server.logs.join("");
+    const [line] = loggedLines(output, "keyward serving");
+    expect(line).toMatchObject({
+      version: "0.1.0",
+      grpc: server.grpcAddress,
+      http: server.httpUrl.replace("http://", ""),
+      metrics: "on the http listener",
+      cache: { keys: 5000, ttl_ms: 30_000, absent: 10_000 },
+      tiers: "defaults",
+      redis: "redis://:***@127.0.0.1:1",
+      decision_log_sample: 0,
+    });
+    expect(output).not.toContain("topsecret");
+  });
+});
+
 describe("decisionObserver", () => {
   const decision = { reason: "allowed" as const, key: undefined, missingScopes: [] };
 
