@@ -7,6 +7,7 @@ import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/log.js";
 import { startTracing, tracedForwardAuth, tracedServices } from "../../src/tracing/tracing.js";
 import { healthService } from "../../src/transport/health-service.js";
+import { envoyCheckRequest, envoyClient } from "../envoy/envoy-request.js";
 import { useServer } from "../support/use-server.js";
 
 // Issue 15: spans for each RPC and store call, exported over OTLP/HTTP (JSON) to a receiver of the
@@ -165,6 +166,21 @@ describe("traces with OTEL_EXPORTER_OTLP_ENDPOINT", () => {
     );
     expect(failed.span.status?.code).toBe(2); // STATUS_CODE_ERROR
     expect(attributesOf(failed.span.attributes)["rpc.grpc.status_code"]).toBe(16); // UNAUTHENTICATED
+  });
+
+  it("gives Envoy's Check a SERVER span like every RPC", async () => {
+    const envoy = server.own(envoyClient(server.grpcAddress));
+    await envoy.check(envoyCheckRequest({ headers: { "x-api-key": "kw_not_a_key" } }));
+    const check = await eventually(() =>
+      receiver.spans.find(({ span }) => span.name === "envoy.service.auth.v3.Authorization/Check"),
+    );
+    expect(check.span.kind).toBe(SPAN_KIND_SERVER);
+    expect(attributesOf(check.span.attributes)).toMatchObject({
+      "rpc.system": "grpc",
+      "rpc.service": "envoy.service.auth.v3.Authorization",
+      "rpc.method": "Check",
+    });
+    expect(JSON.stringify(check.span)).not.toContain("kw_not_a_key");
   });
 
   it("gives forward auth a SERVER span in the gateway's trace", async () => {
