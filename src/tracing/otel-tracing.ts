@@ -34,10 +34,35 @@ export function otelTracing(config: TracingConfig, target: TracingTarget, log: L
   return {
     ...calls,
     shutdown() {
-      stopping ??= provider.shutdown();
+      stopping ??= boundedShutdown(provider, log);
       return stopping;
     },
   };
+}
+
+/**
+ * How long SIGTERM waits for the last batch: the exporter retries an unreachable collector for up to
+ * its own 10 s timeout, which would hold every drain that long for spans that are then lost anyway.
+ */
+const SHUTDOWN_BOUND_MS = 3_000;
+
+function boundedShutdown(provider: BasicTracerProvider, log: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      log.warn("trace export unfinished at shutdown; its spans are dropped", {
+        waited_ms: SHUTDOWN_BOUND_MS,
+      });
+      resolve();
+    }, SHUTDOWN_BOUND_MS);
+    timer.unref();
+    provider
+      .shutdown()
+      .catch((error: unknown) => log.warn("trace shutdown failed", { error }))
+      .finally(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+  });
 }
 
 // Without this a failed export is silent (the SDK reports it to its global diag logger, unset here).
