@@ -32,6 +32,7 @@ const EVERY_DATABASE = [
     "restart",
     "secret-input",
     "store-outage",
+    "tracing",
     "workspaces",
   ].join(",")}}.test.ts`,
 ];

@@ -83,6 +83,18 @@ export interface Config {
   readonly tiers: TierTable;
   /** KEYWARD_TIERS' file, read again on SIGHUP; undefined for the defaults. */
   readonly tiersPath: string | undefined;
+  /** OpenTelemetry spans over OTLP/HTTP (tracing/tracing.ts); undefined: off, and nothing of OpenTelemetry loaded. */
+  readonly tracing: TracingConfig | undefined;
+}
+
+/** Where and how spans are exported, from the standard OTEL_* variables. */
+export interface TracingConfig {
+  /** OTEL_EXPORTER_OTLP_ENDPOINT with the signal's path, `v1/traces`, added as the OTLP spec says. */
+  readonly tracesUrl: string;
+  /** The resource's service.name (OTEL_SERVICE_NAME). */
+  readonly serviceName: string;
+  /** How long finished spans wait to be sent in a batch (OTEL_BSP_SCHEDULE_DELAY, milliseconds). */
+  readonly exportDelayMs: number;
 }
 
 /** The variables Keyward reads, with their defaults (documented in the README's configuration table). */
@@ -119,6 +131,9 @@ export const DEFAULTS = {
   KEYWARD_MAX_MESSAGE_BYTES: "64KiB",
   KEYWARD_MAX_CHECK_MESSAGE_BYTES: "1MiB",
   KEYWARD_TIERS: "",
+  OTEL_EXPORTER_OTLP_ENDPOINT: "",
+  OTEL_SERVICE_NAME: "keyward",
+  OTEL_BSP_SCHEDULE_DELAY: "5000",
 } as const;
 
 type Variable = keyof typeof DEFAULTS;
@@ -183,6 +198,7 @@ export function loadConfig(
       },
       tiers: tiers("KEYWARD_TIERS", read("KEYWARD_TIERS")),
       tiersPath: read("KEYWARD_TIERS") === "" ? undefined : read("KEYWARD_TIERS"),
+      tracing: tracing(read),
     };
     return { ok: true, config: Object.freeze(config) };
   } catch (error) {
@@ -237,6 +253,36 @@ export function readTierFile(path: string): { tiers: TierTable } | { error: stri
     return { error: `cannot read the file (${(error as NodeJS.ErrnoException).code ?? "unreadable"})` };
   }
   return parseTiers(text);
+}
+
+// Only the variables whose values Keyward needs at start-up; the SDK itself reads a few more of the
+// OTEL_* set (the sampler, the exporter's headers) from the environment, as in any OpenTelemetry SDK.
+function tracing(read: (name: Variable) => string): Config["tracing"] {
+  const endpoint = read("OTEL_EXPORTER_OTLP_ENDPOINT");
+  if (endpoint === "") return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:") || url.search !== "") {
+    invalid(
+      "OTEL_EXPORTER_OTLP_ENDPOINT",
+      redactedUrl(endpoint),
+      "an http:// or https:// base URL, e.g. http://otel-collector:4318",
+    );
+  }
+  const delay = read("OTEL_BSP_SCHEDULE_DELAY");
+  const exportDelayMs = /^\d+$/.test(delay) ? Number(delay) : Number.NaN;
+  if (!(exportDelayMs >= 1 && exportDelayMs <= MAX_DURATION_MS)) {
+    invalid("OTEL_BSP_SCHEDULE_DELAY", delay, "milliseconds, a whole number from 1 to 86400000");
+  }
+  return {
+    tracesUrl: `${endpoint.replace(/\/+$/, "")}/v1/traces`,
+    serviceName: read("OTEL_SERVICE_NAME"),
+    exportDelayMs,
+  };
 }
 
 function invalid(name: Variable, value: string, expected: string): never {

@@ -26,11 +26,17 @@ import { watchPolicyFile } from "./policy/policy-file.js";
 import { serverLimitGate } from "./process/server-limit-gate.js";
 import { startUsageFlush } from "./process/usage-flush.js";
 import { startServer } from "./server.js";
-import { openChangeListener, openDatabase, type StoreConnections } from "./store/database.js";
+import {
+  openChangeListener,
+  openDatabase,
+  type StoreConnections,
+  type StoreObserver,
+} from "./store/database.js";
 import { createKyselyKeyStore } from "./store/kysely-key-store.js";
 import { migrateToLatest } from "./store/migrate.js";
 import { tiersInUse } from "./store/tier-queries.js";
 import { addUsage, readUsage } from "./store/usage-queries.js";
+import { startTracing, type Tracing, tracedForwardAuth, tracedServices } from "./tracing/tracing.js";
 import { auditService } from "./transport/audit-service.js";
 import { authorizeService } from "./transport/authorize-service.js";
 import { decisionObserver } from "./transport/decision-observer.js";
@@ -77,20 +83,37 @@ export async function startKeyward(
   options: KeywardOptions = {},
 ): Promise<Keyward> {
   const metrics = createProcessMetrics(VERSION);
+  const tracing = await startTracing(
+    config.tracing,
+    { version: VERSION, dbSystem: isPostgresUrl(config.database) ? "postgresql" : "sqlite" },
+    log,
+  );
   const database = await openDatabase(config.database, {
     poolSize: config.databasePool,
-    observe: metrics.store,
+    observe: tracing ? bothObservers(metrics.store, tracing.observeStore) : metrics.store,
+  }).catch(async (error: unknown) => {
+    await tracing?.shutdown();
+    throw error;
   });
   try {
     const applied = await migrateToLatest(database.db);
     if (applied.length > 0) log.info("migrations applied", { migrations: applied });
     const tiersMissing = missingTiersError(config.tiers, await tiersInUse(database.db));
     if (tiersMissing !== undefined) throw new ConfigurationError("KEYWARD_TIERS", tiersMissing);
-    return await serve(config, log, clock, database, metrics, options);
+    return await serve(config, log, clock, database, metrics, tracing, options);
   } catch (error) {
     await database.close();
+    await tracing?.shutdown();
     throw error;
   }
+}
+
+/** Metrics and spans from the one observer openDatabase takes; only with traces on, so the usual path calls one. */
+function bothObservers(first: StoreObserver, second: StoreObserver): StoreObserver {
+  return (operation, seconds, failed) => {
+    first(operation, seconds, failed);
+    second(operation, seconds, failed);
+  };
 }
 
 async function serve(
@@ -99,6 +122,7 @@ async function serve(
   clock: Clock,
   database: StoreConnections,
   metrics: ProcessMetrics,
+  tracing: Tracing | undefined,
   options: KeywardOptions,
 ): Promise<Keyward> {
   // The key cache's misses (findKeyByHash) read on the query-only connection, all else on the read-write one.
@@ -144,7 +168,7 @@ async function serve(
   const observeDecisions = (entry: EntryPoint) =>
     decisionObserver(entry, metrics.decisions(entry), log, config.decisionLogSample);
   const health = healthService([...apis, Health].map((service) => service.typeName));
-  const services = [
+  const services = tracedServices(tracing, [
     authorizeService({ resolver: cache, clock, limits, observe: observeDecisions("authorize") }),
     envoyCheckService({
       resolver: cache,
@@ -158,7 +182,7 @@ async function serve(
     auditService({ store: managed, resolver: cache, clock }),
     health.served,
     ...reflectionServices([...apis, Health]),
-  ];
+  ]);
   let serving = true;
   // Other replicas' changes on PostgreSQL: a process on its own listens itself; a cluster worker
   // (options.invalidations set) hears them from its primary, which listens once for all its workers.
@@ -191,14 +215,17 @@ async function serve(
     tls,
     messageLimits: config.messageLimits,
     // The same decisions as Check, for gateways that ask over plain HTTP.
-    forwardAuth: forwardAuthHandler({
-      resolver: cache,
-      clock,
-      limits,
-      log,
-      options: checkSettings,
-      observe: observeDecisions("forward_auth"),
-    }),
+    forwardAuth: tracedForwardAuth(
+      tracing,
+      forwardAuthHandler({
+        resolver: cache,
+        clock,
+        limits,
+        log,
+        options: checkSettings,
+        observe: observeDecisions("forward_auth"),
+      }),
+    ),
     metrics: options.clusterMetrics?.(metrics.registry) ?? ownMetrics,
     metricsAddress: config.metricsListen,
   }).catch(async (error: unknown) => {
@@ -221,6 +248,7 @@ async function serve(
     policy: config.envoy.policyPath ?? "none",
     redis: config.redisUrl === undefined ? "off" : redactedUrl(config.redisUrl),
     decision_log_sample: config.decisionLogSample,
+    traces: config.tracing ? redactedUrl(config.tracing.tracesUrl) : "off",
   });
   const reloadTiers = async (path: string) => {
     const read = readTierFile(path);
@@ -261,6 +289,7 @@ async function serve(
         await gate.close?.(); // a worker's unspent leases go back to the primary's book before it flushes
         await usage.stop(); // after the last call, before the store closes: SIGTERM loses no count
         await database.close();
+        await tracing?.shutdown(); // last: the spans of the calls the drain waited for go out
         log.info("keyward stopped");
       })();
       return stopping;

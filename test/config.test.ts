@@ -48,6 +48,7 @@ describe("loadConfig", () => {
       messageLimits: { maxBytes: 64 * 1024, maxCheckBytes: 1024 * 1024 },
       tiers: DEFAULT_TIERS,
       tiersPath: undefined,
+      tracing: undefined,
     });
     expect(Object.isFrozen(config)).toBe(true);
   });
@@ -119,6 +120,8 @@ describe("loadConfig", () => {
     ["KEYWARD_TRUSTED_PROXIES", "11"],
     ["KEYWARD_TRUSTED_PROXIES", "-1"],
     ["KEYWARD_TRUSTED_PROXIES", "one"],
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", "otel-collector:4318"], // no scheme: read as one named otel-collector
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", "grpc://otel-collector:4317"],
   ])("rejects %s=%s, naming the variable and the value", (name, value) => {
     const error = errorOf({ [name]: value });
     expect(error).toContain(`${name}=`);
@@ -161,6 +164,28 @@ describe("loadConfig", () => {
   ])("reads the message size %s as %i bytes", (value, bytes) => {
     const config = configOf({ KEYWARD_MAX_MESSAGE_BYTES: value, KEYWARD_MAX_CHECK_MESSAGE_BYTES: value });
     expect(config.messageLimits).toEqual({ maxBytes: bytes, maxCheckBytes: bytes });
+  });
+
+  it("turns traces on with OTEL_EXPORTER_OTLP_ENDPOINT, sending to its v1/traces", () => {
+    expect(configOf({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://otel-collector:4318/" }).tracing).toEqual({
+      tracesUrl: "http://otel-collector:4318/v1/traces",
+      serviceName: "keyward",
+      exportDelayMs: 5_000,
+    });
+    const named = configOf({
+      OTEL_EXPORTER_OTLP_ENDPOINT: "https://collector.example/otlp",
+      OTEL_SERVICE_NAME: "keyward-eu",
+      OTEL_BSP_SCHEDULE_DELAY: "100",
+    });
+    expect(named.tracing).toEqual({
+      tracesUrl: "https://collector.example/otlp/v1/traces",
+      serviceName: "keyward-eu",
+      exportDelayMs: 100,
+    });
+    // The delay is read only with traces on, in the OTel spec's unit (milliseconds).
+    expect(configOf({ OTEL_BSP_SCHEDULE_DELAY: "5s" }).tracing).toBeUndefined();
+    const error = errorOf({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_BSP_SCHEDULE_DELAY: "5s" });
+    expect(error).toContain('OTEL_BSP_SCHEDULE_DELAY="5s"');
   });
 
   it("turns the HTTP listener off with KEYWARD_HTTP_LISTEN=off", () => {
