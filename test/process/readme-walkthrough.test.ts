@@ -30,8 +30,9 @@ async function runBlock(name: string): Promise<string> {
       ...process.env,
       PATH: [resolve("test/support"), resolve("node_modules/.bin"), process.env.PATH].join(":"),
       KEYWARD_DATABASE: server.database,
+      KEYWARD_SERVER: server.grpcAddress,
     },
-    timeout: 60_000,
+    timeout: 120_000,
   });
   return stdout;
 }
@@ -60,6 +61,19 @@ describe("README walkthrough", () => {
     expect(stdout).toContain('"status": "KEY_STATUS_REVOKED"');
     expect(stdout).toContain('"keyPrefix": "kw_live_'); // the non-secret display prefix, yes
     expect(stdout).not.toMatch(/kw_live_[0-9A-Za-z]{49}/); // a whole key, never
+  });
+
+  it("runs the keyward command's examples as written: issue, list, update, rotate, suspend, audit, limits, workspaces", {
+    timeout: 150_000,
+  }, async () => {
+    const stdout = await runBlock("cli");
+    // Two issued keys' secrets and one rotation's were printed, each alone on its line; never again.
+    const secrets = stdout.match(/^kw_live_[0-9A-Za-z]{49}$/gm) ?? [];
+    expect(secrets).toHaveLength(3);
+    for (const secret of secrets) expect(stdout.split(secret)).toHaveLength(2);
+    expect(stdout).toContain("billing"); // the table of active keys
+    expect(stdout).toContain('"action": "key.rotated"');
+    expect(stdout).toContain("api-customers");
   });
 
   it("runs the workspace example: create, issue into it, list, audit", async () => {
