@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
-import { readdirSync, readFileSync, rmSync } from "node:fs";
-import { resolve } from "node:path";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { type ServerFixture, useServer } from "../support/use-server.js";
@@ -10,16 +11,19 @@ import { type ServerFixture, useServer } from "../support/use-server.js";
 // concatenated in order, in `bash -euo pipefail` with test/support/grpcurl (a stand-in translating to
 // buf curl) first on PATH, against this test's server. A block marked `<!-- run instead of the
 // previous block -->` is an alternative to the marked block before it, run in a scenario of its own
-// with it in that block's place. Every other bash block must be in UNMARKED with the reason it cannot
+// with it in that block's place; one marked `<!-- run from the server's directory -->` runs after
+// the scenario, from a directory whose data/ is the one holding the server's SQLite database (the
+// default KEYWARD_DATABASE, sqlite:./data/keyward.db, names it from the server's directory). Every other bash block must be in UNMARKED with the reason it cannot
 // run here, so that a new example cannot silently escape.
 
 const run = promisify(execFile);
 
 const RUN = "<!-- run -->";
 const INSTEAD = "<!-- run instead of the previous block -->";
+const SERVER_DIRECTORY = "<!-- run from the server's directory -->";
 
 interface Block {
-  readonly mark: "run" | "instead" | undefined;
+  readonly mark: "run" | "instead" | "server-directory" | undefined;
   readonly text: string;
 }
 
@@ -28,8 +32,11 @@ function bashBlocks(path: string): Block[] {
   const markdown = readFileSync(path, "utf8");
   return [...markdown.matchAll(/^(?:(.*)\n)?```(?:bash|sh|shell)\n([\s\S]*?)^```$/gm)].map((match) => {
     const before = match[1]?.trim();
-    const mark = before === RUN ? "run" : before === INSTEAD ? "instead" : undefined;
-    return { mark, text: match[2] as string };
+    const marks = { [RUN]: "run", [INSTEAD]: "instead", [SERVER_DIRECTORY]: "server-directory" } as const;
+    return {
+      mark: before === undefined ? undefined : marks[before as keyof typeof marks],
+      text: match[2] as string,
+    };
   });
 }
 
@@ -45,8 +52,6 @@ const UNMARKED: Record<string, Record<string, string>> = {
       "the grpcurl stand-in (buf curl) has no describe; grpcurl itself cannot be installed here",
   },
   "docs/runbook.md": {
-    'sqlite3 data/keyward.db ".backup data/keyward-$(date -u +%Y%m%dT%H%M%SZ).db"':
-      "names the default database file ./data/keyward.db, not the test server's temporary database",
     "pg_dump --format=custom --schema=keyward --file=keyward-$(date -u +%Y%m%dT%H%M%SZ).dump \\":
       "a remote PostgreSQL host (db.internal)",
     "pg_restore --clean --if-exists --no-owner --dbname='postgres://keyward@db.internal:5432/keyward' keyward-….dump":
@@ -71,7 +76,7 @@ function scenario(blocks: readonly Block[], instead?: Block): string {
 }
 
 /** Runs a script in bash with the grpcurl stand-in first on PATH, against a test's server. */
-async function runScript(server: ServerFixture, script: string): Promise<string> {
+async function runScript(server: ServerFixture, script: string, cwd?: string): Promise<string> {
   const { stdout } = await run(
     "bash",
     ["-euo", "pipefail", "-c", script.replaceAll("localhost:50051", server.grpcAddress)],
@@ -83,6 +88,7 @@ async function runScript(server: ServerFixture, script: string): Promise<string>
         KEYWARD_SERVER: server.grpcAddress,
       },
       timeout: 150_000,
+      ...(cwd !== undefined && { cwd }),
     },
   );
   return stdout;
@@ -167,6 +173,32 @@ describe("docs/runbook.md", () => {
     expect(stdout).toContain('"status": "KEY_STATUS_REVOKED"'); // RevokeKey by grpcurl: unchanged
     expect(reasons(stdout)).toEqual(["REASON_KEY_REVOKED"]);
     expect(stdout).toContain('"httpStatus": 401');
+  });
+
+  it("backs up the SQLite database while the server serves: the copy passes the integrity check", {
+    timeout: 150_000,
+  }, async () => {
+    await runRunbook(scenario(blocks));
+    const database = server.database.replace(/^sqlite:/, "");
+    const serverDirectory = mkdtempSync(join(tmpdir(), "keyward-runbook-"));
+    try {
+      symlinkSync(dirname(database), join(serverDirectory, "data"));
+      const backup = blocks.filter((block) => block.mark === "server-directory");
+      expect(backup).toHaveLength(1);
+      const stdout = await runScript(server, backup.map((block) => block.text).join("\n"), serverDirectory);
+      expect(stdout).toBe("ok\n");
+      const copy = readdirSync(dirname(database)).find((name) => /^keyward-\d{8}T\d{6}Z\.db$/.test(name));
+      expect(copy).toBeDefined();
+      // The copy has the revocation made just before it, whether or not a checkpoint has moved it
+      // out of the WAL yet.
+      const revoked = await run("sqlite3", [
+        join(dirname(database), copy as string),
+        "SELECT name FROM api_keys WHERE revoke_time IS NOT NULL",
+      ]);
+      expect(revoked.stdout).toBe("practice key\n");
+    } finally {
+      rmSync(serverDirectory, { recursive: true, force: true });
+    }
   });
 
   it.each(
