@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -13,7 +13,9 @@ import { type ServerFixture, useServer } from "../support/use-server.js";
 // previous block -->` is an alternative to the marked block before it, run in a scenario of its own
 // with it in that block's place; one marked `<!-- run from the server's directory -->` runs after
 // the scenario, from a directory whose data/ is the one holding the server's SQLite database (the
-// default KEYWARD_DATABASE, sqlite:./data/keyward.db, names it from the server's directory). Every other bash block must be in UNMARKED with the reason it cannot
+// default KEYWARD_DATABASE, sqlite:./data/keyward.db, names it from the server's directory); one
+// marked `<!-- run until its first message -->` is a stream that ends only when the server drains,
+// stopped once it has printed its first message. Every other bash block must be in UNMARKED with the reason it cannot
 // run here, so that a new example cannot silently escape.
 
 const run = promisify(execFile);
@@ -21,9 +23,10 @@ const run = promisify(execFile);
 const RUN = "<!-- run -->";
 const INSTEAD = "<!-- run instead of the previous block -->";
 const SERVER_DIRECTORY = "<!-- run from the server's directory -->";
+const FIRST_MESSAGE = "<!-- run until its first message -->";
 
 interface Block {
-  readonly mark: "run" | "instead" | "server-directory" | undefined;
+  readonly mark: "run" | "instead" | "server-directory" | "first-message" | undefined;
   readonly text: string;
 }
 
@@ -32,7 +35,12 @@ function bashBlocks(path: string): Block[] {
   const markdown = readFileSync(path, "utf8");
   return [...markdown.matchAll(/^(?:(.*)\n)?```(?:bash|sh|shell)\n([\s\S]*?)^```$/gm)].map((match) => {
     const before = match[1]?.trim();
-    const marks = { [RUN]: "run", [INSTEAD]: "instead", [SERVER_DIRECTORY]: "server-directory" } as const;
+    const marks = {
+      [RUN]: "run",
+      [INSTEAD]: "instead",
+      [SERVER_DIRECTORY]: "server-directory",
+      [FIRST_MESSAGE]: "first-message",
+    } as const;
     return {
       mark: before === undefined ? undefined : marks[before as keyof typeof marks],
       text: match[2] as string,
@@ -46,8 +54,6 @@ const firstLine = (block: Block) => block.text.split("\n")[0] as string;
 /** The bash blocks that stay unmarked, by file and first line, each with the reason. */
 const UNMARKED: Record<string, Record<string, string>> = {
   "docs/rpc-reference.md": {
-    'grpcurl -plaintext -d \'{"service": "keyward.v1.AuthorizeService"}\' localhost:50051 grpc.health.v1.Health/Watch':
-      "a server stream that only ends when the server drains",
     "grpcurl -plaintext localhost:50051 describe keyward.v1.KeyService":
       "the grpcurl stand-in (buf curl) has no describe; grpcurl itself cannot be installed here",
   },
@@ -75,18 +81,62 @@ function scenario(blocks: readonly Block[], instead?: Block): string {
   return chosen.map((block) => block.text).join("\n");
 }
 
+/** Environment of the scripts: the grpcurl stand-in first on PATH, the CLI pointed at the server. */
+function scriptEnv(server: ServerFixture): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    PATH: [resolve("test/support"), resolve("node_modules/.bin"), process.env.PATH].join(":"),
+    KEYWARD_DATABASE: server.database,
+    KEYWARD_SERVER: server.grpcAddress,
+  };
+}
+
+/** Runs a script that does not end by itself until its stdout has `until`, then stops it; returns the stdout. */
+function runUntil(server: ServerFixture, script: string, until: string): Promise<string> {
+  const child = spawn(
+    "bash",
+    ["-euo", "pipefail", "-c", script.replaceAll("localhost:50051", server.grpcAddress)],
+    {
+      env: scriptEnv(server),
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  const stop = () => {
+    if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, "SIGTERM");
+  };
+  return new Promise<string>((resolveOutput, reject) => {
+    let stdout = "";
+    let stderr = "";
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`no ${until} within 30 s: ${stdout}${stderr}`));
+    }, 30_000);
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (stdout.includes(until)) {
+        clearTimeout(timer);
+        stop();
+        resolveOutput(stdout);
+      }
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      if (!stdout.includes(until)) reject(new Error(`exited ${code} before ${until}: ${stdout}${stderr}`));
+    });
+  });
+}
+
 /** Runs a script in bash with the grpcurl stand-in first on PATH, against a test's server. */
 async function runScript(server: ServerFixture, script: string, cwd?: string): Promise<string> {
   const { stdout } = await run(
     "bash",
     ["-euo", "pipefail", "-c", script.replaceAll("localhost:50051", server.grpcAddress)],
     {
-      env: {
-        ...process.env,
-        PATH: [resolve("test/support"), resolve("node_modules/.bin"), process.env.PATH].join(":"),
-        KEYWARD_DATABASE: server.database,
-        KEYWARD_SERVER: server.grpcAddress,
-      },
+      env: scriptEnv(server),
       timeout: 150_000,
       ...(cwd !== undefined && { cwd }),
     },
@@ -145,6 +195,13 @@ describe("docs/rpc-reference.md", () => {
     const secrets = stdout.match(new RegExp(WHOLE_KEY, "g")) ?? [];
     expect(secrets).toHaveLength(2);
     for (const secret of secrets) expect(stdout.split(secret)).toHaveLength(2);
+  });
+
+  it("runs the health Watch until its first message: SERVING", async () => {
+    const watch = bashBlocks("docs/rpc-reference.md").filter((block) => block.mark === "first-message");
+    expect(watch).toHaveLength(1);
+    const stdout = await runUntil(server, (watch[0] as Block).text, "}");
+    expect(JSON.parse(stdout)).toEqual({ status: "SERVING" });
   });
 });
 
