@@ -15,7 +15,8 @@ import { createProcessMetrics } from "../../src/metrics/process-metrics.js";
 
 // Static checks that keep docs/ and deploy/grafana/ in step with the code (issue 15): what the
 // code declares (variables, metrics, reasons, RPCs) must be documented, and what the docs and the
-// dashboard name must exist. Nothing here starts a server; the docs' grpcurl examples are not run.
+// dashboard name must exist. Nothing here starts a server; the docs' shell examples are run by
+// docs-examples.test.ts.
 
 const DOCS = "docs";
 const read = (path: string) => readFileSync(path, "utf8");
