@@ -1,13 +1,17 @@
+import type { IncomingMessage } from "node:http";
 import type { Decision } from "../domain/authorize.js";
 import type { Logger } from "../log.js";
 import type { EntryPoint, RecordDecision } from "../metrics/decision-metrics.js";
 import type { CallContext } from "./handler.js";
 
-/** Where a decision's request headers can be read: a call's context, a header lookup, or a header record. */
+/**
+ * Where a decision's request headers can be read, only for a line that is logged: a call's context, a
+ * header lookup, or a node:http request (whose `headers` node parses on first access, so not per call).
+ */
 export type RequestHeaders =
   | Pick<CallContext, "header">
   | ((name: string) => string | undefined)
-  | Readonly<Record<string, string | string[] | undefined>>;
+  | Pick<IncomingMessage, "headers">;
 
 /** Told of every decision a handler makes, with the performance.now() its handler started at. */
 export type ObserveDecision = (decision: Decision, startedAt: number, headers: RequestHeaders) => void;
@@ -43,6 +47,6 @@ function requestId(headers: RequestHeaders): string | undefined {
   if (typeof headers === "function") return headers("x-request-id");
   if (typeof (headers as Pick<CallContext, "header">).header === "function")
     return (headers as Pick<CallContext, "header">).header("x-request-id");
-  const value = (headers as Readonly<Record<string, string | string[] | undefined>>)["x-request-id"];
+  const value = (headers as Pick<IncomingMessage, "headers">).headers["x-request-id"];
   return Array.isArray(value) ? value[0] : value;
 }

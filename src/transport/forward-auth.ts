@@ -68,7 +68,6 @@ export function forwardAuthHandler({
     ...options.credentialHeaders,
     ...ORIGINAL_REQUEST_HEADERS,
     "x-forwarded-for",
-    "x-request-id",
     "content-length",
     "transfer-encoding",
   ]);
@@ -109,7 +108,7 @@ export function forwardAuthHandler({
       return fail(error);
     }
     const respond = (checked: CheckResult) => {
-      observe?.(checked.decision, startedAt, headers);
+      observe?.(checked.decision, startedAt, request);
       answer(response, checked, original, options, allowed);
     };
     if (result instanceof Promise) result.then(respond, fail);

@@ -1,28 +1,16 @@
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { grpcClients } from "../support/clients.js";
-import { servingField } from "../support/log-lines.js";
-import {
-  killGroup,
-  type ServerProcess,
-  servingPort,
-  spawnServer,
-  stopServer,
-  waitForServing,
-} from "../support/spawn-server.js";
+import { type SpawnedKeyward, spawnKeyward } from "../support/spawned-keyward.js";
 
 // Issue 15: SIGHUP to the primary makes every worker read the route policy and the tier file again;
 // a tier file that drops a tier keys still name is refused and the tiers in force stay.
 
-const run = promisify(execFile);
 let dir: string;
-let server: ServerProcess;
+let keyward: SpawnedKeyward;
 let clients: ReturnType<typeof grpcClients>[];
-let http: string;
 
 const TEAM = "tiers:\n  free: { limit: 10, window: 1m }\n  team: { limit: 500, window: 1m }\n";
 const POLICY = "rules:\n  - path: /v1/orders\n    scopes: [orders:read]\n";
@@ -31,41 +19,27 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "keyward-sighup-"));
   writeFileSync(join(dir, "tiers.yaml"), TEAM);
   writeFileSync(join(dir, "policy.yaml"), POLICY);
-  const database = `sqlite:${join(dir, "keyward.db")}`;
-  server = spawnServer(
-    {
-      KEYWARD_WORKERS: "2",
-      KEYWARD_LISTEN: "127.0.0.1:0",
-      KEYWARD_HTTP_LISTEN: "127.0.0.1:0",
-      KEYWARD_DATABASE: database,
-      KEYWARD_TIERS: join(dir, "tiers.yaml"),
-      KEYWARD_POLICY: join(dir, "policy.yaml"),
-      KEYWARD_POLICY_RELOAD: "1h", // only SIGHUP reloads within the test
-    },
-    { processGroup: true },
-  );
-  const port = await servingPort(server);
-  await waitForServing(server, 2);
-  http = `http://${servingField(server.output(), "http")[0]}`;
-  const { stdout } = await run(process.execPath, ["bin/keyward.js", "bootstrap"], {
-    env: { ...process.env, KEYWARD_DATABASE: database },
+  keyward = await spawnKeyward({
+    KEYWARD_WORKERS: "2",
+    KEYWARD_TIERS: join(dir, "tiers.yaml"),
+    KEYWARD_POLICY: join(dir, "policy.yaml"),
+    KEYWARD_POLICY_RELOAD: "1h", // only SIGHUP reloads within the test
   });
-  const admin = stdout.trim().split("\n").at(-1) as string;
-  clients = Array.from({ length: 4 }, () => grpcClients(`127.0.0.1:${port}`, admin));
+  clients = Array.from({ length: 4 }, () => grpcClients(keyward.grpcAddress, keyward.admin));
 }, 60_000);
 
 afterAll(async () => {
   for (const client of clients ?? []) client.close();
-  if (server && (await stopServer(server, 15_000)) === "timed out") await killGroup(server);
+  await keyward?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
 /** Sends SIGHUP to the primary and waits (bounded) until both workers have logged `line`. */
 async function hangUp(line: string, before: number): Promise<void> {
-  server.child.kill("SIGHUP");
-  for (let i = 0; i < 100 && server.output().split(line).length - 1 < before + 2; i++)
+  keyward.process.child.kill("SIGHUP");
+  for (let i = 0; i < 100 && keyward.process.output().split(line).length - 1 < before + 2; i++)
     await new Promise((resolve) => setTimeout(resolve, 50));
-  expect(server.output().split(line).length - 1).toBe(before + 2);
+  expect(keyward.process.output().split(line).length - 1).toBe(before + 2);
 }
 
 /** Issues a key of `tier` on every connection (both workers); the outcomes. */
@@ -83,7 +57,7 @@ async function issueOnEvery(tier: string): Promise<string[]> {
 it("reads a new tier file and a new route policy on SIGHUP, in every worker", async () => {
   expect(new Set(await issueOnEvery("gold"))).toEqual(new Set(["failed 3"])); // INVALID_ARGUMENT: no such tier
   const status = () =>
-    fetch(`${http}/authz/forward-auth`, {
+    fetch(`${keyward.httpUrl}/authz/forward-auth`, {
       headers: { "x-forwarded-method": "GET", "x-forwarded-uri": "/v1/status" },
     });
   expect([401, 403]).toContain((await status()).status); // no rule: denied
@@ -91,7 +65,7 @@ it("reads a new tier file and a new route policy on SIGHUP, in every worker", as
   writeFileSync(join(dir, "tiers.yaml"), `${TEAM}  gold: { limit: 2000, window: 1m }\n`);
   writeFileSync(join(dir, "policy.yaml"), `${POLICY}  - path: /v1/status\n    public: true\n`);
   await hangUp("tiers reloaded", 0);
-  expect(server.output().split("route policy reloaded").length - 1).toBe(2);
+  expect(keyward.process.output().split("route policy reloaded").length - 1).toBe(2);
   expect(await issueOnEvery("gold")).toEqual(["ok", "ok", "ok", "ok"]);
   for (let i = 0; i < 4; i++) expect((await status()).status).toBe(200);
 });
@@ -100,7 +74,7 @@ it("refuses a tier file that drops a tier keys still name, and keeps the tiers i
   expect(await issueOnEvery("team")).toEqual(["ok", "ok", "ok", "ok"]);
   writeFileSync(join(dir, "tiers.yaml"), "tiers:\n  free: { limit: 10, window: 1m }\n");
   await hangUp("tier file refused; the tiers in force stay", 0);
-  expect(server.output()).toContain("team");
+  expect(keyward.process.output()).toContain("team");
   expect(await issueOnEvery("team")).toEqual(["ok", "ok", "ok", "ok"]);
-  expect(server.child.exitCode).toBeNull();
+  expect(keyward.process.child.exitCode).toBeNull();
 });

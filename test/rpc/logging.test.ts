@@ -20,6 +20,9 @@ describe("a server logging every decision (KEYWARD_DECISION_LOG_SAMPLE=1)", () =
     const { authorize } = server.clients();
     await authorize.authorize({ apiKey: issued.secret }, { headers: { "x-request-id": "req-auth-1" } });
     await authorize.authorize({ apiKey: "" });
+    await fetch(`${server.httpUrl}/authz/forward-auth`, {
+      headers: { "x-forwarded-method": "GET", "x-forwarded-uri": "/v1/orders", "x-request-id": "req-fwd-2" },
+    });
 
     const output = server.logs.join("");
     const decisions = loggedLines(output, "decision");
@@ -33,6 +36,10 @@ describe("a server logging every decision (KEYWARD_DECISION_LOG_SAMPLE=1)", () =
       }),
     );
     expect(decisions).toContainEqual(expect.objectContaining({ reason: "missing_credential" }));
+    // Forward auth's request id comes from the auth request's own headers.
+    expect(decisions).toContainEqual(
+      expect.objectContaining({ entry: "forward_auth", request_id: "req-fwd-2" }),
+    );
     expect(
       decisions.every((line) => typeof line.duration_ms === "number" && typeof line.time === "string"),
     ).toBe(true);
@@ -92,8 +99,8 @@ describe("decisionObserver", () => {
       0.5,
       () => draws.shift() ?? 1,
     );
-    observe(decision, performance.now(), { "x-request-id": "a" });
-    observe(decision, performance.now(), { "x-request-id": "b" });
+    observe(decision, performance.now(), { headers: { "x-request-id": "a" } });
+    observe(decision, performance.now(), { headers: { "x-request-id": "b" } });
     expect(counted).toEqual(["allowed", "allowed"]);
     expect(loggedLines(lines.join(""), "decision").map((line) => line.request_id)).toEqual(["a"]);
   });
