@@ -11,7 +11,6 @@ import (
 
 	keywardv1 "example.com/keyward-client/gen/keyward/v1"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 func main() {
@@ -19,7 +18,11 @@ func main() {
 	if len(os.Args) > 1 {
 		address = os.Args[1]
 	}
-	conn, err := grpc.NewClient(address, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// grpc.Dial and WithInsecure build on every grpc-go 1.x, Debian's 1.33 included (the tests build
+	// with it); on 1.63 and later, grpc.NewClient with insecure.NewCredentials() is the newer spelling.
+	// Plaintext suits a loopback or mesh sidecar; use grpc.WithTransportCredentials for TLS.
+	conn, err := grpc.Dial(address, grpc.WithInsecure()) //nolint:staticcheck // see above
+
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "keyward:", err)
 		os.Exit(1)

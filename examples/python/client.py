@@ -1,13 +1,13 @@
 """A Python service asking Keyward whether a key may read orders.
 
-    npx buf generate && PYTHONPATH=gen KEYWARD_API_KEY=kw_live_... python client.py 127.0.0.1:50051
+    npx buf generate && PYTHONPATH=gen KEYWARD_API_KEY=kw_live_... python3 client.py 127.0.0.1:50051
 """
 import os
 import sys
 
 import grpc
 
-from keyward.v1 import authorize_service_pb2, authorize_service_pb2_grpc
+from keyward.v1 import authorize_service_pb2, authorize_service_pb2_grpc, key_pb2
 
 
 def main() -> int:
@@ -24,7 +24,8 @@ def main() -> int:
         except grpc.RpcError as error:  # UNAVAILABLE, DEADLINE_EXCEEDED: fail closed
             print(f"keyward: {error.code().name}: {error.details()}", file=sys.stderr)
             return 1
-    print(f"allowed={answer.allowed} reason={answer.reason} http_status={answer.http_status} key_id={answer.key_id}")
+    reason = key_pb2.Reason.Name(answer.reason)
+    print(f"allowed={answer.allowed} reason={reason} http_status={answer.http_status} key_id={answer.key_id}")
     return 0
 
 
