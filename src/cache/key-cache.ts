@@ -51,35 +51,68 @@ export interface CacheStats {
   absentHits: number;
   /** Went to the store (or joined a read of it already in flight). */
   misses: number;
-  /** Keys forgotten because they changed: evict() calls, and clear() counted once. */
-  evictions: number;
+  /** Entries forgotten, of verified keys and of hashes remembered as absent. */
+  readonly evicted: { readonly keys: EvictionCounts; readonly absent: EvictionCounts };
+}
+
+/** Entries forgotten, by cause. */
+export interface EvictionCounts {
+  /** Their key changed: evict(), or clear() (every entry held). */
+  changed: number;
+  /** Pushed out by the LRU bound (maxKeys, maxMissing) to make room. */
+  capacity: number;
+  /** Found past their TTL, or past the age limit of limitAge(), when looked up. */
+  expired: number;
+}
+
+const noEvictions = (): EvictionCounts => ({ changed: 0, capacity: 0, expired: 0 });
+
+/** lru-cache's removals, counted by cause; deletions are counted where they are made. */
+function countRemovals(counts: EvictionCounts) {
+  return (_value: unknown, _key: string, reason: LRUCache.DisposeReason): void => {
+    if (reason === "evict") counts.capacity++;
+    else if (reason === "expire") counts.expired++;
+  };
 }
 
 export function createKeyCache(options: KeyCacheOptions): KeyCache {
   const perf = { now: () => options.clock.now() };
+  const stats: CacheStats = {
+    hits: 0,
+    absentHits: 0,
+    misses: 0,
+    evicted: { keys: noEvictions(), absent: noEvictions() },
+  };
   const known = new LRUCache<string, VerifiedKey>({
     max: options.maxKeys,
     ttl: options.ttlMs,
     perf,
     ttlResolution: 0,
+    dispose: countRemovals(stats.evicted.keys),
   });
   const missing = new LRUCache<string, true>({
     max: options.maxMissing,
     ttl: options.missingTtlMs,
     perf,
     ttlResolution: 0,
+    dispose: countRemovals(stats.evicted.absent),
   });
   const loading = new Map<string, Promise<VerifiedKey | undefined>>();
   // Bumped by every eviction: a load that started before one may not fill the cache,
   // or a revoke racing with a miss could leave the pre-revoke record cached.
   let epoch = 0;
   let maxAgeMs: number | undefined;
-  const stats: CacheStats = { hits: 0, absentHits: 0, misses: 0, evictions: 0 };
 
   /** Whether an entry of `cache` (whose entries all live `ttl`) is older than the age limit; forgets it if so. */
-  function tooOld<V extends {}>(cache: LRUCache<string, V>, ttl: number, digest: string): boolean {
+  function tooOld<V extends {}>(
+    cache: LRUCache<string, V>,
+    ttl: number,
+    digest: string,
+    counts: EvictionCounts,
+  ): boolean {
     if (maxAgeMs === undefined || ttl - cache.getRemainingTTL(digest) <= maxAgeMs) return false;
     cache.delete(digest);
+    counts.expired++;
     return true;
   }
 
@@ -111,13 +144,16 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
   return {
     resolve(digest) {
       const hit = known.get(digest);
-      if (hit !== undefined && !(maxAgeMs !== undefined && tooOld(known, options.ttlMs, digest))) {
+      if (
+        hit !== undefined &&
+        !(maxAgeMs !== undefined && tooOld(known, options.ttlMs, digest, stats.evicted.keys))
+      ) {
         stats.hits++;
         return hit;
       }
       if (
         missing.get(digest) !== undefined &&
-        !(maxAgeMs !== undefined && tooOld(missing, options.missingTtlMs, digest))
+        !(maxAgeMs !== undefined && tooOld(missing, options.missingTtlMs, digest, stats.evicted.absent))
       ) {
         stats.absentHits++;
         return undefined;
@@ -127,15 +163,15 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
     },
     evict(keyHash) {
       const digest = digestOfHash(keyHash);
-      stats.evictions++;
       epoch++;
-      known.delete(digest);
-      missing.delete(digest);
+      if (known.delete(digest)) stats.evicted.keys.changed++;
+      if (missing.delete(digest)) stats.evicted.absent.changed++;
       loading.delete(digest);
     },
     clear() {
-      stats.evictions++;
       epoch++;
+      stats.evicted.keys.changed += known.size;
+      stats.evicted.absent.changed += missing.size;
       known.clear();
       missing.clear();
       loading.clear();

@@ -10,10 +10,15 @@ export interface CacheCounts {
   readonly hits: number;
   readonly absentHits: number;
   readonly misses: number;
-  readonly evictions: number;
+  /** Entries forgotten, of verified keys and of hashes known absent, by cause. */
+  readonly evicted: Readonly<Record<"keys" | "absent", Readonly<Record<EvictionCause, number>>>>;
   readonly keys: number;
   readonly absent: number;
 }
+
+/** Why a cache entry was forgotten: its key changed, the LRU bound, or its TTL (or age limit). */
+type EvictionCause = "changed" | "capacity" | "expired";
+const EVICTION_CAUSES: readonly EvictionCause[] = ["changed", "capacity", "expired"];
 
 /** What a usage flush reports (process/usage-flush.ts). */
 export interface FlushCounts {
@@ -125,9 +130,14 @@ export function createProcessMetrics(version: string, now: () => number = Date.n
       add(
         new ReadMetric(
           "keyward_cache_evictions_total",
-          "Key cache entries evicted because their key changed (here, in another worker or replica).",
+          "Key cache entries forgotten, by cache (keys, absent) and cause (changed: the key changed here or in another worker or replica; capacity: the LRU bound; expired: the TTL or age limit).",
           "counter",
-          () => [{ labels: {}, value: counts().evictions }],
+          () => {
+            const { evicted } = counts();
+            return (["keys", "absent"] as const).flatMap((cache) =>
+              EVICTION_CAUSES.map((cause) => ({ labels: { cache, cause }, value: evicted[cache][cause] })),
+            );
+          },
         ),
       );
       add(

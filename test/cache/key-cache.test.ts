@@ -170,6 +170,10 @@ describe("createKeyCache", () => {
     const reloaded = await loaded(cache.resolve(digestOfHash(key.keyHash)));
     expect(reloaded).toEqual(verified(key));
     expect(calls).toHaveLength(2);
+    expect(cache.stats.evicted).toEqual({
+      keys: { changed: 0, capacity: 0, expired: 0 },
+      absent: { changed: 0, capacity: 0, expired: 1 },
+    });
   });
 
   it("reloads a known key once its TTL passes", async () => {
@@ -187,6 +191,7 @@ describe("createKeyCache", () => {
     const reloaded = await loaded(cache.resolve(digestOfHash(key.keyHash)));
     expect(reloaded?.terms.status).toBe("revoked");
     expect(calls).toHaveLength(2);
+    expect(cache.stats.evicted.keys).toEqual({ changed: 0, capacity: 0, expired: 1 });
   });
 
   it("while its age is limited, trusts no entry, known or absent, older than the limit", async () => {
@@ -208,6 +213,9 @@ describe("createKeyCache", () => {
     expect((await loaded(cache.resolve(digestOfHash(key.keyHash))))?.terms.status).toBe("revoked");
     await loaded(cache.resolve(digestOfHash(absent.keyHash)));
     expect(calls).toHaveLength(4);
+    // Past the age limit counts as expired, as a TTL does.
+    expect(cache.stats.evicted.keys.expired).toBe(1);
+    expect(cache.stats.evicted.absent.expired).toBe(1);
     // Entries loaded while limited live for the limit too.
     t += 1001;
     await loaded(cache.resolve(digestOfHash(key.keyHash)));
@@ -230,8 +238,13 @@ describe("createKeyCache", () => {
 
     cache.evict(key.keyHash);
     cache.evict(absent);
+    cache.evict(makeKey().key.keyHash); // nothing held: nothing counted
 
     expect(cache.size).toEqual({ keys: 0, missing: 0 });
+    expect(cache.stats.evicted).toEqual({
+      keys: { changed: 1, capacity: 0, expired: 0 },
+      absent: { changed: 1, capacity: 0, expired: 0 },
+    });
     expect(await loaded(cache.resolve(digestOfHash(key.keyHash)))).toEqual(verified(key));
     expect(await loaded(cache.resolve(digestOfHash(absent)))).toBeUndefined();
     expect(calls).toEqual([key.keyHash, absent, key.keyHash, absent]);
@@ -294,6 +307,10 @@ describe("createKeyCache", () => {
       expect(cache.size.missing).toBeLessThanOrEqual(2);
     }
     expect(cache.size).toEqual({ keys: 3, missing: 2 });
+    expect(cache.stats.evicted).toEqual({
+      keys: { changed: 0, capacity: 2, expired: 0 },
+      absent: { changed: 0, capacity: 2, expired: 0 },
+    });
 
     // Least recently used went first: the newest three are hits, the oldest is loaded again.
     for (const key of keys.slice(2))
@@ -303,6 +320,14 @@ describe("createKeyCache", () => {
     const before = calls.length;
     await loaded(cache.resolve(digestOfHash(oldest.keyHash)));
     expect(calls.length).toBe(before + 1);
+
+    // A clear() forgets every entry held, each counted as changed.
+    cache.clear();
+    expect(cache.size).toEqual({ keys: 0, missing: 0 });
+    expect(cache.stats.evicted).toEqual({
+      keys: { changed: 3, capacity: 3, expired: 0 },
+      absent: { changed: 2, capacity: 2, expired: 0 },
+    });
   });
 
   it("rejects a failing load to every waiter, caches nothing, and retries on the next resolve", async () => {

@@ -31,7 +31,17 @@ function tableRow(markdown: string, name: string): string[] | undefined {
 /** Every metric name one process registers, with every part that registers at scrape time watched. */
 function registeredMetricNames(): Set<string> {
   const metrics = createProcessMetrics("0.0.0-test");
-  metrics.watchCache(() => ({ hits: 0, absentHits: 0, misses: 0, evictions: 0, keys: 0, absent: 0 }));
+  metrics.watchCache(() => ({
+    hits: 0,
+    absentHits: 0,
+    misses: 0,
+    evicted: {
+      keys: { changed: 0, capacity: 0, expired: 0 },
+      absent: { changed: 0, capacity: 0, expired: 0 },
+    },
+    keys: 0,
+    absent: 0,
+  }));
   metrics.watchUsageFlush(() => ({ lastFlushedAt: 0, failures: 0 }));
   metrics.watchDegraded(
     () => false,

@@ -62,6 +62,22 @@ describe("GET /metrics on the HTTP listener", () => {
     expect(sumOf(samples, "nodejs_heap_size_used_bytes")).toBeGreaterThan(0);
     // Never a secret.
     expect(text).not.toContain(secret);
+
+    // Nothing forgotten yet; a revoke evicts the revoked key's cached entry, counted as changed.
+    const evictions = (text: string, cache: string) =>
+      Object.fromEntries(
+        ["changed", "capacity", "expired"].map((cause) => [
+          cause,
+          sumOf(parsePrometheus(text), "keyward_cache_evictions_total", { cache, cause }),
+        ]),
+      );
+    expect(evictions(text, "keys")).toEqual({ changed: 0, capacity: 0, expired: 0 });
+    const leaked = await admin.keys.issueKey({ name: "leaked", scopes: ["orders:read"] });
+    expect((await authorize.authorize({ apiKey: leaked.secret })).allowed).toBe(true);
+    await admin.keys.revokeKey({ keyId: leaked.key?.keyId ?? "", reason: "leaked" });
+    const after = (await scrape(`${server.httpUrl}/metrics`)).text;
+    expect(evictions(after, "keys")).toEqual({ changed: 1, capacity: 0, expired: 0 });
+    expect(evictions(after, "absent")).toEqual({ changed: 0, capacity: 0, expired: 0 });
   });
 
   it("counts rate-limit denials as decisions of that reason", async () => {
