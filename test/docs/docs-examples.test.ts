@@ -3,8 +3,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "nod
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { KeyService } from "../../src/gen/keyward/v1/key_service_pb.js";
+import { freePort } from "../support/free-port.js";
+import { loggedLines } from "../support/log-lines.js";
 import { type ServerFixture, useServer } from "../support/use-server.js";
 
 // Runs the shell examples of docs/ as written (issue 15), as the README's walkthrough is run
@@ -16,7 +18,9 @@ import { type ServerFixture, useServer } from "../support/use-server.js";
 // the scenario, from a directory whose data/ is the one holding the server's SQLite database (the
 // default KEYWARD_DATABASE, sqlite:./data/keyward.db, names it from the server's directory); one
 // marked `<!-- run until its first message -->` is a stream that ends only when the server drains,
-// stopped once it has printed its first message. Every other bash block must be in UNMARKED with the reason it cannot
+// stopped once it has printed its first message; one marked `<!-- run until it serves -->` starts a
+// server, with the listeners the block does not name on free ports and its metrics port moved to a free
+// one, and is stopped with SIGTERM once it serves and has been checked. Every other bash block must be in UNMARKED with the reason it cannot
 // run here, so that a new example cannot silently escape.
 
 const run = promisify(execFile);
@@ -25,9 +29,10 @@ const RUN = "<!-- run -->";
 const INSTEAD = "<!-- run instead of the previous block -->";
 const SERVER_DIRECTORY = "<!-- run from the server's directory -->";
 const FIRST_MESSAGE = "<!-- run until its first message -->";
+const UNTIL_SERVING = "<!-- run until it serves -->";
 
 interface Block {
-  readonly mark: "run" | "instead" | "server-directory" | "first-message" | undefined;
+  readonly mark: "run" | "instead" | "server-directory" | "first-message" | "until-serving" | undefined;
   readonly text: string;
 }
 
@@ -41,6 +46,7 @@ function bashBlocks(path: string): Block[] {
       [INSTEAD]: "instead",
       [SERVER_DIRECTORY]: "server-directory",
       [FIRST_MESSAGE]: "first-message",
+      [UNTIL_SERVING]: "until-serving",
     } as const;
     return {
       mark: before === undefined ? undefined : marks[before as keyof typeof marks],
@@ -62,8 +68,6 @@ const UNMARKED: Record<string, Record<string, string>> = {
       "a remote PostgreSQL host (db.internal), with every replica stopped",
   },
   "docs/configuration.md": {
-    "KEYWARD_WORKERS=1 KEYWARD_METRICS_LISTEN=127.0.0.1:9464 KEYWARD_DECISION_LOG_SAMPLE=0.01 npm start":
-      "starts a server, which runs until it is stopped",
     "KEYWARD_DATABASE='postgres://keyward@db.internal:5432/keyward?sslmode=require' \\":
       "starts a replica against a remote PostgreSQL and Redis (db.internal, redis.internal)",
   },
@@ -282,5 +286,68 @@ describe("docs/runbook.md", () => {
     expect(stdout).toMatch(/^revoke_reason: +leaked in CI log$/m);
     expect(stdout).toMatch(/key\.revoked +key_\w+ +key_\w+ +reason: leaked in CI log/);
     expect(reasons(stdout)).toEqual(["REASON_KEY_REVOKED"]);
+  });
+});
+
+describe("docs/configuration.md", () => {
+  it("starts a single process on SQLite with metrics on their own port and 1 % of decisions logged", {
+    timeout: 120_000,
+  }, async () => {
+    const [block, ...others] = bashBlocks("docs/configuration.md").filter(
+      (candidate) => candidate.mark === "until-serving",
+    );
+    expect(others).toEqual([]);
+    const text = block?.text ?? "";
+    expect(text).toContain("127.0.0.1:9464");
+    const metricsPort = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), "keyward-configuration-"));
+    // The listeners and database the block leaves to their defaults go to free ports and a temp dir.
+    const child = spawn("bash", ["-euo", "pipefail", "-c", text.replaceAll(":9464", `:${metricsPort}`)], {
+      env: {
+        ...process.env,
+        KEYWARD_LISTEN: "127.0.0.1:0",
+        KEYWARD_HTTP_LISTEN: "127.0.0.1:0",
+        KEYWARD_DATABASE: `sqlite:${join(dir, "keyward.db")}`,
+      },
+      detached: true, // its own process group: SIGTERM reaches npm and the server, as from a terminal
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const closed = new Promise((resolveClosed) => child.on("close", resolveClosed));
+    try {
+      const serving = await vi.waitFor(
+        () => {
+          const [line, ...more] = loggedLines(output, "keyward serving");
+          if (line === undefined) throw new Error(`not serving yet:\n${output}`);
+          expect(more).toEqual([]); // KEYWARD_WORKERS=1: one process
+          return line;
+        },
+        { timeout: 90_000, interval: 100 },
+      );
+      expect(serving).toMatchObject({
+        metrics: `127.0.0.1:${metricsPort}`,
+        decision_log_sample: 0.01,
+        database: `sqlite:${join(dir, "keyward.db")}`,
+      });
+      const scraped = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+      expect(scraped.status).toBe(200);
+      expect(await scraped.text()).toMatch(/^keyward_build_info\{.*\} 1$/m);
+      // Metrics are on their own listener only, not on the HTTP listener.
+      const httpPort = String(serving.http).split(":").at(-1);
+      expect((await fetch(`http://127.0.0.1:${httpPort}/metrics`)).status).toBe(404);
+      process.kill(-(child.pid as number), "SIGTERM");
+      await closed;
+      expect(loggedLines(output, "keyward stopped")).toHaveLength(1);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null)
+        process.kill(-(child.pid as number), "SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { Redis } from "ioredis";
+import { freePort } from "./free-port.js";
 
 // A redis-server of a test's own, on a loopback port, that the test can stop and start again (a Redis
 // outage and its end, seen by a real Keyward server). Nothing is saved to disk.
@@ -10,15 +10,6 @@ export interface RedisProcess {
   readonly url: string;
   stop(): Promise<void>;
   start(): Promise<void>;
-}
-
-/** A free loopback port (taken from the kernel, then released for the server to bind). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 export async function startRedisProcess(): Promise<RedisProcess> {
