@@ -3,10 +3,19 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "nod
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
 import { KeyService } from "../../src/gen/keyward/v1/key_service_pb.js";
+import { type GrpcClients, grpcClients } from "../support/clients.js";
 import { freePort } from "../support/free-port.js";
 import { loggedLines } from "../support/log-lines.js";
+import {
+  createTestSchema,
+  postgresReachableOnce,
+  TEST_POSTGRES_URL,
+  type TestSchema,
+} from "../support/postgres-server.js";
+import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
 import { type ServerFixture, useServer } from "../support/use-server.js";
 
 // Runs the shell examples of docs/ as written (issue 15), as the README's walkthrough is run
@@ -20,7 +29,11 @@ import { type ServerFixture, useServer } from "../support/use-server.js";
 // marked `<!-- run until its first message -->` is a stream that ends only when the server drains,
 // stopped once it has printed its first message; one marked `<!-- run until it serves -->` starts a
 // server, with the listeners the block does not name on free ports and its metrics port moved to a free
-// one, and is stopped with SIGTERM once it serves and has been checked. Every other bash block must be in UNMARKED with the reason it cannot
+// one, and is stopped with SIGTERM once it serves and has been checked; those marked `<!-- run against
+// the test's PostgreSQL -->` (the runbook's PostgreSQL backup and restore) run in a test of their own,
+// on a schema of the test's PostgreSQL: the first sets the variables the others use, and runs as
+// written before each of them, followed by the test's values of the variables. Every other bash block
+// must be in UNMARKED with the reason it cannot
 // run here, so that a new example cannot silently escape.
 
 const run = promisify(execFile);
@@ -30,9 +43,17 @@ const INSTEAD = "<!-- run instead of the previous block -->";
 const SERVER_DIRECTORY = "<!-- run from the server's directory -->";
 const FIRST_MESSAGE = "<!-- run until its first message -->";
 const UNTIL_SERVING = "<!-- run until it serves -->";
+const POSTGRES = "<!-- run against the test's PostgreSQL -->";
 
 interface Block {
-  readonly mark: "run" | "instead" | "server-directory" | "first-message" | "until-serving" | undefined;
+  readonly mark:
+    | "run"
+    | "instead"
+    | "server-directory"
+    | "first-message"
+    | "until-serving"
+    | "postgres"
+    | undefined;
   readonly text: string;
 }
 
@@ -47,6 +68,7 @@ function bashBlocks(path: string): Block[] {
       [SERVER_DIRECTORY]: "server-directory",
       [FIRST_MESSAGE]: "first-message",
       [UNTIL_SERVING]: "until-serving",
+      [POSTGRES]: "postgres",
     } as const;
     return {
       mark: before === undefined ? undefined : marks[before as keyof typeof marks],
@@ -61,12 +83,7 @@ const firstLine = (block: Block) => block.text.split("\n")[0] as string;
 /** The bash blocks that stay unmarked, by file and first line, each with the reason. */
 const UNMARKED: Record<string, Record<string, string>> = {
   "docs/rpc-reference.md": {},
-  "docs/runbook.md": {
-    "pg_dump --format=custom --schema=keyward --file=keyward-$(date -u +%Y%m%dT%H%M%SZ).dump \\":
-      "a remote PostgreSQL host (db.internal)",
-    "pg_restore --clean --if-exists --no-owner --dbname='postgres://keyward@db.internal:5432/keyward' keyward-….dump":
-      "a remote PostgreSQL host (db.internal), with every replica stopped",
-  },
+  "docs/runbook.md": {},
   "docs/configuration.md": {
     "KEYWARD_DATABASE='postgres://keyward@db.internal:5432/keyward?sslmode=require' \\":
       "starts a replica against a remote PostgreSQL and Redis (db.internal, redis.internal)",
@@ -83,8 +100,11 @@ function scenario(blocks: readonly Block[], instead?: Block): string {
   return chosen.map((block) => block.text).join("\n");
 }
 
+/** What a script needs of the server it runs against: a useServer fixture, or a startTestServer server. */
+type ScriptServer = Pick<TestServer, "grpcAddress" | "database">;
+
 /** Environment of the scripts: the grpcurl stand-in first on PATH, the CLI pointed at the server. */
-function scriptEnv(server: ServerFixture): NodeJS.ProcessEnv {
+function scriptEnv(server: ScriptServer): NodeJS.ProcessEnv {
   return {
     ...process.env,
     PATH: [resolve("test/support"), resolve("node_modules/.bin"), process.env.PATH].join(":"),
@@ -133,13 +153,18 @@ function runUntil(server: ServerFixture, script: string, until: string): Promise
 }
 
 /** Runs a script in bash with the grpcurl stand-in first on PATH, against a test's server. */
-async function runScript(server: ServerFixture, script: string, cwd?: string): Promise<string> {
+async function runScript(
+  server: ScriptServer,
+  script: string,
+  cwd?: string,
+  timeout = 150_000,
+): Promise<string> {
   const { stdout } = await run(
     "bash",
     ["-euo", "pipefail", "-c", script.replaceAll("localhost:50051", server.grpcAddress)],
     {
       env: scriptEnv(server),
-      timeout: 150_000,
+      timeout,
       ...(cwd !== undefined && { cwd }),
     },
   );
@@ -349,5 +374,109 @@ describe("docs/configuration.md", () => {
         process.kill(-(child.pid as number), "SIGKILL");
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+const postgres = await postgresReachableOnce();
+/** Bounds each RPC of the PostgreSQL backup test. */
+const CALL = { timeoutMs: 10_000 };
+
+describe.skipIf(!postgres)("docs/runbook.md: PostgreSQL backup and restore", () => {
+  const [values, backup, restore, ...others] = bashBlocks("docs/runbook.md").filter(
+    (block) => block.mark === "postgres",
+  );
+  let schema: TestSchema | undefined;
+  let directory: string | undefined;
+  let server: TestServer | undefined;
+  const clients: GrpcClients[] = [];
+
+  beforeAll(async () => {
+    schema = await createTestSchema();
+    directory = mkdtempSync(join(tmpdir(), "keyward-runbook-pg-"));
+  });
+
+  afterAll(async () => {
+    for (const client of clients.splice(0)) client.close();
+    await server?.stop();
+    await schema?.drop();
+    if (directory !== undefined) rmSync(directory, { recursive: true, force: true });
+  });
+
+  /** Starts a server on the test's schema; its clients (an admin's, a caller's) are closed by stopServer or afterAll. */
+  async function startServer(): Promise<{ admin: GrpcClients; caller: GrpcClients }> {
+    server = await startTestServer({ database: (schema as TestSchema).url });
+    const admin = grpcClients(server.grpcAddress, await bootstrap(server));
+    const caller = grpcClients(server.grpcAddress);
+    clients.push(admin, caller);
+    return { admin, caller };
+  }
+
+  /** Stops the server as the runbook's restore requires of every replica. */
+  async function stopServer(): Promise<void> {
+    for (const client of clients.splice(0)) client.close();
+    await server?.stop();
+    server = undefined;
+  }
+
+  /**
+   * The variables block as written, then the test's values (its PostgreSQL's URL without a search_path,
+   * its schema, and `extra`: the dump to restore), then `block`; run in the test's directory, where the
+   * dump is written. libpq's PGCONNECT_TIMEOUT bounds each connection attempt.
+   */
+  function runWithTestValues(block: Block, extra: Record<string, string> = {}): Promise<string> {
+    const assignments = Object.entries({
+      DATABASE: TEST_POSTGRES_URL,
+      SCHEMA: (schema as TestSchema).schema,
+      ...extra,
+    }).map(([name, value]) => `${name}='${value}'`);
+    const script = [values?.text, ...assignments, "export PGCONNECT_TIMEOUT=10", block.text].join("\n");
+    // The scripts reach the database only, with or without a server running on it.
+    const database = { grpcAddress: "", database: (schema as TestSchema).url };
+    return runScript(database, script, directory, 60_000);
+  }
+
+  it("restores the backup with every server stopped: a key revoked since is allowed again, one issued since is gone", {
+    timeout: 180_000,
+  }, async () => {
+    expect(values?.text.match(/^[A-Z_]+(?==)/gm)).toEqual(["DATABASE", "SCHEMA", "DUMP"]);
+    expect(backup?.text).toMatch(/^pg_dump /);
+    expect(restore?.text).toMatch(/^pg_restore /);
+    expect(others).toEqual([]);
+
+    const before = await startServer();
+    const a = await before.admin.keys.issueKey({ name: "A" }, CALL);
+    expect(await before.caller.authorize.authorize({ apiKey: a.secret }, CALL)).toMatchObject({
+      allowed: true,
+    });
+
+    // The backup, while the server serves; its file is named by the block's date.
+    await runWithTestValues(backup as Block);
+    const dump = readdirSync(directory as string).find((name) => /^keyward-\d{8}T\d{6}Z\.dump$/.test(name));
+    expect(dump).toBeDefined();
+
+    const b = await before.admin.keys.issueKey({ name: "B" }, CALL);
+    await before.admin.keys.revokeKey({ keyId: a.key?.keyId ?? "", reason: "after the backup" }, CALL);
+    expect(await before.caller.authorize.authorize({ apiKey: a.secret }, CALL)).toMatchObject({
+      allowed: false,
+      reason: Reason.KEY_REVOKED,
+    });
+    expect(await before.caller.authorize.authorize({ apiKey: b.secret }, CALL)).toMatchObject({
+      allowed: true,
+    });
+
+    await stopServer();
+    await runWithTestValues(restore as Block, { DUMP: dump as string });
+    const after = await startServer();
+
+    // Everything after the backup is gone, the revocation of A included: the runbook's "After any
+    // restore" says to revoke such keys again.
+    expect(await after.caller.authorize.authorize({ apiKey: a.secret }, CALL)).toMatchObject({
+      allowed: true,
+      keyId: a.key?.keyId,
+    });
+    expect(await after.caller.authorize.authorize({ apiKey: b.secret }, CALL)).toMatchObject({
+      allowed: false,
+      reason: Reason.KEY_NOT_FOUND,
+    });
   });
 });
