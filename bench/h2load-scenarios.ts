@@ -47,13 +47,22 @@ const { clients: CLIENTS, streams: STREAMS } = H2LOAD_SHAPE;
 
 type Servers = Record<Side, PinnedServer>;
 
-/** Starts Keyward, captures its answer to the request, and starts an echo server giving that answer. */
+/**
+ * Starts Keyward (with `keywardEnv` added to its environment), captures its answer to the request,
+ * and starts an echo server giving that answer.
+ */
 export async function startPair(
   context: BenchContext,
   name: string,
   request: BenchRequest,
+  keywardEnv: Readonly<Record<string, string>> = {},
 ): Promise<{ servers: Servers; answer: Buffer }> {
-  const keyward = await startKeyward({ tempDir: context.tempDir, database: context.database, name });
+  const keyward = await startKeyward({
+    tempDir: context.tempDir,
+    database: context.database,
+    name,
+    env: keywardEnv,
+  });
   try {
     const answer = await checkAndCapture(keyward, request);
     const echo = await startEcho({ tempDir: context.tempDir, name, answers: { [request.path]: answer } });

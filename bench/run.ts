@@ -26,6 +26,7 @@ import { type BenchReport, table, writeReport } from "./report.js";
 import type { RssResult } from "./rss.js";
 import { seedDatabase } from "./seed.js";
 import { LOAD_CPU, SERVER_CPU } from "./servers.js";
+import { tracingScenario } from "./tracing-scenario.js";
 import { workersScenario } from "./workers-scenario.js";
 
 // npm run bench [-- --quick] [-- --profile] [-- --keep-temp] [-- --only 9,2]
@@ -41,8 +42,9 @@ const { values } = parseArgs({
   },
 });
 // What --only can pick: scenario 1 brings 6 and its sweep (6 runs at half of 1's maximum, on its
-// servers); 8 compares itself with 1 only when 1 ran too. 10 and 11 need PostgreSQL.
-const SELECTABLE = ["1", "1w", "2", "3", "4", "5", "7", "8", "9", "10", "11"];
+// servers); 8 compares itself with 1 only when 1 ran too; 12 brings 1, as its figures are a
+// comparison with 1. 10 and 11 need PostgreSQL.
+const SELECTABLE = ["1", "1w", "2", "3", "4", "5", "7", "8", "9", "10", "11", "12"];
 const only = values.only?.split(",").map((id) => id.trim());
 const unknown = only?.filter((id) => !SELECTABLE.includes(id)) ?? [];
 if (only?.length === 0 || unknown.length > 0) {
@@ -130,10 +132,11 @@ async function main(): Promise<BenchReport> {
   };
   const scenarios: ScenarioResult[] = [];
   if (selected("7")) scenarios.push(await rssScenario(context));
-  const authorize = selected("1") ? await authorizeScenarios(context) : [];
+  const authorize = selected("1") || selected("12") ? await authorizeScenarios(context) : [];
   scenarios.push(...authorize);
-  const uncounted = authorize.find((scenario) => scenario.id === "1")?.keyward?.callsPerSecond ?? 0;
-  if (selected("8")) scenarios.push(await countedScenario(context, uncounted));
+  const scenario1 = authorize.find((scenario) => scenario.id === "1");
+  if (selected("8")) scenarios.push(await countedScenario(context, scenario1?.keyward?.callsPerSecond ?? 0));
+  if (selected("12")) scenarios.push(await tracingScenario(context, scenario1));
   if (selected("1w")) scenarios.push(await workersScenario(context));
   if (selected("2")) scenarios.push(await checkScenario(context));
   if (selected("3")) scenarios.push(await notCachedScenario(context, config.keys));
@@ -142,7 +145,7 @@ async function main(): Promise<BenchReport> {
   if (selected("9")) scenarios.push(await forwardAuthScenario(context));
   if (selected("10")) scenarios.push(await propagationScenario(context));
   if (selected("11")) scenarios.push(await postgresNotCachedScenario(context));
-  // Numeric order: 1, 1w, 2, …, 9, 10, 11.
+  // Numeric order: 1, 1w, 2, …, 9, 10, 11, 12.
   scenarios.sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
   const notes = [
     ...forwardAuthNotes(scenarios),

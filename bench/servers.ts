@@ -24,7 +24,7 @@ export interface KeywardServer extends PinnedServer {
  * Starts Keyward as `npm start` does, on 127.0.0.1 with the HTTP listener (Connect, forward auth)
  * off unless `http` is set, one worker unless told otherwise (KEYWARD_WORKERS), pinned to
  * SERVER_CPU unless told otherwise, and its log in the temp dir. `nodeOptions` go before the
- * entry point (e.g. --cpu-prof).
+ * entry point (e.g. --cpu-prof); `env` adds to its environment.
  */
 export async function startKeyward(options: {
   readonly tempDir: string;
@@ -34,6 +34,8 @@ export async function startKeyward(options: {
   readonly workers?: number;
   readonly cpus?: string;
   readonly http?: boolean;
+  /** More variables for its environment (scenario 12: OTEL_EXPORTER_OTLP_ENDPOINT). */
+  readonly env?: Readonly<Record<string, string>>;
 }): Promise<KeywardServer> {
   const port = await freePort();
   const httpAddress = options.http === true ? `127.0.0.1:${await freePort()}` : undefined;
@@ -48,6 +50,7 @@ export async function startKeyward(options: {
       KEYWARD_HTTP_LISTEN: httpAddress ?? "off",
       KEYWARD_DATABASE: options.database,
       KEYWARD_WORKERS: String(workers),
+      ...options.env,
     },
     port,
     logFile: join(options.tempDir, `keyward-${options.name}.log`),
@@ -114,5 +117,21 @@ export async function startHttpEcho(options: {
     env: {},
     port,
     logFile: join(options.tempDir, `http-echo-${options.name}.log`),
+  });
+}
+
+/**
+ * Starts bench/otlp-sink.ts (scenario 12's collector) on LOAD_CPU: a collector runs on other
+ * machines, so its work is kept off the server's CPU and shares the load generator's.
+ */
+export async function startOtlpSink(options: { readonly tempDir: string }): Promise<PinnedServer> {
+  const port = await freePort();
+  return startPinned({
+    name: "otlp sink",
+    cpus: String(LOAD_CPU),
+    command: [process.execPath, "--import", "tsx", "bench/otlp-sink.ts", "--listen", `127.0.0.1:${port}`],
+    env: {},
+    port,
+    logFile: join(options.tempDir, "otlp-sink.log"),
   });
 }

@@ -83,7 +83,7 @@ export interface Config {
   readonly tiers: TierTable;
   /** KEYWARD_TIERS' file, read again on SIGHUP; undefined for the defaults. */
   readonly tiersPath: string | undefined;
-  /** OpenTelemetry spans over OTLP/HTTP (tracing/tracing.ts); undefined: off, and nothing of OpenTelemetry loaded. */
+  /** OpenTelemetry spans over OTLP/HTTP (tracing/tracing.ts); undefined: off, and nothing of the OpenTelemetry SDK loaded. */
   readonly tracing: TracingConfig | undefined;
 }
 

@@ -4,8 +4,9 @@ import type { StoreObserver } from "../store/database.js";
 import type { ServedService } from "../transport/handler.js";
 import type { NodeHandler } from "../transport/http-body-limits.js";
 
-// Only types here: keyward.ts imports this file in every process, and OpenTelemetry's packages are
-// loaded (otel-tracing.ts, by a dynamic import) only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+// Only types here: keyward.ts imports this file in every process, and the OpenTelemetry SDK and
+// exporter are loaded (otel-tracing.ts, by a dynamic import) only when OTEL_EXPORTER_OTLP_ENDPOINT is
+// set. @opentelemetry/api is in every process anyway: prom-client requires it (bench scenario 12).
 
 /** OpenTelemetry spans for a running Keyward: what to wrap, what to observe, and the final flush. */
 export interface Tracing {
@@ -35,7 +36,7 @@ export interface TracingTarget {
 
 /**
  * Starts exporting spans over OTLP/HTTP (JSON) when the config asks for it; undefined when it does
- * not, and then no OpenTelemetry package is loaded and no handler changes.
+ * not, and then nothing of the SDK is loaded and no handler changes.
  */
 export async function startTracing(
   config: TracingConfig | undefined,
