@@ -89,7 +89,10 @@ export interface Config {
 
 /** Where and how spans are exported, from the standard OTEL_* variables. */
 export interface TracingConfig {
-  /** OTEL_EXPORTER_OTLP_ENDPOINT with the signal's path, `v1/traces`, added as the OTLP spec says. */
+  /**
+   * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as it is, or else OTEL_EXPORTER_OTLP_ENDPOINT with the signal's
+   * path, `v1/traces`, added: the OTLP exporter spec's rule for the two.
+   */
   readonly tracesUrl: string;
   /** The resource's service.name (OTEL_SERVICE_NAME). */
   readonly serviceName: string;
@@ -132,6 +135,7 @@ export const DEFAULTS = {
   KEYWARD_MAX_CHECK_MESSAGE_BYTES: "1MiB",
   KEYWARD_TIERS: "",
   OTEL_EXPORTER_OTLP_ENDPOINT: "",
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "",
   OTEL_SERVICE_NAME: "keyward",
   OTEL_BSP_SCHEDULE_DELAY: "5000",
 } as const;
@@ -258,20 +262,17 @@ export function readTierFile(path: string): { tiers: TierTable } | { error: stri
 // Only the variables whose values Keyward needs at start-up; the SDK itself reads a few more of the
 // OTEL_* set (the sampler, the exporter's headers) from the environment, as in any OpenTelemetry SDK.
 function tracing(read: (name: Variable) => string): Config["tracing"] {
+  const tracesEndpoint = read("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
   const endpoint = read("OTEL_EXPORTER_OTLP_ENDPOINT");
-  if (endpoint === "") return undefined;
-  let url: URL | undefined;
-  try {
-    url = new URL(endpoint);
-  } catch {
-    url = undefined;
-  }
-  if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:") || url.search !== "") {
-    invalid(
-      "OTEL_EXPORTER_OTLP_ENDPOINT",
-      redactedUrl(endpoint),
-      "an http:// or https:// base URL, e.g. http://otel-collector:4318",
+  if (tracesEndpoint === "" && endpoint === "") return undefined;
+  if (tracesEndpoint !== "") {
+    checkOtlpUrl(
+      "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+      tracesEndpoint,
+      "e.g. http://otel-collector:4318/v1/traces",
     );
+  } else {
+    checkOtlpUrl("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint, "a base URL, e.g. http://otel-collector:4318");
   }
   const delay = read("OTEL_BSP_SCHEDULE_DELAY");
   const exportDelayMs = /^\d+$/.test(delay) ? Number(delay) : Number.NaN;
@@ -279,10 +280,23 @@ function tracing(read: (name: Variable) => string): Config["tracing"] {
     invalid("OTEL_BSP_SCHEDULE_DELAY", delay, "milliseconds, a whole number from 1 to 86400000");
   }
   return {
-    tracesUrl: `${endpoint.replace(/\/+$/, "")}/v1/traces`,
+    tracesUrl: tracesEndpoint !== "" ? tracesEndpoint : `${endpoint.replace(/\/+$/, "")}/v1/traces`,
     serviceName: read("OTEL_SERVICE_NAME"),
     exportDelayMs,
   };
+}
+
+/** An OTLP/HTTP endpoint: an http:// or https:// URL without a query. */
+function checkOtlpUrl(name: Variable, value: string, example: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:") || url.search !== "") {
+    invalid(name, redactedUrl(value), `an http:// or https:// URL without a query, ${example}`);
+  }
 }
 
 function invalid(name: Variable, value: string, expected: string): never {

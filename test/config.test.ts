@@ -122,6 +122,8 @@ describe("loadConfig", () => {
     ["KEYWARD_TRUSTED_PROXIES", "one"],
     ["OTEL_EXPORTER_OTLP_ENDPOINT", "otel-collector:4318"], // no scheme: read as one named otel-collector
     ["OTEL_EXPORTER_OTLP_ENDPOINT", "grpc://otel-collector:4317"],
+    ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "otel-collector:4318/v1/traces"],
+    ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://otel-collector:4318/v1/traces?x=1"],
   ])("rejects %s=%s, naming the variable and the value", (name, value) => {
     const error = errorOf({ [name]: value });
     expect(error).toContain(`${name}=`);
@@ -182,6 +184,17 @@ describe("loadConfig", () => {
       serviceName: "keyward-eu",
       exportDelayMs: 100,
     });
+    // The signal's own endpoint is used as it is, and wins over the base one (the OTLP exporter spec).
+    expect(
+      configOf({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://collector.example:4318/custom/traces" }).tracing
+        ?.tracesUrl,
+    ).toBe("http://collector.example:4318/custom/traces");
+    expect(
+      configOf({
+        OTEL_EXPORTER_OTLP_ENDPOINT: "http://base.example:4318",
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "https://traces.example/v1/traces",
+      }).tracing?.tracesUrl,
+    ).toBe("https://traces.example/v1/traces");
     // The delay is read only with traces on, in the OTel spec's unit (milliseconds).
     expect(configOf({ OTEL_BSP_SCHEDULE_DELAY: "5s" }).tracing).toBeUndefined();
     const error = errorOf({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_BSP_SCHEDULE_DELAY: "5s" });

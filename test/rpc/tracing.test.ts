@@ -204,6 +204,33 @@ describe("traces with OTEL_EXPORTER_OTLP_ENDPOINT", () => {
   });
 });
 
+describe("traces with only OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", () => {
+  const receiver = otlpReceiver();
+  beforeAll(async () => {
+    receiver.server.listen(0, "127.0.0.1");
+    await once(receiver.server, "listening");
+  });
+  afterAll(async () => {
+    receiver.server.closeAllConnections();
+    receiver.server.close();
+  });
+  const server = useServer({
+    env: () => ({
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `http://127.0.0.1:${(receiver.server.address() as AddressInfo).port}/collector/traces`,
+      OTEL_BSP_SCHEDULE_DELAY: "50",
+    }),
+  });
+
+  it("sends the spans to that URL as it is (no /v1/traces added)", async () => {
+    const { authorize } = server.clients();
+    await authorize.authorize({ apiKey: "" });
+    await eventually(() =>
+      receiver.spans.find(({ span }) => span.name === "keyward.v1.AuthorizeService/Authorize"),
+    );
+    expect(new Set(receiver.paths)).toEqual(new Set(["POST /collector/traces application/json"]));
+  });
+});
+
 describe("traces without OTEL_EXPORTER_OTLP_ENDPOINT", () => {
   it("start nothing, and the handlers served are the very same ones", async () => {
     const loaded = loadConfig({});
