@@ -7,8 +7,15 @@ import type { Database, KeyUsageTable } from "./schema.js";
 // The write-behind usage store (issue 12): flushes add deltas, never read-modify-write, so that the
 // counts of several writers (workers, replicas) add up.
 
-/** Rows per statement: 5 parameters a row stays far below SQLite's 32,766 (and PostgreSQL's 65,535). */
-const CHUNK = 500;
+/**
+ * Rows per statement (5 parameters a row stays far below SQLite's 32,766 and PostgreSQL's 65,535), and
+ * statements between two turns of the event loop: on SQLite each statement runs synchronously, so a
+ * flush of thousands of keys blocks decisions for one chunk at a time, not for the whole flush.
+ */
+const CHUNK = 100;
+
+/** Lets the event loop run (I/O, timers) before the flush goes on; an `await` alone runs only microtasks. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Adds the deltas in one transaction: day rows, last-used times and credit balances. A flush may hold
@@ -49,13 +56,24 @@ export async function addUsage(db: Kysely<Database>, deltas: readonly UsageDelta
   // Every writer locks rows in key order: two replicas flushing the same keys would otherwise each hold
   // what the other waits for, and PostgreSQL would fail one of them (test/store/store-queries.test.ts).
   const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  // The transaction holds the writer connection across turns: other writes wait for it, and decisions
+  // read on their own connection (SQLite's WAL, PostgreSQL's MVCC), which it does not block.
   await db.transaction().execute(async (tx) => {
     const rows = [...days.values()].sort((a, b) => byKey(a.key_id, b.key_id) || a.day - b.day);
-    for (let at = 0; at < rows.length; at += CHUNK) await addDays(tx, rows.slice(at, at + CHUNK));
+    for (let at = 0; at < rows.length; at += CHUNK) {
+      if (at > 0) await nextTurn();
+      await addDays(tx, rows.slice(at, at + CHUNK));
+    }
     const times = [...lastUsed].sort(([a], [b]) => byKey(a, b));
-    for (let at = 0; at < times.length; at += CHUNK) await setLastUsed(tx, times.slice(at, at + CHUNK));
+    for (let at = 0; at < times.length; at += CHUNK) {
+      await nextTurn();
+      await setLastUsed(tx, times.slice(at, at + CHUNK));
+    }
     credits.sort((a, b) => byKey(a.keyId, b.keyId));
-    for (const delta of credits) await addCredits(tx, delta);
+    for (const [at, delta] of credits.entries()) {
+      if (at % CHUNK === 0) await nextTurn();
+      await addCredits(tx, delta);
+    }
   });
 }
 

@@ -349,7 +349,7 @@ describe("usageOf", () => {
     });
   });
 
-  it("writes a flush of thousands of keys in chunks, and never moves a last-used time back", async () => {
+  it("writes a flush of thousands of keys in chunks, turning the event loop between them, and never moves a last-used time back", async () => {
     const { db, queryOnly } = await database.open();
     const store = createKyselyKeyStore(db, queryOnly);
     const keys = Array.from({ length: 1_203 }, (_, i) => makeKey({ keyId: `key_${i}` }).key);
@@ -359,7 +359,20 @@ describe("usageOf", () => {
       requests: i + 1,
       lastUsedTime: T,
     }));
-    await addUsage(db, flush);
+    // Decisions go on during a large flush: the event loop turns between its statements (on SQLite each
+    // runs synchronously; without the turns a timer or socket would wait for the whole flush).
+    let turns = 0;
+    let flushing = true;
+    const turn = () => {
+      if (!flushing) return;
+      turns++;
+      setImmediate(turn);
+    };
+    setImmediate(turn);
+    await addUsage(db, flush).finally(() => {
+      flushing = false;
+    });
+    expect(turns).toBeGreaterThanOrEqual(20); // 1,203 keys: 13 chunks of day rows, 13 of last-used times
     // Another writer's older time for key_0, and a later one for key_1: only the later one moves.
     await addUsage(db, [
       { ...emptyDelta("key_0", today), requests: 1, lastUsedTime: T - 1000 },
