@@ -17,8 +17,7 @@ export interface HttpDenial {
  * What transport/gateway-answers.ts (deniedAnswer) makes of a denial, made from an Authorize answer:
  * `{ error: { code, message, details } }` with `required_scopes`, the key's id, granted and missing
  * scopes and expiry, `www-authenticate` on a 401, and the rate-limit headers and 429 details of a
- * counted answer. test/client/keyward-client.test.ts and keyward-fastify-hook.test.ts compare the two byte
- * for byte.
+ * counted answer. test/client/http-guards.test.ts compares the two byte for byte.
  */
 export function httpDenial(answer: AuthorizeResponse, requiredScopes: readonly string[]): HttpDenial {
   const reason = Reason[answer.reason].toLowerCase() as DomainReason;

@@ -25,7 +25,7 @@ export interface KeywardFastifyReply {
  * A Fastify `onRequest` (or `preHandler`) hook that decides as keywardAuth does: Authorize with the
  * request's credential headers and `scopes`. Allowed: the answer is on `request.keyward` and the route
  * runs. Denied: 401/403/429 with Check's headers and JSON body, sent through the reply; Keyward
- * unreachable: 503. It fails closed. test/client/keyward-fastify-hook.test.ts runs it in a Fastify app.
+ * unreachable: 503. It fails closed. test/client/http-guards.test.ts runs it in a Fastify app.
  *
  *   app.get("/orders", { onRequest: keywardFastifyHook({ client, scopes: ["orders:read"] }) }, handler);
  */

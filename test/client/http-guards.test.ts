@@ -1,34 +1,74 @@
+import type { AddressInfo } from "node:net";
 import Fastify from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ordersService } from "../../examples/ts-service/orders-service.js";
 import {
   createKeywardClient,
-  type KeywardClient,
   type KeywardFastifyRequest,
   keywardFastifyHook,
 } from "../../src/client/index.js";
 import { useServer } from "../support/use-server.js";
 
-// Issue 15: keyward/client's Fastify hook in a real Fastify app on port 0, called over HTTP, against a
-// real server. Its denials must be what Keyward's forward auth answers, byte for byte, as the
-// keywardAuth middleware's are (keyward-client.test.ts); the route's handler must not run for them.
+// Issue 15: keyward/client's two HTTP guards, each in a real HTTP service on port 0 against a real
+// server, called over HTTP: keywardAuth in the example service (examples/ts-service, node:http, as
+// Express and Connect run it) and keywardFastifyHook in a Fastify app. Their denials must be what
+// Keyward's forward auth answers, byte for byte, and the route's handler must not run for them.
 
-// How a service types Keyward's answer on its requests.
+// How a Fastify service types Keyward's answer on its requests.
 declare module "fastify" {
   interface FastifyRequest {
     keyward?: KeywardFastifyRequest["keyward"];
   }
 }
 
-/** A Fastify app whose `GET /orders` needs orders:read, counting the calls that reach its handler. */
-function ordersApp(client: Pick<KeywardClient, "authorize">) {
+/** A service whose `GET /orders` needs orders:read and answers `{ orders, workspace, key_id }`. */
+interface OrdersService {
+  readonly url: string;
+  /** Calls that reached the route's handler. */
+  handled(): number;
+  close(): Promise<void>;
+}
+
+/** The example service, with keywardAuth in front of its handler (which it counts here). */
+async function exampleService(keywardAddress: string): Promise<OrdersService> {
+  const orders = ordersService(keywardAddress);
+  let handled = 0;
+  // The handler is the one writer of a 200 (the middleware writes only denials and the 503).
+  orders.server.on("request", (_request, response) => {
+    response.once("finish", () => {
+      if (response.statusCode === 200) handled++;
+    });
+  });
+  await new Promise<void>((resolve) => orders.server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(orders.server.address() as AddressInfo).port}/orders`,
+    handled: () => handled,
+    async close() {
+      orders.close();
+      await new Promise((resolve) => orders.server.close(resolve));
+    },
+  };
+}
+
+/** A Fastify app with keywardFastifyHook on its route. */
+async function fastifyService(keywardAddress: string): Promise<OrdersService> {
+  const client = createKeywardClient({ address: keywardAddress, retries: 0 });
   const app = Fastify();
-  const handled = { count: 0 };
+  let handled = 0;
   const readOrders = keywardFastifyHook({ client, scopes: ["orders:read"] });
   app.get("/orders", { onRequest: readOrders }, async (request) => {
-    handled.count++;
+    handled++;
     return { orders: [], workspace: request.keyward?.workspace, key_id: request.keyward?.keyId };
   });
-  return { app, handled };
+  const base = await app.listen({ host: "127.0.0.1", port: 0 });
+  return {
+    url: `${base}/orders`,
+    handled: () => handled,
+    async close() {
+      await app.close();
+      client.close();
+    },
+  };
 }
 
 /** The answer's headers, less those that belong to the connection or the moment. */
@@ -37,15 +77,16 @@ function answerHeaders(response: Response): [string, string][] {
   return [...response.headers].filter(([name]) => !ignored.has(name)).sort(([a], [b]) => a.localeCompare(b));
 }
 
-describe("keywardFastifyHook in a Fastify app", () => {
+describe.each([
+  ["keywardAuth in the example service (examples/ts-service)", exampleService],
+  ["keywardFastifyHook in a Fastify app", fastifyService],
+])("%s", (_name, start) => {
   const server = useServer();
-  let orders: ReturnType<typeof ordersApp>;
-  let url: string;
+  let orders: OrdersService;
   beforeAll(async () => {
-    orders = ordersApp(server.own(createKeywardClient({ address: server.grpcAddress })));
-    url = `${await orders.app.listen({ host: "127.0.0.1", port: 0 })}/orders`;
+    orders = await start(server.grpcAddress);
   });
-  afterAll(() => orders.app.close());
+  afterAll(() => orders.close());
 
   /** The same request answered by Keyward's forward auth, for the same scopes. */
   const forwardAuth = (headers: Record<string, string>) =>
@@ -53,15 +94,15 @@ describe("keywardFastifyHook in a Fastify app", () => {
       headers: { ...headers, "x-forwarded-method": "GET", "x-forwarded-uri": "/orders" },
     });
 
-  it("lets a key with orders:read through, with Keyward's answer on request.keyward", async () => {
+  it("lets a key with orders:read through, with Keyward's answer on the request", async () => {
     const admin = server.clients(server.admin);
     const { secret, key } = await admin.keys.issueKey({ name: "reader", scopes: ["orders:read"] });
-    const response = await fetch(url, { headers: { "x-api-key": secret } });
+    const response = await fetch(orders.url, { headers: { "x-api-key": secret } });
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ orders: [], workspace: "default", key_id: key?.keyId });
-    const bearer = await fetch(url, { headers: { authorization: `Bearer ${secret}` } });
+    const bearer = await fetch(orders.url, { headers: { authorization: `Bearer ${secret}` } });
     expect(bearer.status).toBe(200);
-    expect(orders.handled.count).toBe(2);
+    expect(orders.handled()).toBe(2);
   });
 
   it("answers 401 and 403 exactly as Keyward's forward auth does, without running the handler", async () => {
@@ -72,28 +113,28 @@ describe("keywardFastifyHook in a Fastify app", () => {
       ["a malformed key", { "x-api-key": "not-a-key" }, 401],
       ["a key without orders:read", { "x-api-key": writer.secret }, 403],
     ];
-    const handled = orders.handled.count;
+    const handled = orders.handled();
     for (const [label, headers, status] of cases) {
-      const ours = await fetch(url, { headers });
+      const ours = await fetch(orders.url, { headers });
       const theirs = await forwardAuth(headers);
       expect(ours.status, label).toBe(status);
       expect(theirs.status, label).toBe(status);
       expect(answerHeaders(ours), label).toEqual(answerHeaders(theirs));
       expect(await ours.text(), label).toBe(await theirs.text());
     }
-    expect(orders.handled.count).toBe(handled);
+    expect(orders.handled()).toBe(handled);
   });
 
   it("answers 429 with forward auth's headers and details once a key's rate limit is spent", async () => {
     const admin = server.clients(server.admin);
     const free = await admin.keys.issueKey({ name: "free", scopes: ["orders:read"], tier: "free" });
-    // A free-tier key: 10 a minute in all, counted by both; the 11th through the hook is a 429.
+    // A free-tier key: 10 a minute in all, counted by both; the 11th through the guard is a 429.
     for (let i = 0; i < 10; i++)
-      expect((await fetch(url, { headers: { "x-api-key": free.secret } })).status).toBe(200);
-    const handled = orders.handled.count;
-    const limited = await fetch(url, { headers: { "x-api-key": free.secret } });
+      expect((await fetch(orders.url, { headers: { "x-api-key": free.secret } })).status).toBe(200);
+    const handled = orders.handled();
+    const limited = await fetch(orders.url, { headers: { "x-api-key": free.secret } });
     expect(limited.status).toBe(429);
-    expect(orders.handled.count).toBe(handled);
+    expect(orders.handled()).toBe(handled);
     type Body = { error: { code: string; message: string; details: Record<string, unknown> } };
     const body = (await limited.json()) as Body;
     expect(body.error.code).toBe("rate_limited");
@@ -117,25 +158,23 @@ describe("keywardFastifyHook in a Fastify app", () => {
   });
 });
 
-describe("keywardFastifyHook when Keyward cannot be reached", () => {
-  const keyward = createKeywardClient({ address: "127.0.0.1:1", retries: 0 });
-  const orders = ordersApp(keyward);
-  let url: string;
+describe.each([
+  ["keywardAuth in the example service", exampleService],
+  ["keywardFastifyHook in a Fastify app", fastifyService],
+])("%s when Keyward cannot be reached", (_name, start) => {
+  let orders: OrdersService;
   beforeAll(async () => {
-    url = `${await orders.app.listen({ host: "127.0.0.1", port: 0 })}/orders`;
+    orders = await start("127.0.0.1:1");
   });
-  afterAll(async () => {
-    await orders.app.close();
-    keyward.close();
-  });
+  afterAll(() => orders.close());
 
   it("fails closed with 503, without running the handler", async () => {
-    const response = await fetch(url, { headers: { "x-api-key": "x" } });
+    const response = await fetch(orders.url, { headers: { "x-api-key": "x" } });
     expect(response.status).toBe(503);
     expect(response.headers.get("content-type")).toBe("application/json");
     expect(await response.json()).toEqual({
       error: { code: "unavailable", message: "Keyward cannot be reached" },
     });
-    expect(orders.handled.count).toBe(0);
+    expect(orders.handled()).toBe(0);
   });
 });
