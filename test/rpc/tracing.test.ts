@@ -67,6 +67,20 @@ function attributesOf(attributes: OtlpAttribute[]): Record<string, string | numb
   );
 }
 
+/** An otlpReceiver listening on a loopback port for the tests of the enclosing describe block. */
+function useOtlpReceiver() {
+  const receiver = otlpReceiver();
+  beforeAll(async () => {
+    receiver.server.listen(0, "127.0.0.1");
+    await once(receiver.server, "listening");
+  });
+  afterAll(async () => {
+    receiver.server.closeAllConnections();
+    receiver.server.close();
+  });
+  return { ...receiver, port: () => (receiver.server.address() as AddressInfo).port };
+}
+
 /** Polls until `find` answers, for up to 10 s: the batch goes out after OTEL_BSP_SCHEDULE_DELAY. */
 async function eventually<T>(find: () => T | undefined): Promise<T> {
   const deadline = Date.now() + 10_000;
@@ -79,18 +93,10 @@ async function eventually<T>(find: () => T | undefined): Promise<T> {
 }
 
 describe("traces with OTEL_EXPORTER_OTLP_ENDPOINT", () => {
-  const receiver = otlpReceiver();
-  beforeAll(async () => {
-    receiver.server.listen(0, "127.0.0.1");
-    await once(receiver.server, "listening");
-  });
-  afterAll(async () => {
-    receiver.server.closeAllConnections();
-    receiver.server.close();
-  });
+  const receiver = useOtlpReceiver();
   const server = useServer({
     env: () => ({
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.server.address() as AddressInfo).port}`,
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.port()}`,
       OTEL_SERVICE_NAME: "keyward-under-test",
       OTEL_BSP_SCHEDULE_DELAY: "50",
     }),
@@ -205,18 +211,10 @@ describe("traces with OTEL_EXPORTER_OTLP_ENDPOINT", () => {
 });
 
 describe("traces with only OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", () => {
-  const receiver = otlpReceiver();
-  beforeAll(async () => {
-    receiver.server.listen(0, "127.0.0.1");
-    await once(receiver.server, "listening");
-  });
-  afterAll(async () => {
-    receiver.server.closeAllConnections();
-    receiver.server.close();
-  });
+  const receiver = useOtlpReceiver();
   const server = useServer({
     env: () => ({
-      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `http://127.0.0.1:${(receiver.server.address() as AddressInfo).port}/collector/traces`,
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `http://127.0.0.1:${receiver.port()}/collector/traces`,
       OTEL_BSP_SCHEDULE_DELAY: "50",
     }),
   });
