@@ -136,6 +136,7 @@ export const DEFAULTS = {
   KEYWARD_TIERS: "",
   OTEL_EXPORTER_OTLP_ENDPOINT: "",
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "",
+  OTEL_SDK_DISABLED: "false",
   OTEL_SERVICE_NAME: "keyward",
   OTEL_BSP_SCHEDULE_DELAY: "5000",
 } as const;
@@ -262,6 +263,9 @@ export function readTierFile(path: string): { tiers: TierTable } | { error: stri
 // Only the variables whose values Keyward needs at start-up; the SDK itself reads a few more of the
 // OTEL_* set (the sampler, the exporter's headers) from the environment, as in any OpenTelemetry SDK.
 function tracing(read: (name: Variable) => string): Config["tracing"] {
+  // OTEL_SDK_DISABLED=true turns traces off whatever else is set (the OTel environment spec; its
+  // boolean is case-insensitive "true", anything else false).
+  if (read("OTEL_SDK_DISABLED").toLowerCase() === "true") return undefined;
   const tracesEndpoint = read("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
   const endpoint = read("OTEL_EXPORTER_OTLP_ENDPOINT");
   if (tracesEndpoint === "" && endpoint === "") return undefined;

@@ -195,6 +195,18 @@ describe("loadConfig", () => {
         OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "https://traces.example/v1/traces",
       }).tracing?.tracesUrl,
     ).toBe("https://traces.example/v1/traces");
+    // OTEL_SDK_DISABLED=true wins over both endpoints (and nothing of them is checked).
+    for (const disabled of ["true", "TRUE"])
+      expect(
+        configOf({
+          OTEL_SDK_DISABLED: disabled,
+          OTEL_EXPORTER_OTLP_ENDPOINT: "not a url",
+          OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://traces.example/v1/traces",
+        }).tracing,
+      ).toBeUndefined();
+    expect(
+      configOf({ OTEL_SDK_DISABLED: "false", OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" }).tracing,
+    ).toBeDefined();
     // The delay is read only with traces on, in the OTel spec's unit (milliseconds).
     expect(configOf({ OTEL_BSP_SCHEDULE_DELAY: "5s" }).tracing).toBeUndefined();
     const error = errorOf({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_BSP_SCHEDULE_DELAY: "5s" });
