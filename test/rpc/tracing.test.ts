@@ -39,11 +39,13 @@ function otlpReceiver() {
   const spans: Received[] = [];
   const bodies: string[] = [];
   const paths: string[] = [];
+  const tokens: (string | undefined)[] = [];
   const server: Server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on("data", (chunk: Buffer) => chunks.push(chunk));
     request.on("end", () => {
       paths.push(`${request.method} ${request.url} ${request.headers["content-type"]}`);
+      tokens.push(request.headers["x-collector-token"] as string | undefined);
       const body = Buffer.concat(chunks).toString("utf8");
       bodies.push(body);
       for (const resourceSpans of JSON.parse(body).resourceSpans ?? []) {
@@ -55,7 +57,7 @@ function otlpReceiver() {
       response.writeHead(200, { "content-type": "application/json" }).end("{}");
     });
   });
-  return { server, spans, bodies, paths };
+  return { server, spans, bodies, paths, tokens };
 }
 
 function attributesOf(attributes: OtlpAttribute[]): Record<string, string | number | boolean | undefined> {
@@ -226,6 +228,45 @@ describe("traces with only OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", () => {
       receiver.spans.find(({ span }) => span.name === "keyward.v1.AuthorizeService/Authorize"),
     );
     expect(new Set(receiver.paths)).toEqual(new Set(["POST /collector/traces application/json"]));
+  });
+});
+
+describe("the OTEL_* variables the SDK reads itself (README, Traces)", () => {
+  // The SDK reads them from the process's environment, which an in-process server shares with the
+  // test: set before the server starts (hooks run in order), restored after.
+  const variables = {
+    OTEL_TRACES_SAMPLER: "parentbased_always_off",
+    OTEL_EXPORTER_OTLP_HEADERS: "x-collector-token=secret-token",
+  };
+  const saved = Object.fromEntries(Object.keys(variables).map((name) => [name, process.env[name]]));
+  beforeAll(() => Object.assign(process.env, variables));
+  afterAll(() => {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  });
+  const receiver = useOtlpReceiver();
+  const server = useServer({
+    env: () => ({
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.port()}`,
+      OTEL_BSP_SCHEDULE_DELAY: "50",
+    }),
+  });
+
+  it("samples as OTEL_TRACES_SAMPLER says and sends OTEL_EXPORTER_OTLP_HEADERS", async () => {
+    const { authorize } = server.clients();
+    // parentbased_always_off: a call without a sampled parent is not traced, one with it is.
+    await authorize.authorize({ apiKey: "unparented" });
+    const traceId = "0af7651916cd43dd8448eb211c80319c";
+    await authorize.authorize(
+      { apiKey: "parented" },
+      { headers: { traceparent: `00-${traceId}-b7ad6b7169203331-01` } },
+    );
+    await eventually(() => receiver.spans.find(({ span }) => span.traceId === traceId));
+    // Spans are exported in the order they end, so the first call's would have come first.
+    expect(receiver.spans.every(({ span }) => span.traceId === traceId)).toBe(true);
+    expect(new Set(receiver.tokens)).toEqual(new Set(["secret-token"]));
   });
 });
 
