@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { readmeBlock } from "../support/readme-blocks.js";
 import { useServer } from "../support/use-server.js";
 
 // Runs the README's grpcurl walkthrough line by line in bash. grpcurl itself cannot be installed
@@ -11,16 +12,6 @@ import { useServer } from "../support/use-server.js";
 
 const run = promisify(execFile);
 const server = useServer();
-
-/** The bash block between `<!-- name:start -->` and `<!-- name:end -->` in the README. */
-function readmeBlock(name: string): string {
-  const readme = readFileSync("README.md", "utf8");
-  const block = new RegExp(
-    `<!-- ${name}:start -->\\s*\`\`\`bash\\n([\\s\\S]*?)\`\`\`\\s*<!-- ${name}:end -->`,
-  ).exec(readme);
-  if (!block?.[1]) throw new Error(`README.md has no ${name} block`);
-  return block[1];
-}
 
 /** Runs a README block in bash with the grpcurl stand-in first on PATH, against this test's server. */
 async function runBlock(...names: string[]): Promise<string> {
@@ -43,13 +34,12 @@ async function runBlock(...names: string[]): Promise<string> {
 
 /**
  * README bash blocks that are not run, each with why: they need what a test cannot have (root and a
- * system nginx, certificate files, Docker). Every other bash block must be between run markers.
+ * system nginx, Docker). Every other bash block must be between run markers (the TLS block's are run by
+ * readme-tls.test.ts).
  */
 const NOT_RUN: Record<string, string> = {
   "KEYWARD_TRUSTED_PROXIES=1 npm start":
     "installs into the system nginx with sudo (test/proxies runs these files)",
-  "KEYWARD_TLS_CERT=/etc/keyward/tls/tls.crt KEYWARD_TLS_KEY=/etc/keyward/tls/tls.key":
-    "needs certificate files (test/rpc/tls.test.ts makes its own)",
   "docker run --rm -p 16686:16686 -p 4318:4318 jaegertracing/all-in-one": "needs Docker and Jaeger",
 };
 
