@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "nod
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
 import { KeyService } from "../../src/gen/keyward/v1/key_service_pb.js";
 import { type GrpcClients, grpcClients } from "../support/clients.js";
@@ -15,6 +15,7 @@ import {
   TEST_POSTGRES_URL,
   type TestSchema,
 } from "../support/postgres-server.js";
+import { killGroup, spawnScript, stopGroup, waitForServing } from "../support/spawn-server.js";
 import { bootstrap, startTestServer, type TestServer } from "../support/start-server.js";
 import { type ServerFixture, useServer } from "../support/use-server.js";
 
@@ -327,34 +328,19 @@ describe("docs/configuration.md", () => {
     const metricsPort = await freePort();
     const dir = mkdtempSync(join(tmpdir(), "keyward-configuration-"));
     // The listeners and database the block leaves to their defaults go to free ports and a temp dir.
-    const child = spawn("bash", ["-euo", "pipefail", "-c", text.replaceAll(":9464", `:${metricsPort}`)], {
-      env: {
-        ...process.env,
+    const server = spawnScript(
+      text.replaceAll(":9464", `:${metricsPort}`),
+      {
         KEYWARD_LISTEN: "127.0.0.1:0",
         KEYWARD_HTTP_LISTEN: "127.0.0.1:0",
         KEYWARD_DATABASE: `sqlite:${join(dir, "keyward.db")}`,
       },
-      detached: true, // its own process group: SIGTERM reaches npm and the server, as from a terminal
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    const closed = new Promise((resolveClosed) => child.on("close", resolveClosed));
+      { processGroup: true },
+    );
     try {
-      const serving = await vi.waitFor(
-        () => {
-          const [line, ...more] = loggedLines(output, "keyward serving");
-          if (line === undefined) throw new Error(`not serving yet:\n${output}`);
-          expect(more).toEqual([]); // KEYWARD_WORKERS=1: one process
-          return line;
-        },
-        { timeout: 90_000, interval: 100 },
-      );
+      await waitForServing(server, 1, 90_000);
+      const [serving, ...more] = loggedLines(server.output(), "keyward serving");
+      expect(more).toEqual([]); // KEYWARD_WORKERS=1: one process
       expect(serving).toMatchObject({
         metrics: `127.0.0.1:${metricsPort}`,
         decision_log_sample: 0.01,
@@ -364,14 +350,12 @@ describe("docs/configuration.md", () => {
       expect(scraped.status).toBe(200);
       expect(await scraped.text()).toMatch(/^keyward_build_info\{.*\} 1$/m);
       // Metrics are on their own listener only, not on the HTTP listener.
-      const httpPort = String(serving.http).split(":").at(-1);
+      const httpPort = String(serving?.http).split(":").at(-1);
       expect((await fetch(`http://127.0.0.1:${httpPort}/metrics`)).status).toBe(404);
-      process.kill(-(child.pid as number), "SIGTERM");
-      await closed;
-      expect(loggedLines(output, "keyward stopped")).toHaveLength(1);
+      await stopGroup(server);
+      expect(loggedLines(server.output(), "keyward stopped")).toHaveLength(1);
     } finally {
-      if (child.exitCode === null && child.signalCode === null)
-        process.kill(-(child.pid as number), "SIGKILL");
+      await killGroup(server);
       rmSync(dir, { recursive: true, force: true });
     }
   });

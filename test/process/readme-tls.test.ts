@@ -1,13 +1,20 @@
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testCa } from "../support/certificates.js";
 import { freePort } from "../support/free-port.js";
 import { loggedLines } from "../support/log-lines.js";
 import { readmeBlock } from "../support/readme-blocks.js";
+import {
+  killGroup,
+  type ServerProcess,
+  spawnScript,
+  stopGroup,
+  waitForServing,
+} from "../support/spawn-server.js";
 import { bootstrap } from "../support/start-server.js";
 
 // The README's TLS block (between `<!-- tls:start -->` and `<!-- tls:end -->`) as an operator runs it:
@@ -23,8 +30,7 @@ const [serverPart = "", clientPart = ""] = readmeBlock("tls").split("\n\n");
 let dir: string;
 let ports: { grpc: number; http: number };
 let database: string;
-let output = "";
-let server: ReturnType<typeof spawn> | undefined;
+let server: ServerProcess;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "keyward-readme-tls-"));
@@ -34,36 +40,23 @@ beforeAll(async () => {
   testCa(dir, "clients-ca").client("client");
   ports = { grpc: await freePort(), http: await freePort() };
   database = `sqlite:${join(dir, "keyward.db")}`;
-  server = spawn("bash", ["-euo", "pipefail", "-c", serverPart.replaceAll("/etc/keyward/tls/", `${dir}/`)], {
-    env: {
-      ...process.env,
+  server = spawnScript(
+    serverPart.replaceAll("/etc/keyward/tls/", `${dir}/`),
+    {
       KEYWARD_LISTEN: `127.0.0.1:${ports.grpc}`,
       KEYWARD_HTTP_LISTEN: `127.0.0.1:${ports.http}`,
       KEYWARD_DATABASE: database,
       KEYWARD_WORKERS: "1",
     },
-    detached: true, // its own process group: SIGTERM reaches npm and the server, as from a terminal
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  server.stdout?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  server.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  await vi.waitFor(
-    () => {
-      if (loggedLines(output, "keyward serving").length === 0) throw new Error(`not serving:\n${output}`);
-    },
-    { timeout: 60_000, interval: 100 },
+    { processGroup: true }, // stopped as from its terminal: npm and the server alike
   );
+  await waitForServing(server, 1, 60_000);
 }, 90_000);
 
 afterAll(async () => {
-  if (server?.pid !== undefined && server.exitCode === null) {
-    const closed = new Promise((resolveClosed) => server?.on("close", resolveClosed));
-    process.kill(-server.pid, "SIGTERM");
-    await closed;
+  if (server !== undefined) {
+    await stopGroup(server);
+    await killGroup(server);
   }
   rmSync(dir, { recursive: true, force: true });
 });
@@ -78,7 +71,7 @@ function clientScript(): string {
 
 describe("README: TLS with client certificates", () => {
   it("starts with the certificate files and says TLS requires client certificates", () => {
-    const [serving] = loggedLines(output, "keyward serving");
+    const [serving] = loggedLines(server.output(), "keyward serving");
     expect(serving).toMatchObject({ tls: "client certificates required" });
   });
 

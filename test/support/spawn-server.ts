@@ -16,6 +16,8 @@ export interface ServerProcess {
   output(): string;
   /** Resolves with the exit code (or the signal name). */
   readonly exited: Promise<number | string>;
+  /** Resolves once every process that shared its output (npm's server, workers) has exited and all of it is read. */
+  readonly closed: Promise<void>;
 }
 
 export interface SpawnOptions {
@@ -33,8 +35,30 @@ export interface SpawnOptions {
 export function spawnServer(env: Record<string, string>, options: SpawnOptions = {}): ServerProcess {
   const { command, args } = startCommand();
   // One worker unless a test asks for more: `npm start` would use one per CPU.
+  return spawnCaptured(command, args, { KEYWARD_WORKERS: "1", ...env }, options);
+}
+
+/**
+ * Runs a shell example that starts Keyward (a README or docs block: `npm start` with its variables) in
+ * `bash -euo pipefail`, as spawnServer runs `npm start`. Use `processGroup` and stopGroup to stop it as
+ * Ctrl-C in its terminal would: npm and the server alike.
+ */
+export function spawnScript(
+  script: string,
+  env: Record<string, string>,
+  options: SpawnOptions = {},
+): ServerProcess {
+  return spawnCaptured("bash", ["-euo", "pipefail", "-c", script], env, options);
+}
+
+function spawnCaptured(
+  command: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  options: SpawnOptions,
+): ServerProcess {
   const child = spawn(command, args, {
-    env: { ...process.env, KEYWARD_WORKERS: "1", ...env },
+    env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: options.processGroup === true,
     ...(options.uid !== undefined && { uid: options.uid }),
@@ -50,7 +74,8 @@ export function spawnServer(env: Record<string, string>, options: SpawnOptions =
   const exited = new Promise<number | string>((resolve) =>
     child.on("exit", (code, signal) => resolve(code ?? signal ?? "unknown")),
   );
-  return { child, output: () => output, exited };
+  const closed = new Promise<void>((resolve) => child.on("close", () => resolve()));
+  return { child, output: () => output, exited, closed };
 }
 
 /** Waits until the process logs that it serves, and returns the gRPC port it chose. */
@@ -208,6 +233,16 @@ export function connectionsHeld(pids: readonly number[], port: number): Map<numb
     held.set(pid, count);
   }
   return held;
+}
+
+/**
+ * SIGTERMs the process group of a server spawned with `processGroup` (as a terminal's Ctrl-C reaches npm
+ * and the server alike) and resolves once all of them have exited and their output is read.
+ */
+export async function stopGroup(server: ServerProcess): Promise<void> {
+  const pgid = server.child.pid;
+  if (pgid !== undefined && !exited(server)) process.kill(-pgid, "SIGTERM");
+  await server.closed;
 }
 
 /**
