@@ -4,7 +4,7 @@ import { ROOT_CONTEXT, trace } from "@opentelemetry/api";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { BasicTracerProvider, BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../../bench/processes.js";
+import { freePort } from "../support/free-port.js";
 
 // Scenario 12's validity rests on the sink's span count: checked here against the exporter Keyward
 // uses, with child spans (whose parentSpanId must not be counted as a span of its own).

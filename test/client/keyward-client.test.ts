@@ -1,9 +1,8 @@
-import type { AddressInfo } from "node:net";
-import { createServer } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createKeywardClient } from "../../src/client/index.js";
 import { Reason } from "../../src/gen/keyward/v1/key_pb.js";
+import { freePort } from "../support/free-port.js";
 import { startTestServer } from "../support/start-server.js";
 import { useServer } from "../support/use-server.js";
 
@@ -49,10 +48,7 @@ describe("createKeywardClient", () => {
 describe("a call while Keyward restarts", () => {
   let port: number;
   beforeAll(async () => {
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-    port = (probe.address() as AddressInfo).port;
-    await new Promise((resolve) => probe.close(resolve));
+    port = await freePort();
   });
   let keyward: Awaited<ReturnType<typeof startTestServer>> | undefined;
   afterAll(async () => keyward?.stop());

@@ -3,11 +3,11 @@ import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../support/free-port.js";
 import { usePolicyFile } from "../support/policy-file.js";
 import { useServer } from "../support/use-server.js";
 import {
   type Echoed,
-  freePort,
   type ProxyName,
   proxyBinary,
   type RunningProxy,
