@@ -269,15 +269,13 @@ function tracing(read: (name: Variable) => string): Config["tracing"] {
   const tracesEndpoint = read("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
   const endpoint = read("OTEL_EXPORTER_OTLP_ENDPOINT");
   if (tracesEndpoint === "" && endpoint === "") return undefined;
-  if (tracesEndpoint !== "") {
+  if (tracesEndpoint !== "")
     checkOtlpUrl(
       "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
       tracesEndpoint,
       "e.g. http://otel-collector:4318/v1/traces",
     );
-  } else {
-    checkOtlpUrl("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint, "a base URL, e.g. http://otel-collector:4318");
-  }
+  else checkOtlpUrl("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint, "a base URL, e.g. http://otel-collector:4318");
   const delay = read("OTEL_BSP_SCHEDULE_DELAY");
   const exportDelayMs = /^\d+$/.test(delay) ? Number(delay) : Number.NaN;
   if (!(exportDelayMs >= 1 && exportDelayMs <= MAX_DURATION_MS)) {

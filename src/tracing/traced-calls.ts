@@ -85,14 +85,13 @@ export function tracedCalls(
 
     wrapForwardAuth: (handler: NodeHandler): NodeHandler => {
       // The route, not the URL: the path and query name the original request's route and scopes.
-      const attributes: Attributes = { "http.request.method": "GET", "http.route": "/authz/*" };
       return (request, response) => {
         const parent = propagator.extract(ROOT_CONTEXT, request, requestHeaders);
         const span = tracer.startSpan(
           "GET /authz/*",
           {
             kind: SpanKind.SERVER,
-            attributes: { ...attributes, "http.request.method": request.method ?? "" },
+            attributes: { "http.request.method": request.method ?? "", "http.route": "/authz/*" },
           },
           parent,
         );

@@ -5,8 +5,8 @@ import type { ServedService } from "../transport/handler.js";
 import type { NodeHandler } from "../transport/http-body-limits.js";
 
 // Only types here: keyward.ts imports this file in every process, and the OpenTelemetry SDK and
-// exporter are loaded (otel-tracing.ts, by a dynamic import) only when OTEL_EXPORTER_OTLP_ENDPOINT is
-// set. @opentelemetry/api is in every process anyway: prom-client requires it (bench scenario 12).
+// exporter are loaded (otel-tracing.ts, by a dynamic import) only when traces are configured
+// (config.ts: an OTLP endpoint set, OTEL_SDK_DISABLED not true). @opentelemetry/api is in every process anyway: prom-client requires it (bench scenario 12).
 
 /** OpenTelemetry spans for a running Keyward: what to wrap, what to observe, and the final flush. */
 export interface Tracing {
