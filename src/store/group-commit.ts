@@ -2,6 +2,7 @@ import { type Kysely, sql } from "kysely";
 import type { Outcome } from "../domain/outcome.js";
 import { StoreError } from "../domain/unavailable.js";
 import { beginWrite, isTransientConflict } from "./database.js";
+import { nextTurn } from "./next-turn.js";
 import type { Database } from "./schema.js";
 
 /** A unit of work: its writes are kept when it resolves with an ok Outcome. */
@@ -54,7 +55,7 @@ export function createGroupCommit(db: Kysely<Database>, options: GroupCommitOpti
         // better-sqlite3 runs a whole batch, COMMIT and fsync included, without returning to the
         // event loop: calls made meanwhile are still requests in socket buffers. One turn of the
         // loop (no timer) lets them reach the queue, to share the next commit.
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await nextTurn();
       } while (queue.length > 0);
     } finally {
       draining = false;

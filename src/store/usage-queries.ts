@@ -2,6 +2,7 @@ import { type Insertable, type Kysely, sql } from "kysely";
 import type { PersistedUsage, UsageCounts, UsageDelta } from "../domain/usage-delta.js";
 import { dayStart, monthStart } from "../domain/usage-period.js";
 import { isPostgres } from "./database.js";
+import { nextTurn } from "./next-turn.js";
 import type { Database, KeyUsageTable } from "./schema.js";
 
 // The write-behind usage store (issue 12): flushes add deltas, never read-modify-write, so that the
@@ -13,9 +14,6 @@ import type { Database, KeyUsageTable } from "./schema.js";
  * flush of thousands of keys blocks decisions for one chunk at a time, not for the whole flush.
  */
 const CHUNK = 100;
-
-/** Lets the event loop run (I/O, timers) before the flush goes on; an `await` alone runs only microtasks. */
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Adds the deltas in one transaction: day rows, last-used times and credit balances. A flush may hold
